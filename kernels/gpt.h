@@ -1,0 +1,134 @@
+// The GPT model: configuration, the canonical parameter layout, activations, and the forward,
+// backward and update passes written against the KernelTable. All memory is allocated once in
+// gpt_create; a training step allocates nothing.
+//
+// Canonical parameter layout (also the checkpoint payload order), L = layers, C = channels,
+// V = vocab, T = context:
+//   wte(V,C) wpe(T,C) ln1w(L,C) ln1b(L,C) qkvw(L,3C,C) qkvb(L,3C) attprojw(L,C,C) attprojb(L,C)
+//   ln2w(L,C) ln2b(L,C) fcw(L,4C,C) fcb(L,4C) fcprojw(L,C,4C) fcprojb(L,C) lnfw(C) lnfb(C)
+// The LM head is tied to wte.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "kernels/kernels.h"
+
+namespace trainopt {
+
+struct GPTConfig {
+    int vocab_size = 0;   // V
+    int max_seq_len = 0;  // T (context)
+    int channels = 0;     // C (d_model)
+    int num_layers = 0;   // L
+    int num_heads = 0;    // NH
+};
+
+constexpr int kNumParamTensors = 16;
+constexpr int kNumActTensors = 23;
+
+// Sizes (in floats) of the 16 parameter tensors, in canonical order.
+std::array<size_t, kNumParamTensors> param_tensor_sizes(const GPTConfig& config);
+size_t num_parameters(const GPTConfig& config);
+extern const char* const kParamTensorNames[kNumParamTensors];
+
+struct ParameterTensors {
+    float* wte;
+    float* wpe;
+    float* ln1w;
+    float* ln1b;
+    float* qkvw;
+    float* qkvb;
+    float* attprojw;
+    float* attprojb;
+    float* ln2w;
+    float* ln2b;
+    float* fcw;
+    float* fcb;
+    float* fcprojw;
+    float* fcprojb;
+    float* lnfw;
+    float* lnfb;
+};
+
+struct ActivationTensors {
+    float* encoded;    // (B,T,C)
+    float* ln1;        // (L,B,T,C)
+    float* ln1_mean;   // (L,B,T)
+    float* ln1_rstd;   // (L,B,T)
+    float* qkv;        // (L,B,T,3C)
+    float* atty;       // (L,B,T,C)
+    float* preatt;     // (L,B,NH,T,T)
+    float* att;        // (L,B,NH,T,T)
+    float* attproj;    // (L,B,T,C)
+    float* residual2;  // (L,B,T,C)
+    float* ln2;        // (L,B,T,C)
+    float* ln2_mean;   // (L,B,T)
+    float* ln2_rstd;   // (L,B,T)
+    float* fch;        // (L,B,T,4C)
+    float* fch_gelu;   // (L,B,T,4C)
+    float* fcproj;     // (L,B,T,C)
+    float* residual3;  // (L,B,T,C)
+    float* lnf;        // (B,T,C)
+    float* lnf_mean;   // (B,T)
+    float* lnf_rstd;   // (B,T)
+    float* logits;     // (B,T,V)
+    float* probs;      // (B,T,V)
+    float* losses;     // (B,T)
+};
+
+// Per-kernel wall time of the trainer, self-reported and therefore advisory only.
+enum class KernelId {
+    encoder,
+    layernorm,
+    matmul,
+    attention,
+    gelu,
+    residual,
+    softmax_xent,
+    adamw,
+    count
+};
+extern const char* const kKernelNames[static_cast<int>(KernelId::count)];
+
+struct KernelProfile {
+    std::array<double, static_cast<int>(KernelId::count)> seconds{};
+};
+
+struct GPT {
+    GPTConfig config;
+    int batch_size = 0;  // B the activations were sized for
+    int seq_len = 0;     // T the activations were sized for
+    KernelTable kernels{};
+
+    std::vector<float> params_memory;  // canonical layout
+    std::vector<float> grads_memory;
+    std::vector<float> m_memory;  // AdamW first moment
+    std::vector<float> v_memory;  // AdamW second moment
+    std::vector<float> acts_memory;
+    std::vector<float> grads_acts_memory;
+    ParameterTensors params{};
+    ParameterTensors grads{};
+    ActivationTensors acts{};
+    ActivationTensors grads_acts{};
+    float mean_loss = 0.0f;
+    KernelProfile profile;
+};
+
+// Allocate everything for training with batch B and sequence length T (T <= max_seq_len).
+void gpt_create(GPT& model, const GPTConfig& config, int B, int T, const KernelTable& kernels);
+
+// GPT-2 style init from the seed: N(0, 0.02) weights, residual projections scaled by
+// 1/sqrt(2L), layernorm weights 1, biases 0.
+void gpt_init_params(float* params, const GPTConfig& config, uint64_t seed);
+
+// inputs, targets: (B,T) token ids. Sets model.mean_loss.
+void gpt_forward(GPT& model, const int* inputs, const int* targets);
+void gpt_zero_grad(GPT& model);
+void gpt_backward(GPT& model, const int* inputs, const int* targets);
+void gpt_update(GPT& model, float lr, float beta1, float beta2, float eps, float weight_decay,
+                int t);
+
+}  // namespace trainopt

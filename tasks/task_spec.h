@@ -1,0 +1,74 @@
+// Task specs (tasks/**/*.toml): model shape, data, training schedule and verification tolerances.
+// See docs/task-format.md for the file format.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace trainopt {
+
+struct ModelSpec {
+    int vocab_size = 0;
+    int context = 0;  // sequence length T used in training
+    int d_model = 0;
+    int layers = 0;
+    int heads = 0;
+};
+
+struct DataSpec {
+    std::string kind;       // "synthetic" or "text"
+    int order = 1;          // synthetic: Markov order (1 or 2)
+    int branching = 4;      // synthetic: successors per context
+    int64_t tokens = 0;     // synthetic: corpus length
+    uint64_t data_seed = 1; // synthetic: fixes the corpus (not the training seed)
+    std::string path;       // text: file, resolved relative to the task file
+    double heldout_fraction = 0.1;
+};
+
+struct TrainSpec {
+    int batch = 0;
+    int steps = 0;
+    float lr = 1e-3f;
+    float beta1 = 0.9f;
+    float beta2 = 0.999f;
+    float eps = 1e-8f;
+    float weight_decay = 0.0f;
+};
+
+// Verification tolerances; defaults are the calibrated values from docs/tolerances.md.
+struct Tolerances {
+    double loss_abs = 2e-3;     // max |loss_sub(step) - loss_ref(step)| over all steps, nats
+    double heldout_abs = 2e-3;  // |heldout_sub - heldout_ref|, nats
+    double weights_rel = 2e-2;  // ||w_sub - w_ref|| / ||w_ref - w_init||
+};
+
+struct TaskSpec {
+    std::string name;
+    std::string description;
+    std::string hot_spot;  // what the task stresses, for reports
+    std::string file;      // where it was loaded from
+    ModelSpec model;
+    DataSpec data;
+    TrainSpec train;
+    int eval_batches = 4;  // held-out batches the trusted evaluator uses
+    Tolerances tolerances;
+};
+
+// Parses and validates a task file. On failure returns false with a message naming the file and
+// the offending key.
+bool load_task(const std::string& path, TaskSpec& out, std::string& error);
+
+// A suite is a directory of task files, or a name under <project>/tasks/.
+struct Suite {
+    std::string name;
+    std::vector<TaskSpec> tasks;
+};
+bool load_suite(const std::string& name_or_dir, const std::string& tasks_root, Suite& out,
+                std::string& error);
+
+// Approximate FLOPs of one training step (forward + backward), for the speed-of-light bound:
+// 6 * matmul params * tokens + attention (causal q.k and att.v, forward and backward).
+double training_step_flops(const TaskSpec& task);
+
+}  // namespace trainopt
