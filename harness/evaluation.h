@@ -1,0 +1,83 @@
+// Running one task: R repetitions of baseline and submission, interleaved (A B A B), each a
+// fresh sandboxed process with a fresh seed and nonce, timed by the parent and verified against
+// the baseline run of the same seed.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "harness/process.h"
+#include "harness/sandbox.h"
+#include "harness/verify.h"
+#include "tasks/task_spec.h"
+
+namespace trainopt {
+
+struct HarnessContext {
+    std::string project_root;  // the pristine source tree
+    std::string sandbox_init;  // trainopt-sandbox-init
+    SandboxMode sandbox = SandboxMode::bubblewrap;
+    std::string workdir;       // private scratch space for this invocation
+    int threads = 2;           // --threads passed to trainers (the cores a submission may use)
+    double timeout_seconds = 1800;
+};
+
+struct TrainerBuild {
+    std::string trainer_path;
+    std::string build_root;  // mounted read-only so the trainer's own libraries resolve
+};
+
+struct TaskData {
+    std::string train_dir;        // holds train.bin only; the trainer sees this directory
+    std::vector<int> heldout;     // never leaves the trusted process
+};
+
+bool prepare_task_inputs(const HarnessContext& ctx, const TaskSpec& task, TaskData& out,
+                         std::string& error);
+
+struct TrainerRun {
+    ProcessOutcome process;
+    bool left_processes = false;  // the trainer left processes running (they were killed)
+    std::string out_dir;
+    std::string log_path;
+};
+
+TrainerRun run_trainer(const HarnessContext& ctx, const TrainerBuild& build, const TaskSpec& task,
+                       const TaskData& data, uint64_t seed, const std::string& nonce,
+                       const std::string& run_dir);
+
+struct RepResult {
+    uint64_t seed = 0;
+    double baseline_seconds = 0;
+    double submission_seconds = 0;
+    double submission_cpu_seconds = 0;
+    Verdict verdict;
+    std::vector<std::string> warnings;
+    std::map<std::string, double> baseline_kernel_seconds;
+    std::map<std::string, double> submission_kernel_seconds;
+};
+
+struct TaskEvaluation {
+    TaskSpec task;
+    std::vector<RepResult> reps;
+    bool valid = true;
+    std::vector<std::string> reasons;   // why invalid (deduplicated)
+    std::vector<std::string> warnings;  // flagged but not invalidating
+    std::string harness_error;          // the baseline itself failed: no score possible
+};
+
+using RepCallback = std::function<void(const TaskEvaluation&, int rep, const std::string& stage)>;
+
+// Runs `reps` repetitions. Seeds are drawn from base_seed. When `baseline_only` the submission
+// build is ignored (used by `trainopt baseline`).
+TaskEvaluation evaluate_task(const HarnessContext& ctx, const TrainerBuild& baseline,
+                             const TrainerBuild& submission, const TaskSpec& task, int reps,
+                             uint64_t base_seed, const RepCallback& on_progress);
+
+std::string random_nonce();
+uint64_t random_seed();
+
+}  // namespace trainopt

@@ -1,0 +1,355 @@
+#include "harness/intake.h"
+
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "harness/process.h"
+#include "harness/sandbox.h"
+
+namespace trainopt {
+
+namespace fs = std::filesystem;
+
+const char* const kEditableRoots[2] = {"baseline", "kernels"};
+const char* const kTrainerTreeEntries[4] = {"CMakeLists.txt", "baseline", "kernels", "tasks"};
+const char* const kWorkspaceMarker = ".trainopt-workspace";
+
+std::string to_string(SubmissionKind kind) {
+    switch (kind) {
+        case SubmissionKind::patch: return "patch";
+        case SubmissionKind::overlay: return "overlay";
+        case SubmissionKind::workspace: return "workspace";
+    }
+    return "?";
+}
+
+namespace {
+
+bool read_file(const fs::path& path, std::string& out) {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) return false;
+    std::ostringstream ss;
+    ss << f.rdbuf();
+    out = ss.str();
+    return true;
+}
+
+bool is_editable_top(const std::string& first_component) {
+    for (const char* root : kEditableRoots) {
+        if (first_component == root) return true;
+    }
+    return false;
+}
+
+// Directories a workspace may contain that are not part of the submission.
+bool is_ignored_workspace_entry(const std::string& name) {
+    return name == ".git" || name == kWorkspaceMarker || name == "TASK.md" || name == "docs" ||
+           name.rfind("build", 0) == 0;
+}
+
+// Strips the "a/" or "b/" prefix git puts on diff paths (and surrounding quotes).
+std::string strip_diff_prefix(std::string path) {
+    if (path.size() >= 2 && path.front() == '"' && path.back() == '"') path = path.substr(1, path.size() - 2);
+    size_t tab = path.find('\t');
+    if (tab != std::string::npos) path = path.substr(0, tab);
+    if (path.rfind("a/", 0) == 0 || path.rfind("b/", 0) == 0) return path.substr(2);
+    return path;
+}
+
+// Header-level checks of a unified diff; the patch is applied only when these pass.
+void check_patch_headers(const std::string& text, std::vector<std::string>& problems,
+                         std::set<std::string>& touched) {
+    std::istringstream in(text);
+    std::string line;
+    int line_no = 0;
+    bool any_file = false;
+    auto path_problem = [&](const std::string& raw) {
+        if (raw == "/dev/null") return;
+        std::string path = strip_diff_prefix(raw);
+        touched.insert(path);
+        any_file = true;
+        std::string why = check_editable_path(path);
+        if (!why.empty()) problems.push_back("line " + std::to_string(line_no) + ": " + why);
+    };
+    while (std::getline(in, line)) {
+        line_no++;
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        auto starts = [&](const char* prefix) { return line.rfind(prefix, 0) == 0; };
+        if (starts("--- ")) {
+            path_problem(line.substr(4));
+        } else if (starts("+++ ")) {
+            path_problem(line.substr(4));
+        } else if (starts("rename from ") || starts("rename to ") || starts("copy from ") ||
+                   starts("copy to ")) {
+            problems.push_back("line " + std::to_string(line_no) +
+                               ": renames and copies are not accepted; send the new file in full");
+        } else if (starts("old mode ") || starts("new mode ")) {
+            problems.push_back("line " + std::to_string(line_no) +
+                               ": mode changes are not accepted (" + line + ")");
+        } else if (starts("new file mode ") || starts("deleted file mode ")) {
+            std::string mode = line.substr(line.rfind(' ') + 1);
+            if (mode == "120000") {
+                problems.push_back("line " + std::to_string(line_no) +
+                                   ": symlinks are not accepted (" + line + ")");
+            } else if (mode != "100644") {
+                problems.push_back("line " + std::to_string(line_no) +
+                                   ": only regular non-executable files (mode 100644) are "
+                                   "accepted (" + line + ")");
+            }
+        } else if (starts("GIT binary patch") || (starts("Binary files ") && line.find(" differ") != std::string::npos)) {
+            problems.push_back("line " + std::to_string(line_no) +
+                               ": binary patches are not accepted");
+        }
+    }
+    if (!any_file) problems.push_back("the patch names no files (is it a unified diff?)");
+}
+
+bool apply_patch(const Submission& submission, const std::string& scratch,
+                 std::vector<std::string>& problems) {
+    std::string text;
+    if (!read_file(submission.path, text)) {
+        problems.push_back("cannot read patch " + submission.path);
+        return false;
+    }
+    if (text.find('\0') != std::string::npos) {
+        problems.push_back("the patch file contains NUL bytes: binary content is not accepted");
+        return false;
+    }
+    std::set<std::string> touched;
+    check_patch_headers(text, problems, touched);
+    if (!problems.empty()) return false;
+
+    // git apply outside a repository behaves like patch(1), with stricter parsing; it refuses
+    // paths through symlinks and outside the working directory.
+    SpawnSpec spec;
+    spec.argv = {"/usr/bin/git", "apply", "--whitespace=nowarn", "--verbose",
+                 fs::absolute(submission.path).string()};
+    spec.env = sandbox_environment();
+    spec.env.push_back("GIT_CONFIG_NOSYSTEM=1");
+    spec.cwd = scratch;
+    spec.output_path = scratch + "/../git-apply.log";
+    spec.timeout_seconds = 60;
+    ProcessOutcome outcome = run_process(spec);
+    if (!outcome.succeeded()) {
+        problems.push_back("the patch does not apply to the pristine tree (git apply " +
+                           outcome.describe() + "):\n" + file_tail(spec.output_path));
+        return false;
+    }
+    return true;
+}
+
+void collect_files(const fs::path& root, const fs::path& dir, std::set<std::string>& out);
+
+// A workspace's copy of a trusted entry (tasks/, CMakeLists.txt) must equal the pristine one.
+void check_trusted_copy(const fs::path& workspace, const std::string& pristine_root,
+                        const std::string& entry, std::vector<std::string>& problems) {
+    std::set<std::string> ours, theirs;
+    collect_files(workspace, workspace / entry, ours);
+    collect_files(pristine_root, fs::path(pristine_root) / entry, theirs);
+    for (const std::string& rel : ours) {
+        std::string a, b;
+        if (!theirs.count(rel) || fs::is_symlink(workspace / rel) || !read_file(workspace / rel, a) ||
+            !read_file(fs::path(pristine_root) / rel, b) || a != b) {
+            problems.push_back(rel + ": changed, but outside the editable surface (only "
+                                     "baseline/** and kernels/** may change)");
+        }
+    }
+}
+
+// Copies the editable files of an overlay or workspace directory into scratch, checking each.
+bool apply_directory(const Submission& submission, const std::string& pristine_root,
+                     const std::string& scratch, std::vector<std::string>& problems) {
+    const fs::path root = fs::absolute(submission.path);
+    std::error_code ec;
+    std::set<std::string> seen;
+    for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::recursive_directory_iterator();
+         it.increment(ec)) {
+        const fs::path rel = fs::relative(it->path(), root);
+        const std::string rel_str = rel.generic_string();
+        const std::string top = rel.begin()->string();
+        if (submission.kind == SubmissionKind::workspace && it.depth() == 0 &&
+            (is_ignored_workspace_entry(top) || !is_editable_top(top))) {
+            // workspaces carry a copy of the trusted files too: they must be unchanged
+            if (!is_ignored_workspace_entry(top)) {
+                check_trusted_copy(root, pristine_root, top, problems);
+            }
+            if (it->is_directory() && !it->is_symlink()) it.disable_recursion_pending();
+            continue;
+        }
+        if (it->is_symlink()) {
+            problems.push_back(rel_str + ": symlinks are not accepted");
+            continue;
+        }
+        if (it->is_directory()) {
+            std::string why = check_editable_path(rel_str + "/x");
+            if (!why.empty()) {
+                problems.push_back(rel_str + "/: " + why);
+                it.disable_recursion_pending();
+            }
+            continue;
+        }
+        if (!it->is_regular_file()) {
+            problems.push_back(rel_str + ": only regular files are accepted");
+            continue;
+        }
+        std::string why = check_editable_path(rel_str);
+        if (!why.empty()) {
+            problems.push_back(why);
+            continue;
+        }
+        if ((it->status().permissions() & fs::perms::owner_exec) != fs::perms::none) {
+            problems.push_back(rel_str + ": executable files are not accepted (mode change)");
+            continue;
+        }
+        std::string content;
+        if (!read_file(it->path(), content)) {
+            problems.push_back(rel_str + ": cannot read");
+            continue;
+        }
+        if (content.find('\0') != std::string::npos) {
+            problems.push_back(rel_str + ": binary files are not accepted (contains NUL bytes)");
+            continue;
+        }
+        seen.insert(rel_str);
+        const fs::path dest = fs::path(scratch) / rel;
+        fs::create_directories(dest.parent_path());
+        std::ofstream out(dest, std::ios::binary | std::ios::trunc);
+        out << content;
+    }
+    if (ec) problems.push_back("cannot read " + submission.path + ": " + ec.message());
+    // In a workspace, a pristine editable file that is missing was deleted on purpose.
+    if (submission.kind == SubmissionKind::workspace) {
+        for (const char* editable : kEditableRoots) {
+            const fs::path dir = fs::path(pristine_root) / editable;
+            for (auto& entry : fs::recursive_directory_iterator(dir)) {
+                if (!entry.is_regular_file()) continue;
+                std::string rel = fs::relative(entry.path(), pristine_root).generic_string();
+                if (!seen.count(rel)) fs::remove(fs::path(scratch) / rel);
+            }
+        }
+    }
+    return problems.empty();
+}
+
+void collect_files(const fs::path& root, const fs::path& dir, std::set<std::string>& out) {
+    std::error_code ec;
+    if (!fs::exists(fs::symlink_status(dir, ec))) return;
+    if (!fs::is_directory(fs::symlink_status(dir, ec))) {
+        out.insert(fs::relative(dir, root).generic_string());
+        return;
+    }
+    for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
+         it.increment(ec)) {
+        if (it->is_directory() && !it->is_symlink()) continue;
+        out.insert(fs::relative(it->path(), root).generic_string());
+    }
+}
+
+}  // namespace
+
+std::string check_editable_path(const std::string& relative_path) {
+    if (relative_path.empty()) return "empty path";
+    if (relative_path.front() == '/') return relative_path + ": absolute paths are not accepted";
+    std::istringstream parts(relative_path);
+    std::string part, first;
+    while (std::getline(parts, part, '/')) {
+        if (part == "..") return relative_path + ": path escapes the tree (\"..\")";
+        if (part.empty() || part == ".") return relative_path + ": malformed path";
+        if (first.empty()) first = part;
+    }
+    if (!is_editable_top(first)) {
+        return relative_path + ": outside the editable surface (only baseline/** and kernels/** "
+                               "may change)";
+    }
+    return "";
+}
+
+bool classify_submission(const std::string& path, Submission& out, std::string& error) {
+    std::error_code ec;
+    fs::file_status st = fs::symlink_status(path, ec);
+    if (ec || !fs::exists(st)) {
+        error = "submission " + path + " does not exist";
+        return false;
+    }
+    out.path = path;
+    if (fs::is_regular_file(st)) {
+        out.kind = SubmissionKind::patch;
+        return true;
+    }
+    if (!fs::is_directory(st)) {
+        error = "submission " + path + " is neither a patch file nor a directory";
+        return false;
+    }
+    out.kind = fs::exists(fs::path(path) / kWorkspaceMarker) ? SubmissionKind::workspace
+                                                             : SubmissionKind::overlay;
+    return true;
+}
+
+bool copy_pristine_tree(const std::string& pristine_root, const std::string& dest,
+                        std::string& error) {
+    std::error_code ec;
+    fs::create_directories(dest, ec);
+    for (const char* entry : kTrainerTreeEntries) {
+        fs::path from = fs::path(pristine_root) / entry;
+        fs::copy(from, fs::path(dest) / entry,
+                 fs::copy_options::recursive | fs::copy_options::skip_symlinks, ec);
+        if (ec) {
+            error = "cannot copy " + from.string() + " to " + dest + ": " + ec.message();
+            return false;
+        }
+    }
+    return true;
+}
+
+bool apply_submission(const Submission& submission, const std::string& pristine_root,
+                      const std::string& scratch, std::vector<std::string>& problems) {
+    bool ok = submission.kind == SubmissionKind::patch
+                  ? apply_patch(submission, scratch, problems)
+                  : apply_directory(submission, pristine_root, scratch, problems);
+    if (!ok) return false;
+    problems = audit_scratch_tree(pristine_root, scratch);
+    return problems.empty();
+}
+
+std::vector<std::string> audit_scratch_tree(const std::string& pristine_root,
+                                            const std::string& scratch) {
+    std::vector<std::string> problems;
+    std::set<std::string> pristine_files, scratch_files;
+    for (const char* entry : kTrainerTreeEntries) {
+        collect_files(pristine_root, fs::path(pristine_root) / entry, pristine_files);
+        collect_files(scratch, fs::path(scratch) / entry, scratch_files);
+    }
+    for (const std::string& rel : scratch_files) {
+        const fs::path p = fs::path(scratch) / rel;
+        std::string top = rel.substr(0, rel.find('/'));
+        if (fs::is_symlink(p)) {
+            problems.push_back(rel + ": symlinks are not accepted");
+        } else if (!fs::is_regular_file(p)) {
+            problems.push_back(rel + ": only regular files are accepted");
+        } else if (is_editable_top(top)) {
+            if ((fs::status(p).permissions() & fs::perms::owner_exec) != fs::perms::none) {
+                problems.push_back(rel + ": executable files are not accepted (mode change)");
+            }
+        } else {
+            std::string a, b;
+            if (!pristine_files.count(rel) || !read_file(p, a) ||
+                !read_file(fs::path(pristine_root) / rel, b) || a != b) {
+                problems.push_back(rel + ": outside the editable surface (only baseline/** and "
+                                         "kernels/** may change)");
+            }
+        }
+    }
+    for (const std::string& rel : pristine_files) {
+        std::string top = rel.substr(0, rel.find('/'));
+        if (!is_editable_top(top) && !scratch_files.count(rel)) {
+            problems.push_back(rel + ": deleted, but it is outside the editable surface");
+        }
+    }
+    return problems;
+}
+
+}  // namespace trainopt

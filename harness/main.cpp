@@ -1,0 +1,211 @@
+// trainopt: score CPU training optimizations against the naive baseline.
+//
+//   trainopt score SUBMISSION [--suite default] [--reps R] [--seed N] [--json F] [--md F] [--html F]
+//   trainopt verify SUBMISSION [--suite default]        correctness only: one repetition
+//   trainopt baseline [--suite default] [--reps R]      time the pristine baseline against itself
+//   trainopt ci SUBMISSION --against previous.json --max-slowdown P
+//   trainopt workspace init DIR                         an editable copy plus TASK.md
+//   trainopt tasks list [--suite default]
+//   trainopt data TASK.toml --out DIR                   write train.bin and val.bin
+//   trainopt report JSON [--md F] [--html F]            re-render a saved report
+//
+// Exit codes: 0 success (VALID), 1 error, 2 usage, 3 submission INVALID or REJECTED,
+// 4 (ci) significant regression.
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "harness/intake.h"
+#include "harness/score.h"
+#include "scoring/regression.h"
+#include "tasks/data.h"
+#include "tasks/task_spec.h"
+
+using namespace trainopt;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int kExitError = 1;
+constexpr int kExitRegression = 4;
+
+int fail(const std::string& message) {
+    fprintf(stderr, "trainopt: error: %s\n", message.c_str());
+    return kExitError;
+}
+
+void print_summary(const ScoreReport& r) {
+    printf("\n%s", report_to_markdown(r).c_str());
+    fflush(stdout);
+}
+
+void add_score_options(CLI::App* cmd, ScoreOptions& o, std::optional<uint64_t>& seed) {
+    cmd->add_option("--suite", o.suite, "suite name under tasks/ or a directory of task files")
+        ->capture_default_str();
+    cmd->add_option("--seed", seed, "base seed (default: a fresh random seed)");
+    cmd->add_option("--threads", o.threads, "cores a trainer may use (default: all)");
+    cmd->add_option("--timeout", o.timeout_seconds, "seconds before a trainer run is killed")
+        ->capture_default_str();
+    cmd->add_option("--workdir", o.workdir, "keep all runs in this directory");
+    cmd->add_flag("--keep-workdir", o.keep_workdir, "do not delete the temporary work directory");
+    cmd->add_flag("--require-sandbox", o.require_sandbox, "fail instead of running unsandboxed");
+    cmd->add_option("--json", o.json_path, "write the JSON report here");
+    cmd->add_option("--md", o.markdown_path, "write the Markdown report here");
+    cmd->add_option("--html", o.html_path, "write the HTML report here");
+}
+
+int run_and_report(ScoreOptions options) {
+    ScoreOutcome outcome = run_score(options);
+    if (!outcome.ok) return fail(outcome.error);
+    print_summary(outcome.report);
+    if (!options.json_path.empty()) printf("JSON report: %s\n", options.json_path.c_str());
+    if (!options.html_path.empty()) printf("HTML report: %s\n", options.html_path.c_str());
+    return exit_code_for(outcome.report);
+}
+
+int workspace_init(const std::string& dir) {
+    if (fs::exists(dir) && !fs::is_empty(dir)) return fail(dir + " exists and is not empty");
+    std::string error;
+    const std::string root = TRAINOPT_SOURCE_DIR;
+    if (!copy_pristine_tree(root, dir, error)) return fail(error);
+    std::error_code ec;
+    fs::copy(root + "/docs", dir + "/docs", fs::copy_options::recursive, ec);
+    fs::copy_file(root + "/docs/TASK.md", dir + "/TASK.md", ec);
+    if (ec) return fail("cannot write " + dir + "/TASK.md: " + ec.message());
+    std::ofstream(dir + "/" + kWorkspaceMarker) << "trainopt workspace; edit baseline/ and kernels/ only\n";
+    printf("workspace ready in %s\nread %s/TASK.md, edit baseline/ and kernels/, then run:\n"
+           "  trainopt verify %s\n  trainopt score %s\n",
+           dir.c_str(), dir.c_str(), dir.c_str(), dir.c_str());
+    return 0;
+}
+
+int tasks_list(const std::string& suite_name) {
+    Suite suite;
+    std::string error;
+    if (!load_suite(suite_name, std::string(TRAINOPT_SOURCE_DIR) + "/tasks", suite, error)) return fail(error);
+    printf("suite %s:\n", suite.name.c_str());
+    for (const TaskSpec& t : suite.tasks) {
+        printf("  %-10s %-32s V=%d T=%d C=%d L=%d NH=%d B=%d steps=%d  %.2f GFLOP/step\n",
+               t.name.c_str(), t.hot_spot.c_str(), t.model.vocab_size, t.model.context,
+               t.model.d_model, t.model.layers, t.model.heads, t.train.batch, t.train.steps,
+               training_step_flops(t) / 1e9);
+    }
+    return 0;
+}
+
+int ci(ScoreOptions options, const std::string& against, double max_slowdown) {
+    if (!(max_slowdown >= 0 && max_slowdown < 10)) return fail("--max-slowdown must be in [0, 10)");
+    ScoreReport previous;
+    std::string error;
+    if (!load_report(against, previous, error)) return fail(error);
+    if (previous.verdict != "VALID") return fail("the previous report " + against + " is " + previous.verdict + ", not VALID");
+    ScoreOutcome outcome = run_score(options);
+    if (!outcome.ok) return fail(outcome.error);
+    print_summary(outcome.report);
+    if (outcome.report.verdict != "VALID") {
+        fprintf(stderr, "trainopt ci: the submission is %s\n", outcome.report.verdict.c_str());
+        return exit_code_for(outcome.report);
+    }
+    RegressionResult result = compare_reports(previous, outcome.report, max_slowdown);
+    for (const std::string& line : result.lines) printf("%s\n", line.c_str());
+    if (result.regression) {
+        printf("trainopt ci: significant regression against %s\n", against.c_str());
+        return kExitRegression;
+    }
+    printf("trainopt ci: no significant regression against %s\n", against.c_str());
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"trainopt: score CPU-only LLM training optimizations against a naive baseline"};
+    app.require_subcommand(1);
+    spdlog::set_pattern("[%H:%M:%S] %^%l%$ %v");
+
+    ScoreOptions score_options;
+    std::optional<uint64_t> seed;
+    CLI::App* score = app.add_subcommand("score", "score a submission against the baseline");
+    score->add_option("submission", score_options.submission, "patch file, overlay or workspace directory")->required();
+    score->add_option("--reps", score_options.reps, "repetitions per task")->capture_default_str();
+    add_score_options(score, score_options, seed);
+
+    ScoreOptions verify_options;
+    CLI::App* verify = app.add_subcommand("verify", "check a submission trains the same model (one repetition)");
+    verify->add_option("submission", verify_options.submission, "patch file, overlay or workspace directory")->required();
+    add_score_options(verify, verify_options, seed);
+
+    ScoreOptions baseline_options;
+    baseline_options.submission = "baseline";
+    CLI::App* baseline = app.add_subcommand("baseline", "time the pristine baseline against itself");
+    baseline->add_option("--reps", baseline_options.reps, "repetitions per task")->capture_default_str();
+    add_score_options(baseline, baseline_options, seed);
+
+    ScoreOptions ci_options;
+    std::string against;
+    double max_slowdown = 0.10;
+    CLI::App* ci_cmd = app.add_subcommand("ci", "fail on a statistically significant slowdown");
+    ci_cmd->add_option("submission", ci_options.submission, "submission to time")->required();
+    ci_cmd->add_option("--against", against, "JSON report of the previous run")->required();
+    ci_cmd->add_option("--max-slowdown", max_slowdown, "allowed slowdown as a fraction (0.1 = 10%)")->capture_default_str();
+    ci_cmd->add_option("--reps", ci_options.reps, "repetitions per task")->capture_default_str();
+    add_score_options(ci_cmd, ci_options, seed);
+
+    CLI::App* workspace = app.add_subcommand("workspace", "editable workspaces");
+    workspace->require_subcommand(1);
+    std::string workspace_dir;
+    CLI::App* ws_init = workspace->add_subcommand("init", "create an editable copy plus TASK.md");
+    ws_init->add_option("dir", workspace_dir, "directory to create")->required();
+
+    CLI::App* tasks = app.add_subcommand("tasks", "task suites");
+    tasks->require_subcommand(1);
+    std::string list_suite = "default";
+    CLI::App* tasks_list_cmd = tasks->add_subcommand("list", "list the tasks of a suite");
+    tasks_list_cmd->add_option("--suite", list_suite, "suite")->capture_default_str();
+
+    std::string data_task, data_out;
+    CLI::App* data = app.add_subcommand("data", "write a task's train.bin and val.bin");
+    data->add_option("task", data_task, "task file")->required();
+    data->add_option("--out", data_out, "output directory")->required();
+
+    std::string report_json, report_md, report_html;
+    CLI::App* report_cmd = app.add_subcommand("report", "re-render a saved JSON report");
+    report_cmd->add_option("json", report_json, "report.json")->required();
+    report_cmd->add_option("--md", report_md, "write Markdown here");
+    report_cmd->add_option("--html", report_html, "write HTML here");
+
+    CLI11_PARSE(app, argc, argv);
+
+    if (*score || *verify || *baseline || *ci_cmd) {
+        ScoreOptions& o = *score ? score_options : *verify ? verify_options : *baseline ? baseline_options : ci_options;
+        o.seed = seed;
+        if (*verify) {
+            o.reps = 1;
+            o.measure_peak = false;
+        }
+        if (*ci_cmd) return ci(o, against, max_slowdown);
+        return run_and_report(o);
+    }
+    if (*ws_init) return workspace_init(workspace_dir);
+    if (*tasks_list_cmd) return tasks_list(list_suite);
+    if (*data) {
+        TaskSpec task;
+        std::string error;
+        if (!load_task(data_task, task, error) || !prepare_task_data(task, data_out, error)) return fail(error);
+        printf("wrote %s/train.bin and %s/val.bin\n", data_out.c_str(), data_out.c_str());
+        return 0;
+    }
+    if (*report_cmd) {
+        ScoreReport r;
+        std::string error;
+        if (!load_report(report_json, r, error)) return fail(error);
+        if (!report_md.empty() && !write_file_atomic(report_md, report_to_markdown(r), error)) return fail(error);
+        if (!report_html.empty() && !write_file_atomic(report_html, report_to_html(r), error)) return fail(error);
+        print_summary(r);
+        return 0;
+    }
+    return 0;
+}

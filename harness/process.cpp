@@ -1,0 +1,154 @@
+#include "harness/process.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+namespace trainopt {
+
+namespace {
+
+double monotonic_seconds() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+double timeval_seconds(const timeval& tv) { return tv.tv_sec + tv.tv_usec * 1e-6; }
+
+}  // namespace
+
+std::string ProcessOutcome::describe() const {
+    if (!started) return "did not start: " + spawn_error;
+    if (timed_out) return "timed out and was killed";
+    if (term_signal != 0) return std::string("killed by signal ") + std::to_string(term_signal) +
+                                 " (" + strsignal(term_signal) + ")";
+    return "exited with status " + std::to_string(exit_code);
+}
+
+ProcessOutcome run_process(const SpawnSpec& spec) {
+    ProcessOutcome outcome;
+    if (spec.argv.empty()) {
+        outcome.spawn_error = "empty command";
+        return outcome;
+    }
+    // Build everything the child needs before fork: the child only calls async-signal-safe code.
+    std::vector<char*> argv;
+    for (const std::string& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    std::vector<char*> envp;
+    for (const std::string& e : spec.env) envp.push_back(const_cast<char*>(e.c_str()));
+    envp.push_back(nullptr);
+    const std::string out_path = spec.output_path.empty() ? "/dev/null" : spec.output_path;
+    int out_fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (out_fd < 0) {
+        outcome.spawn_error = "cannot open " + out_path + ": " + strerror(errno);
+        return outcome;
+    }
+    int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    // The exec error, if any, comes back through a close-on-exec pipe.
+    int err_pipe[2];
+    if (pipe2(err_pipe, O_CLOEXEC) != 0) {
+        outcome.spawn_error = std::string("pipe: ") + strerror(errno);
+        close(out_fd);
+        close(null_fd);
+        return outcome;
+    }
+
+    const double start = monotonic_seconds();
+    pid_t pid = fork();
+    if (pid < 0) {
+        outcome.spawn_error = std::string("fork: ") + strerror(errno);
+        close(out_fd);
+        close(null_fd);
+        close(err_pipe[0]);
+        close(err_pipe[1]);
+        return outcome;
+    }
+    if (pid == 0) {
+        setpgid(0, 0);  // own process group, so a timeout can kill the whole tree
+        dup2(null_fd, 0);
+        dup2(out_fd, 1);
+        dup2(out_fd, 2);
+        // no inherited descriptors beyond 0-2 and the error pipe (which is close-on-exec)
+        for (int fd = 3; fd < 1024; fd++) {
+            if (fd != err_pipe[1]) close(fd);
+        }
+        if (!spec.cwd.empty() && chdir(spec.cwd.c_str()) != 0) {
+            int e = errno;
+            (void)!write(err_pipe[1], &e, sizeof(e));
+            _exit(127);
+        }
+        execve(argv[0], argv.data(), envp.data());
+        int e = errno;
+        (void)!write(err_pipe[1], &e, sizeof(e));
+        _exit(127);
+    }
+    close(err_pipe[1]);
+    close(out_fd);
+    close(null_fd);
+    int exec_errno = 0;
+    ssize_t got = read(err_pipe[0], &exec_errno, sizeof(exec_errno));
+    close(err_pipe[0]);
+
+    // Wait with a timeout: a pidfd becomes readable when the child exits.
+    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (spec.timeout_seconds > 0 && pidfd >= 0) {
+        double deadline = start + spec.timeout_seconds;
+        while (true) {
+            double remaining = deadline - monotonic_seconds();
+            if (remaining <= 0) {
+                kill(-pid, SIGKILL);
+                kill(pid, SIGKILL);
+                outcome.timed_out = true;
+                break;
+            }
+            pollfd p{pidfd, POLLIN, 0};
+            int r = poll(&p, 1, (int)(remaining * 1000) + 1);
+            if (r > 0) break;
+            if (r < 0 && errno != EINTR) break;
+        }
+    }
+    if (pidfd >= 0) close(pidfd);
+
+    int status = 0;
+    rusage usage{};
+    while (wait4(pid, &status, 0, &usage) < 0 && errno == EINTR) {
+    }
+    const double end = monotonic_seconds();
+    kill(-pid, SIGKILL);  // anything left in the child's process group goes too
+
+    outcome.started = got != sizeof(exec_errno);
+    if (!outcome.started) {
+        outcome.spawn_error = "cannot run " + spec.argv[0] + ": " + strerror(exec_errno);
+        return outcome;
+    }
+    outcome.wall_seconds = end - start;
+    outcome.user_seconds = timeval_seconds(usage.ru_utime);
+    outcome.sys_seconds = timeval_seconds(usage.ru_stime);
+    if (WIFEXITED(status)) outcome.exit_code = WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) outcome.term_signal = WTERMSIG(status);
+    return outcome;
+}
+
+std::string file_tail(const std::string& path, size_t max_bytes) {
+    std::ifstream f(path, std::ios::binary | std::ios::ate);
+    if (!f) return "";
+    std::streamoff size = f.tellg();
+    std::streamoff from = size > (std::streamoff)max_bytes ? size - (std::streamoff)max_bytes : 0;
+    f.seekg(from);
+    std::string s(size - from, '\0');
+    f.read(s.data(), s.size());
+    return s;
+}
+
+}  // namespace trainopt

@@ -1,0 +1,38 @@
+// Spawning a child process and measuring it from the parent: wall time around spawn -> reap
+// (CLOCK_MONOTONIC) and CPU time from wait4's rusage. Nothing here trusts the child.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace trainopt {
+
+struct SpawnSpec {
+    std::vector<std::string> argv;
+    std::vector<std::string> env;  // complete environment ("K=V"); nothing is inherited
+    std::string cwd;               // empty: inherit
+    std::string output_path;       // stdout and stderr go here (truncated); empty: /dev/null
+    double timeout_seconds = 0;    // 0: none
+};
+
+struct ProcessOutcome {
+    bool started = false;
+    std::string spawn_error;  // why it did not start
+    int exit_code = -1;       // valid when exited normally
+    int term_signal = 0;      // non-zero when killed by a signal
+    bool timed_out = false;
+    double wall_seconds = 0;
+    double user_seconds = 0;
+    double sys_seconds = 0;
+
+    bool succeeded() const { return started && !timed_out && term_signal == 0 && exit_code == 0; }
+    std::string describe() const;  // e.g. "exited with status 3", "killed by signal 9"
+};
+
+// Runs the command to completion (or timeout, after which its process group is killed).
+ProcessOutcome run_process(const SpawnSpec& spec);
+
+// The last `max_bytes` of a file, for error messages.
+std::string file_tail(const std::string& path, size_t max_bytes = 2000);
+
+}  // namespace trainopt

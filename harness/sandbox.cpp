@@ -1,0 +1,88 @@
+#include "harness/sandbox.h"
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "harness/process.h"
+
+namespace trainopt {
+
+namespace fs = std::filesystem;
+
+std::string to_string(SandboxMode mode) {
+    return mode == SandboxMode::bubblewrap ? "bubblewrap" : "none";
+}
+
+namespace {
+
+const char* kBwrap = "/usr/bin/bwrap";
+
+// Root-level system directories: bind real directories, recreate merged-/usr symlinks.
+void add_system_mounts(std::vector<std::string>& argv) {
+    argv.insert(argv.end(), {"--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"});
+    for (const char* dir : {"/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"}) {
+        std::error_code ec;
+        if (fs::is_symlink(dir, ec)) {
+            argv.insert(argv.end(), {"--symlink", fs::read_symlink(dir, ec).string(), dir});
+        } else if (fs::is_directory(dir, ec)) {
+            argv.insert(argv.end(), {"--ro-bind", dir, dir});
+        }
+    }
+    if (fs::is_directory("/sys")) argv.insert(argv.end(), {"--ro-bind", "/sys", "/sys"});
+    argv.insert(argv.end(), {"--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"});
+}
+
+}  // namespace
+
+std::vector<std::string> sandbox_argv(const SandboxSpec& spec) {
+    if (spec.mode == SandboxMode::none) return spec.command;
+    std::vector<std::string> argv = {kBwrap,
+                                     "--unshare-user",
+                                     "--uid",
+                                     "65534",
+                                     "--gid",
+                                     "65534",
+                                     "--unshare-pid",
+                                     "--unshare-ipc",
+                                     "--unshare-uts",
+                                     "--unshare-cgroup-try",
+                                     "--die-with-parent",
+                                     "--new-session",
+                                     "--as-pid-1",
+                                     "--clearenv"};
+    if (!spec.allow_network) argv.push_back("--unshare-net");
+    add_system_mounts(argv);
+    for (const Mount& m : spec.mounts) {
+        argv.insert(argv.end(), {m.writable ? "--bind" : "--ro-bind", m.host_path, m.sandbox_path});
+    }
+    for (const std::string& kv : sandbox_environment()) {
+        size_t eq = kv.find('=');
+        argv.insert(argv.end(), {"--setenv", kv.substr(0, eq), kv.substr(eq + 1)});
+    }
+    if (!spec.cwd.empty()) argv.insert(argv.end(), {"--chdir", spec.cwd});
+    argv.push_back("--");
+    argv.insert(argv.end(), spec.command.begin(), spec.command.end());
+    return argv;
+}
+
+std::vector<std::string> sandbox_environment() {
+    std::vector<std::string> env = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", "LANG=C",
+                                    "TMPDIR=/tmp"};
+    for (const char* name : {"OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"}) {
+        if (const char* value = std::getenv(name)) env.push_back(std::string(name) + "=" + value);
+    }
+    return env;
+}
+
+SandboxMode detect_sandbox_mode() {
+    if (!fs::exists(kBwrap)) return SandboxMode::none;
+    SandboxSpec probe;
+    probe.command = {"/bin/true"};
+    SpawnSpec spawn;
+    spawn.argv = sandbox_argv(probe);
+    spawn.env = sandbox_environment();
+    spawn.timeout_seconds = 20;
+    return run_process(spawn).succeeded() ? SandboxMode::bubblewrap : SandboxMode::none;
+}
+
+}  // namespace trainopt

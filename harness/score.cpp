@@ -1,0 +1,229 @@
+#include "harness/score.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+#include <thread>
+
+#include "harness/binary_audit.h"
+#include "harness/build.h"
+#include "harness/evaluation.h"
+#include "harness/intake.h"
+#include "scoring/machine_peak.h"
+#include "tasks/task_spec.h"
+
+namespace trainopt {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string utc_now() {
+    std::time_t now = std::time(nullptr);
+    char buf[32];
+    std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+    return buf;
+}
+
+bool write_reports(const ScoreOptions& options, ScoreReport& report, std::string& error) {
+    finalize_report(report);
+    if (!options.json_path.empty() &&
+        !write_file_atomic(options.json_path, report_to_json(report).dump(2) + "\n", error))
+        return false;
+    if (!options.markdown_path.empty() &&
+        !write_file_atomic(options.markdown_path, report_to_markdown(report), error))
+        return false;
+    if (!options.html_path.empty() &&
+        !write_file_atomic(options.html_path, report_to_html(report), error))
+        return false;
+    return true;
+}
+
+TaskReport task_report_of(const TaskEvaluation& eval) {
+    TaskReport t;
+    t.name = eval.task.name;
+    t.hot_spot = eval.task.hot_spot;
+    t.valid = eval.valid;
+    t.reasons = eval.reasons;
+    t.warnings = eval.warnings;
+    t.steps = eval.task.train.steps;
+    t.step_gflop = training_step_flops(eval.task) / 1e9;
+    for (const RepResult& rep : eval.reps) {
+        t.seeds.push_back(rep.seed);
+        t.baseline_seconds.push_back(rep.baseline_seconds);
+        t.submission_seconds.push_back(rep.submission_seconds);
+        const Comparison& c = rep.verdict.comparison;
+        t.max_loss_diff = std::max(t.max_loss_diff, c.max_loss_diff);
+        t.max_heldout_diff = std::max(t.max_heldout_diff, c.heldout_diff);
+        t.max_weight_distance = std::max(t.max_weight_distance, c.weight_distance);
+        t.baseline_kernel_seconds = rep.baseline_kernel_seconds;
+        t.submission_kernel_seconds = rep.submission_kernel_seconds;
+    }
+    return t;
+}
+
+// Removes the private work directory when the score is done (unless asked to keep it).
+struct WorkdirGuard {
+    std::string path;
+    bool keep;
+    ~WorkdirGuard() {
+        if (!keep && !path.empty()) {
+            std::error_code ec;
+            fs::remove_all(path, ec);
+        }
+    }
+};
+
+}  // namespace
+
+int exit_code_for(const ScoreReport& report) { return report.verdict == "VALID" ? 0 : 3; }
+
+ScoreOutcome run_score(const ScoreOptions& options) {
+    ScoreOutcome outcome;
+    ScoreReport& report = outcome.report;
+    const std::string project_root = TRAINOPT_SOURCE_DIR;
+    const std::string binary_dir = TRAINOPT_BINARY_DIR;
+
+    Suite suite;
+    if (!load_suite(options.suite, project_root + "/tasks", suite, outcome.error)) return outcome;
+    if (options.reps < 1 || options.reps > 100) {
+        outcome.error = "--reps must be between 1 and 100";
+        return outcome;
+    }
+
+    HarnessContext ctx;
+    ctx.project_root = project_root;
+    ctx.sandbox_init = binary_dir + "/harness/trainopt-sandbox-init";
+    ctx.threads = options.threads > 0 ? options.threads : (int)std::thread::hardware_concurrency();
+    ctx.timeout_seconds = options.timeout_seconds;
+    ctx.sandbox = detect_sandbox_mode();
+    if (ctx.sandbox == SandboxMode::none) {
+        if (options.require_sandbox) {
+            outcome.error = "bubblewrap is not usable here and --require-sandbox was given";
+            return outcome;
+        }
+        report.warnings.push_back(
+            "UNSANDBOXED: bubblewrap is not usable on this machine; trainers ran with uid "
+            "separation only (see docs/security.md). Do not trust this score for adversarial "
+            "submissions.");
+        spdlog::warn("{}", report.warnings.back());
+    }
+
+    std::string workdir = options.workdir;
+    if (workdir.empty()) {
+        char tmpl[] = "/tmp/trainopt-XXXXXX";
+        if (mkdtemp(tmpl) == nullptr) {
+            outcome.error = "cannot create a work directory under /tmp";
+            return outcome;
+        }
+        workdir = tmpl;
+    } else {
+        fs::create_directories(workdir);
+    }
+    chmod(workdir.c_str(), 0711);
+    ctx.workdir = workdir;
+    WorkdirGuard guard{workdir, options.keep_workdir || !options.workdir.empty()};
+
+    report.created_at = utc_now();
+    report.submission = options.submission;
+    report.suite = suite.name;
+    report.sandbox = to_string(ctx.sandbox);
+    report.threads = ctx.threads;
+    report.reps = options.reps;
+    report.seed = options.seed ? *options.seed : random_seed();
+
+    TrainerBuild baseline{binary_dir + "/baseline/trainopt-train", binary_dir};
+    if (!fs::exists(baseline.trainer_path)) {
+        outcome.error = "the pristine baseline trainer " + baseline.trainer_path +
+                        " is missing: build the project first";
+        return outcome;
+    }
+    TrainerBuild submission = baseline;
+    if (options.submission == "baseline") {
+        report.submission_kind = "baseline";
+    } else {
+        Submission sub;
+        if (!classify_submission(options.submission, sub, outcome.error)) return outcome;
+        report.submission_kind = to_string(sub.kind);
+        const std::string scratch = workdir + "/scratch/src";
+        if (!copy_pristine_tree(project_root, scratch, outcome.error)) return outcome;
+        std::vector<std::string> problems;
+        spdlog::info("intake: applying {} {}", report.submission_kind, options.submission);
+        if (!apply_submission(sub, project_root, scratch, problems)) {
+            report.complete = true;
+            for (const std::string& p : problems) report.rejected.push_back("intake: " + p);
+            for (const std::string& p : problems) spdlog::error("rejected: {}", p);
+            outcome.ok = write_reports(options, report, outcome.error);
+            return outcome;
+        }
+        spdlog::info("build: compiling the submission's trainer (sandbox: {})", report.sandbox);
+        BuildResult build = build_trainer(scratch, ctx.sandbox, ctx.threads);
+        if (!build.ok) {
+            report.complete = true;
+            report.rejected.push_back("the submission does not build: " + build.error);
+            spdlog::error("rejected: {}", report.rejected.back());
+            outcome.ok = write_reports(options, report, outcome.error);
+            return outcome;
+        }
+        spdlog::info("build: done in {:.1f} s", build.seconds);
+        std::vector<std::string> audit_warnings;
+        std::vector<std::string> audit = audit_trainer_binary(build.trainer_path, audit_warnings);
+        for (const std::string& w : audit_warnings) report.warnings.push_back(w);
+        if (!audit.empty()) {
+            report.complete = true;
+            for (const std::string& p : audit) report.rejected.push_back(p);
+            for (const std::string& p : audit) spdlog::error("rejected: {}", p);
+            outcome.ok = write_reports(options, report, outcome.error);
+            return outcome;
+        }
+        submission = {build.trainer_path, build.build_root};
+    }
+
+    if (options.measure_peak) {
+        report.peak_gflops = measure_peak_gflops(ctx.threads);
+        spdlog::info("machine peak: {:.1f} GFLOP/s (OpenBLAS sgemm, {} threads)", report.peak_gflops,
+                     ctx.threads);
+    }
+
+    const auto started = std::chrono::steady_clock::now();
+    for (size_t i = 0; i < suite.tasks.size(); i++) {
+        const TaskSpec& task = suite.tasks[i];
+        const std::string label = fmt::format("[{}/{} {}]", i + 1, suite.tasks.size(), task.name);
+        auto progress = [&](const TaskEvaluation& eval, int rep, const std::string& stage) {
+            if (stage != "done") {
+                spdlog::info("{} rep {}/{}: running {}", label, rep + 1, options.reps, stage);
+                return;
+            }
+            const RepResult& r = eval.reps.back();
+            std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - started;
+            spdlog::info("{} rep {}/{}: baseline {:.2f} s, submission {:.3f} s ({:.2f}x), {} [{:.0f} s elapsed]",
+                         label, rep + 1, options.reps, r.baseline_seconds, r.submission_seconds,
+                         r.submission_seconds > 0 ? r.baseline_seconds / r.submission_seconds : 0.0,
+                         r.verdict.valid ? "verified" : "INVALID: " + r.verdict.reasons.front(),
+                         elapsed.count());
+            // keep a partial report on disk after every repetition
+            ScoreReport partial = report;
+            partial.tasks.push_back(task_report_of(eval));
+            std::string ignored;
+            write_reports(options, partial, ignored);
+        };
+        TaskEvaluation eval = evaluate_task(ctx, baseline, submission, task, options.reps,
+                                            report.seed + i, progress);
+        if (!eval.harness_error.empty()) {
+            outcome.error = "task " + task.name + ": " + eval.harness_error;
+            write_reports(options, report, outcome.error);
+            return outcome;
+        }
+        report.tasks.push_back(task_report_of(eval));
+    }
+    report.complete = true;
+    if (!write_reports(options, report, outcome.error)) return outcome;
+    outcome.ok = true;
+    return outcome;
+}
+
+}  // namespace trainopt

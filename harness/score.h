@@ -1,0 +1,41 @@
+// Scoring a submission end to end: intake -> build -> binary audit -> per task, interleaved
+// sandboxed runs with verification -> report. Each step is its own module; this file only wires
+// them together and writes the report after every repetition so nothing is lost on interruption.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "scoring/report.h"
+
+namespace trainopt {
+
+struct ScoreOptions {
+    std::string submission;  // patch, overlay dir, workspace dir, or "baseline" (pristine vs itself)
+    std::string suite = "default";
+    int reps = 3;
+    std::optional<uint64_t> seed;  // fixed base seed; fresh random one when absent
+    std::string json_path;
+    std::string markdown_path;
+    std::string html_path;
+    std::string workdir;  // empty: a fresh private directory under /tmp, removed afterwards
+    bool keep_workdir = false;
+    int threads = 0;  // 0: all cores of this machine
+    double timeout_seconds = 1800;
+    bool require_sandbox = false;  // refuse to run without bubblewrap
+    bool measure_peak = true;
+};
+
+struct ScoreOutcome {
+    bool ok = false;    // false: the harness could not produce a score (see error)
+    std::string error;
+    ScoreReport report;
+};
+
+ScoreOutcome run_score(const ScoreOptions& options);
+
+// Exit code for a finished score: 0 VALID, 3 INVALID or REJECTED.
+int exit_code_for(const ScoreReport& report);
+
+}  // namespace trainopt

@@ -1,0 +1,56 @@
+// Verification in trusted code: did the submission train the same model? Compares a run's
+// outputs with the baseline's outputs for the same seed. Nothing the submission printed about
+// itself is used except what is checked here.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "kernels/checkpoint.h"
+#include "tasks/task_spec.h"
+
+namespace trainopt {
+
+struct RunOutputs {
+    std::vector<float> losses;  // one per step
+    Checkpoint checkpoint;
+    std::string nonce;
+    std::map<std::string, double> kernel_seconds;  // self-reported, advisory
+};
+
+// Reads OUT/losses.csv, final.ckpt and meta.json and checks their structure against the task.
+// Returns false with one reason per problem.
+bool read_run_outputs(const std::string& dir, const TaskSpec& task, RunOutputs& out,
+                      std::vector<std::string>& problems);
+
+// Mean loss of the checkpoint on the first eval_batches * batch held-out windows, computed with
+// the reference kernels.
+double heldout_loss(const TaskSpec& task, const std::vector<float>& params,
+                    const std::vector<int>& heldout_tokens);
+
+struct Comparison {
+    double max_loss_diff = 0;  // nats, over all steps
+    int worst_step = -1;
+    double heldout_reference = 0;
+    double heldout_submission = 0;
+    double heldout_diff = 0;
+    double weight_distance = 0;  // ||w_sub - w_ref|| / ||w_ref - w_init||
+};
+
+struct Verdict {
+    bool valid = false;
+    std::vector<std::string> reasons;  // why not, one sentence each
+    Comparison comparison;
+};
+
+struct ReferenceRun {
+    RunOutputs outputs;
+    std::vector<float> init_params;
+    double heldout = 0;
+};
+
+Verdict verify_run(const TaskSpec& task, const ReferenceRun& reference, const RunOutputs& submission,
+                   const std::string& expected_nonce, const std::vector<int>& heldout_tokens);
+
+}  // namespace trainopt

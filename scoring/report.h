@@ -1,0 +1,74 @@
+// The score report: plain data, its versioned JSON form, and the Markdown and HTML renderings.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "scoring/stats.h"
+
+namespace trainopt {
+
+constexpr int kReportSchemaVersion = 1;
+constexpr double kHumanReferenceSpeedup = 4.0;  // a human expert in 4-8 hours
+
+struct TaskReport {
+    std::string name;
+    std::string hot_spot;
+    bool valid = true;
+    std::vector<std::string> reasons;   // why invalid
+    std::vector<std::string> warnings;  // flagged, not invalidating
+    std::vector<uint64_t> seeds;
+    std::vector<double> baseline_seconds;    // per repetition, parent-measured wall time
+    std::vector<double> submission_seconds;
+    double speedup = 0;   // 0 when invalid
+    Interval speedup_ci;  // bootstrap 95%
+    double step_gflop = 0;
+    int steps = 0;
+    double speed_of_light_seconds = 0;  // all steps at the measured machine peak
+    double speed_of_light_speedup = 0;  // baseline median / speed_of_light_seconds
+    double max_loss_diff = 0;
+    double max_heldout_diff = 0;
+    double max_weight_distance = 0;
+    // self-reported by the trainers (advisory, shown only for orientation)
+    std::map<std::string, double> baseline_kernel_seconds;
+    std::map<std::string, double> submission_kernel_seconds;
+};
+
+struct ScoreReport {
+    int schema_version = kReportSchemaVersion;
+    std::string created_at;  // UTC, ISO 8601
+    std::string submission;
+    std::string submission_kind;
+    std::string suite;
+    std::string sandbox;  // "bubblewrap" or "none"
+    int threads = 0;
+    int reps = 0;
+    uint64_t seed = 0;  // base seed the per-repetition seeds were drawn from
+    double peak_gflops = 0;
+    bool complete = false;  // false while running or when interrupted
+    std::string verdict;    // VALID, INVALID, REJECTED or INCOMPLETE
+    SuiteSummary summary;
+    double human_reference = kHumanReferenceSpeedup;
+    std::vector<std::string> warnings;
+    std::vector<std::string> rejected;  // non-empty: refused before any run (intake, build, audit)
+    std::vector<TaskReport> tasks;
+};
+
+// Recomputes speedups, CIs and the verdict from the per-repetition data.
+void finalize_report(ScoreReport& report);
+
+nlohmann::json report_to_json(const ScoreReport& report);
+bool report_from_json(const nlohmann::json& j, ScoreReport& out, std::string& error);
+bool load_report(const std::string& path, ScoreReport& out, std::string& error);
+
+std::string report_to_markdown(const ScoreReport& report);
+std::string report_to_html(const ScoreReport& report);
+
+// Writes via a temporary file in the same directory and rename(), so readers never see a
+// half-written file and an interruption leaves the previous version intact.
+bool write_file_atomic(const std::string& path, const std::string& content, std::string& error);
+
+}  // namespace trainopt
