@@ -105,7 +105,7 @@ void check_patch_headers(const std::string& text, std::vector<std::string>& prob
                                ": binary patches are not accepted");
         }
     }
-    if (!any_file) problems.push_back("the patch names no files (is it a unified diff?)");
+    if (!any_file && problems.empty()) problems.push_back("the patch names no files (is it a unified diff?)");
 }
 
 bool apply_patch(const Submission& submission, const std::string& scratch,

@@ -52,6 +52,8 @@ void add_score_options(CLI::App* cmd, ScoreOptions& o, std::optional<uint64_t>& 
     cmd->add_option("--workdir", o.workdir, "keep all runs in this directory");
     cmd->add_flag("--keep-workdir", o.keep_workdir, "do not delete the temporary work directory");
     cmd->add_flag("--require-sandbox", o.require_sandbox, "fail instead of running unsandboxed");
+    cmd->add_flag("--no-sandbox", o.disable_sandbox,
+                  "run without bubblewrap, as on a machine without it (testing; flagged in reports)");
     cmd->add_option("--json", o.json_path, "write the JSON report here");
     cmd->add_option("--md", o.markdown_path, "write the Markdown report here");
     cmd->add_option("--html", o.html_path, "write the HTML report here");

@@ -100,7 +100,7 @@ ScoreOutcome run_score(const ScoreOptions& options) {
     ctx.sandbox_init = binary_dir + "/harness/trainopt-sandbox-init";
     ctx.threads = options.threads > 0 ? options.threads : (int)std::thread::hardware_concurrency();
     ctx.timeout_seconds = options.timeout_seconds;
-    ctx.sandbox = detect_sandbox_mode();
+    ctx.sandbox = options.disable_sandbox ? SandboxMode::none : detect_sandbox_mode();
     if (ctx.sandbox == SandboxMode::none) {
         if (options.require_sandbox) {
             outcome.error = "bubblewrap is not usable here and --require-sandbox was given";

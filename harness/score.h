@@ -24,6 +24,7 @@ struct ScoreOptions {
     int threads = 0;  // 0: all cores of this machine
     double timeout_seconds = 1800;
     bool require_sandbox = false;  // refuse to run without bubblewrap
+    bool disable_sandbox = false;  // testing the fallback only: run as if bubblewrap were absent
     bool measure_peak = true;
 };
 

@@ -38,9 +38,9 @@ struct TrainSpec {
 
 // Verification tolerances; defaults are the calibrated values from docs/tolerances.md.
 struct Tolerances {
-    double loss_abs = 2e-3;     // max |loss_sub(step) - loss_ref(step)| over all steps, nats
-    double heldout_abs = 2e-3;  // |heldout_sub - heldout_ref|, nats
-    double weights_rel = 2e-2;  // ||w_sub - w_ref|| / ||w_ref - w_init||
+    double loss_abs = 1e-4;     // max |loss_sub(step) - loss_ref(step)| over all steps, nats
+    double heldout_abs = 5e-5;  // |heldout_sub - heldout_ref|, nats
+    double weights_rel = 1e-3;  // ||w_sub - w_ref|| / ||w_ref - w_init||
 };
 
 struct TaskSpec {

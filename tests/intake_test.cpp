@@ -1,0 +1,135 @@
+// Intake: the allow-list and the refusal of symlinks, binaries, mode changes and escapes,
+// for patches, overlays and workspaces.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include "harness/intake.h"
+#include "test_util.h"
+
+namespace trainopt {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::TempDir;
+using testing::write_text;
+
+std::string joined(const std::vector<std::string>& v) {
+    std::string s;
+    for (const auto& x : v) s += x + "\n";
+    return s;
+}
+
+// Applies a submission onto a fresh scratch copy; returns the problems.
+std::vector<std::string> apply_to_scratch(const std::string& path, const TempDir& scratch_root) {
+    Submission sub;
+    std::string error;
+    EXPECT_TRUE(classify_submission(path, sub, error)) << error;
+    const std::string scratch = scratch_root.path + "/src";
+    EXPECT_TRUE(copy_pristine_tree(testing::project_root(), scratch, error)) << error;
+    std::vector<std::string> problems;
+    apply_submission(sub, testing::project_root(), scratch, problems);
+    return problems;
+}
+
+TEST(Intake, EditablePaths) {
+    EXPECT_EQ(check_editable_path("kernels/fast.cpp"), "");
+    EXPECT_EQ(check_editable_path("baseline/train.cpp"), "");
+    EXPECT_NE(check_editable_path("harness/verify.cpp").find("outside the editable surface"), std::string::npos);
+    EXPECT_NE(check_editable_path("tasks/default/small.toml").find("outside"), std::string::npos);
+    EXPECT_NE(check_editable_path("kernels/../harness/x").find("escapes"), std::string::npos);
+    EXPECT_NE(check_editable_path("/etc/passwd").find("absolute"), std::string::npos);
+    EXPECT_NE(check_editable_path("CMakeLists.txt").find("outside"), std::string::npos);
+}
+
+TEST(Intake, ShippedCheatPatchesAreRefusedWithReasons) {
+    const std::string cheats = testing::project_root() + "/tests/cheats/";
+    struct Case {
+        const char* file;
+        const char* reason;
+    } cases[] = {{"touch_harness.patch", "harness/verify.cpp: outside the editable surface"},
+                 {"symlink.patch", "symlinks are not accepted"},
+                 {"binary.patch", "binary patches are not accepted"},
+                 {"mode_change.patch", "mode changes are not accepted"},
+                 {"path_escape.patch", "escapes the tree"}};
+    for (const Case& c : cases) {
+        TempDir scratch;
+        std::string problems = joined(apply_to_scratch(cheats + c.file, scratch));
+        EXPECT_NE(problems.find(c.reason), std::string::npos) << c.file << ": " << problems;
+    }
+}
+
+TEST(Intake, AValidPatchApplies) {
+    TempDir dir, scratch;
+    write_text(dir.path + "/ok.patch",
+               "diff --git a/kernels/submission.cpp b/kernels/submission.cpp\n"
+               "--- a/kernels/submission.cpp\n+++ b/kernels/submission.cpp\n"
+               "@@ -1,1 +1,2 @@\n+// tuned\n // The submission hook. A submission that wants to replace individual kernels overwrites entries\n");
+    EXPECT_EQ(joined(apply_to_scratch(dir.path + "/ok.patch", scratch)), "");
+    EXPECT_NE(testing::read_text(scratch.path + "/src/kernels/submission.cpp").find("// tuned"), std::string::npos);
+}
+
+TEST(Intake, APatchThatDoesNotApplyIsRefused) {
+    TempDir dir, scratch, scratch2;
+    write_text(dir.path + "/bad.patch",
+               "--- a/kernels/submission.cpp\n+++ b/kernels/submission.cpp\n@@ -1,1 +1,1 @@\n-no such line\n+x\n");
+    EXPECT_NE(joined(apply_to_scratch(dir.path + "/bad.patch", scratch)).find("does not apply"), std::string::npos);
+    write_text(dir.path + "/empty.patch", "hello\n");
+    EXPECT_NE(joined(apply_to_scratch(dir.path + "/empty.patch", scratch2)).find("names no files"), std::string::npos);
+}
+
+TEST(Intake, OverlayRules) {
+    {
+        TempDir overlay, scratch;
+        write_text(overlay.path + "/kernels/extra.cpp", "int x;\n");
+        EXPECT_EQ(joined(apply_to_scratch(overlay.path, scratch)), "");
+        EXPECT_TRUE(fs::exists(scratch.path + "/src/kernels/extra.cpp"));
+    }
+    {
+        TempDir overlay, scratch;
+        write_text(overlay.path + "/tasks/default/small.toml", "x");
+        EXPECT_NE(joined(apply_to_scratch(overlay.path, scratch)).find("outside the editable surface"), std::string::npos);
+    }
+    {
+        TempDir overlay, scratch;
+        fs::create_directories(overlay.path + "/kernels");
+        fs::create_symlink("/etc/passwd", overlay.path + "/kernels/link.h");
+        EXPECT_NE(joined(apply_to_scratch(overlay.path, scratch)).find("symlinks are not accepted"), std::string::npos);
+    }
+    {
+        TempDir overlay, scratch;
+        write_text(overlay.path + "/kernels/run.sh", "#!/bin/sh\n");
+        chmod((overlay.path + "/kernels/run.sh").c_str(), 0755);
+        EXPECT_NE(joined(apply_to_scratch(overlay.path, scratch)).find("executable"), std::string::npos);
+    }
+    {
+        TempDir overlay, scratch;
+        std::string bin("abc\0def", 7);
+        write_text(overlay.path + "/kernels/blob.o", bin);
+        EXPECT_NE(joined(apply_to_scratch(overlay.path, scratch)).find("binary"), std::string::npos);
+    }
+}
+
+TEST(Intake, WorkspaceRules) {
+    TempDir ws, scratch, scratch2;
+    std::string error;
+    ASSERT_TRUE(copy_pristine_tree(testing::project_root(), ws.path, error)) << error;
+    write_text(ws.path + "/" + kWorkspaceMarker, "x");
+    fs::create_directories(ws.path + "/build/junk");  // build output is ignored
+    write_text(ws.path + "/kernels/submission.cpp", "// changed\n");
+    auto problems = apply_to_scratch(ws.path, scratch);
+    EXPECT_EQ(joined(problems), "");
+    EXPECT_EQ(testing::read_text(scratch.path + "/src/kernels/submission.cpp"), "// changed\n");
+
+    write_text(ws.path + "/tasks/default/small.toml", "[task]\nname = \"easy\"\n");
+    EXPECT_NE(joined(apply_to_scratch(ws.path, scratch2)).find("tasks/default/small.toml: changed, but outside"), std::string::npos);
+}
+
+TEST(Intake, MissingSubmission) {
+    Submission sub;
+    std::string error;
+    EXPECT_FALSE(classify_submission("/nonexistent/sub", sub, error));
+    EXPECT_NE(error.find("does not exist"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace trainopt

@@ -1,0 +1,97 @@
+#include <gtest/gtest.h>
+
+#include "scoring/report.h"
+#include "test_util.h"
+
+namespace trainopt {
+namespace {
+
+ScoreReport sample_report() {
+    ScoreReport r;
+    r.created_at = "2026-11-22T00:00:00Z";
+    r.submission = "subs/x";
+    r.submission_kind = "overlay";
+    r.suite = "test";
+    r.sandbox = "bubblewrap";
+    r.threads = 2;
+    r.reps = 3;
+    r.seed = 9;
+    r.peak_gflops = 100;
+    r.complete = true;
+    TaskReport a;
+    a.name = "a<b";
+    a.hot_spot = "matmul";
+    a.baseline_seconds = {10, 11, 12};
+    a.submission_seconds = {1, 1.1, 0.9};
+    a.steps = 10;
+    a.step_gflop = 1.0;
+    a.baseline_kernel_seconds = {{"matmul", 8.0}, {"attention", 2.0}};
+    a.submission_kernel_seconds = {{"matmul", 0.5}};
+    TaskReport b = a;
+    b.name = "b";
+    b.valid = false;
+    b.reasons = {"loss trajectory differs"};
+    r.tasks = {a, b};
+    finalize_report(r);
+    return r;
+}
+
+TEST(Report, VerdictSpeedupsAndSpeedOfLight) {
+    ScoreReport r = sample_report();
+    EXPECT_EQ(r.verdict, "INVALID");
+    EXPECT_DOUBLE_EQ(r.tasks[0].speedup, 11.0);
+    EXPECT_DOUBLE_EQ(r.tasks[1].speedup, 0.0);
+    EXPECT_DOUBLE_EQ(r.summary.arithmetic, 5.5);
+    EXPECT_DOUBLE_EQ(r.tasks[0].speed_of_light_seconds, 0.1);
+    EXPECT_DOUBLE_EQ(r.tasks[0].speed_of_light_speedup, 110.0);
+}
+
+TEST(Report, JsonRoundTrips) {
+    ScoreReport r = sample_report();
+    ScoreReport back;
+    std::string error;
+    ASSERT_TRUE(report_from_json(report_to_json(r), back, error)) << error;
+    EXPECT_EQ(report_to_json(back).dump(), report_to_json(r).dump());
+}
+
+TEST(Report, RejectsForeignOrDamagedJson) {
+    ScoreReport out;
+    std::string error;
+    EXPECT_FALSE(report_from_json(nlohmann::json::object(), out, error));
+    nlohmann::json j = report_to_json(sample_report());
+    j["schema_version"] = 99;
+    EXPECT_FALSE(report_from_json(j, out, error));
+    EXPECT_NE(error.find("schema version 99"), std::string::npos);
+    j = report_to_json(sample_report());
+    j["tasks"][0]["baseline_seconds"] = {-1.0};
+    EXPECT_FALSE(report_from_json(j, out, error));
+    testing::TempDir dir;
+    testing::write_text(dir.path + "/r.json", "{not json");
+    EXPECT_FALSE(load_report(dir.path + "/r.json", out, error));
+    EXPECT_NE(error.find("not valid JSON"), std::string::npos);
+}
+
+TEST(Report, MarkdownAndHtmlCarryTheHeadlineAndTheHumanLine) {
+    ScoreReport r = sample_report();
+    std::string md = report_to_markdown(r);
+    EXPECT_NE(md.find("arithmetic mean"), std::string::npos);
+    EXPECT_NE(md.find("loss trajectory differs"), std::string::npos);
+    std::string html = report_to_html(r);
+    EXPECT_NE(html.find("<svg"), std::string::npos);
+    EXPECT_NE(html.find("human expert 4x"), std::string::npos);
+    EXPECT_NE(html.find("a&lt;b"), std::string::npos);  // escaped
+    EXPECT_EQ(html.find("a<b"), std::string::npos);
+}
+
+TEST(Report, AtomicWriteReplacesWholeFiles) {
+    testing::TempDir dir;
+    std::string error;
+    ASSERT_TRUE(write_file_atomic(dir.path + "/sub/r.txt", "one", error)) << error;
+    ASSERT_TRUE(write_file_atomic(dir.path + "/sub/r.txt", "two", error)) << error;
+    EXPECT_EQ(testing::read_text(dir.path + "/sub/r.txt"), "two");
+    EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir.path + "/sub"), {}), 1);
+    EXPECT_FALSE(write_file_atomic("/proc/forbidden/r.txt", "x", error));
+}
+
+}  // namespace
+}  // namespace trainopt

@@ -1,0 +1,139 @@
+// Bad task files and bad trainer input give clear errors and non-zero exits.
+#include <gtest/gtest.h>
+
+#include "tasks/data.h"
+#include "tasks/task_spec.h"
+#include "test_util.h"
+
+namespace trainopt {
+namespace {
+
+using testing::TempDir;
+using testing::write_text;
+
+const char* kValidTask = R"(
+[task]
+name = "t"
+[model]
+vocab_size = 32
+context = 8
+d_model = 8
+layers = 1
+heads = 2
+[data]
+kind = "synthetic"
+tokens = 5000
+[train]
+batch = 2
+steps = 3
+)";
+
+std::string load_error(const std::string& text) {
+    TempDir dir;
+    write_text(dir.path + "/t.toml", text);
+    TaskSpec task;
+    std::string error;
+    EXPECT_FALSE(load_task(dir.path + "/t.toml", task, error));
+    return error;
+}
+
+std::string replace(std::string s, const std::string& from, const std::string& to) {
+    s.replace(s.find(from), from.size(), to);
+    return s;
+}
+
+TEST(TaskSpec, LoadsAValidFileWithDefaults) {
+    TempDir dir;
+    write_text(dir.path + "/t.toml", kValidTask);
+    TaskSpec task;
+    std::string error;
+    ASSERT_TRUE(load_task(dir.path + "/t.toml", task, error)) << error;
+    EXPECT_EQ(task.name, "t");
+    EXPECT_EQ(task.model.heads, 2);
+    EXPECT_FLOAT_EQ(task.train.beta2, 0.999f);
+    EXPECT_GT(task.tolerances.loss_abs, 0);
+}
+
+TEST(TaskSpec, EveryShippedSuiteLoads) {
+    for (const char* suite_name : {"default", "test"}) {
+        Suite suite;
+        std::string error;
+        ASSERT_TRUE(load_suite(suite_name, testing::project_root() + "/tasks", suite, error)) << error;
+        for (const TaskSpec& t : suite.tasks) {
+            TokenSplit split;
+            EXPECT_TRUE(make_task_data(t, split, error)) << error;
+        }
+    }
+}
+
+TEST(TaskSpec, ReportsWhatIsWrong) {
+    EXPECT_NE(load_error("[task\nname=").find("TOML parse error at line 1"), std::string::npos);
+    EXPECT_NE(load_error(replace(kValidTask, "[train]\nbatch = 2", "[train]\n")).find("missing key [train] batch"), std::string::npos);
+    EXPECT_NE(load_error(replace(kValidTask, "heads = 2", "heads = 3")).find("heads must divide"), std::string::npos);
+    EXPECT_NE(load_error(replace(kValidTask, "steps = 3", "steps = \"3\"")).find("must be an integer"), std::string::npos);
+    EXPECT_NE(load_error(replace(kValidTask, "kind = \"synthetic\"", "kind = \"web\"")).find("data.kind"), std::string::npos);
+    EXPECT_NE(load_error(replace(kValidTask, "[model]", "[modle]")).find("missing section [model]"), std::string::npos);
+    EXPECT_NE(load_error(replace(kValidTask, "tokens = 5000", "tokens = 20")).find("data.tokens"), std::string::npos);
+    TaskSpec task;
+    std::string error;
+    EXPECT_FALSE(load_task("/nonexistent/task.toml", task, error));
+    EXPECT_NE(error.find("does not exist"), std::string::npos);
+}
+
+TEST(TaskSpec, TextDataIsByteLevelAndResolvedNextToTheTask) {
+    TempDir dir;
+    std::string text;
+    for (int i = 0; i < 400; i++) text += "the quick brown fox jumps over the lazy dog. ";
+    write_text(dir.path + "/corpus.txt", text);
+    std::string task_text = replace(replace(kValidTask, "vocab_size = 32", "vocab_size = 256"),
+                                    "kind = \"synthetic\"\ntokens = 5000", "kind = \"text\"\npath = \"corpus.txt\"");
+    write_text(dir.path + "/t.toml", task_text);
+    TaskSpec task;
+    std::string error;
+    ASSERT_TRUE(load_task(dir.path + "/t.toml", task, error)) << error;
+    TokenSplit split;
+    ASSERT_TRUE(make_task_data(task, split, error)) << error;
+    EXPECT_EQ(split.train.size() + split.heldout.size(), text.size());
+    EXPECT_EQ(split.train[0], 't');
+}
+
+TEST(TaskSpec, SuiteErrors) {
+    Suite suite;
+    std::string error;
+    EXPECT_FALSE(load_suite("no-such-suite", testing::project_root() + "/tasks", suite, error));
+    EXPECT_NE(error.find("no-such-suite"), std::string::npos);
+    TempDir empty;
+    EXPECT_FALSE(load_suite(empty.path, "/nonexistent", suite, error));
+    EXPECT_NE(error.find("no *.toml"), std::string::npos);
+}
+
+TEST(Trainer, BadInputFailsWithAClearMessage) {
+    TempDir dir;
+    const std::string task = testing::project_root() + "/tasks/test/tiny.toml";
+    auto train = [&](std::vector<std::string> args) {
+        args.insert(args.begin(), TRAINOPT_TRAINER);
+        return testing::run_command(args, dir.path + "/log");
+    };
+    auto r = train({"--task", task, "--data", dir.path + "/nodata", "--seed", "1", "--out", dir.path + "/o", "--nonce", "x"});
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.output.find("cannot read token file"), std::string::npos) << r.output;
+
+    r = train({"--task", dir.path + "/missing.toml", "--data", dir.path, "--seed", "1", "--out", dir.path + "/o", "--nonce", "x"});
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.output.find("does not exist"), std::string::npos) << r.output;
+
+    r = train({"--task", task});
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.output.find("required"), std::string::npos) << r.output;
+
+    // a token file for another vocabulary
+    std::string error;
+    std::filesystem::create_directories(dir.path + "/d");
+    ASSERT_TRUE(write_tokens(dir.path + "/d/train.bin", std::vector<int>(500, 3), 128, error)) << error;
+    r = train({"--task", task, "--data", dir.path + "/d", "--seed", "1", "--out", dir.path + "/o", "--nonce", "x"});
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.output.find("vocab 128"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace trainopt

@@ -1,0 +1,79 @@
+// Helpers shared by the tests: temporary directories and running the CLI as a user would.
+#pragma once
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "harness/process.h"
+#include "harness/sandbox.h"
+
+namespace trainopt::testing {
+
+inline std::string project_root() { return TRAINOPT_SOURCE_DIR; }
+
+// A fresh directory, removed when the object goes away.
+struct TempDir {
+    std::string path;
+    TempDir() {
+        char tmpl[] = "/tmp/trainopt-test-XXXXXX";
+        path = mkdtemp(tmpl);
+    }
+    ~TempDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path, ec);
+    }
+};
+
+struct CliResult {
+    int exit_code = -1;
+    std::string output;
+};
+
+inline std::string read_text(const std::string& path) {
+    std::ifstream f(path);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+}
+
+inline void write_text(const std::string& path, const std::string& text) {
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+    std::ofstream(path) << text;
+}
+
+inline CliResult run_command(const std::vector<std::string>& argv, const std::string& log_path) {
+    SpawnSpec spec;
+    spec.argv = argv;
+    spec.env = sandbox_environment();
+    spec.output_path = log_path;
+    spec.timeout_seconds = 900;
+    ProcessOutcome outcome = run_process(spec);
+    return {outcome.started && outcome.term_signal == 0 ? outcome.exit_code : -1, read_text(log_path)};
+}
+
+inline CliResult run_cli(std::vector<std::string> args, const std::string& log_path) {
+    args.insert(args.begin(), TRAINOPT_CLI);
+    return run_command(args, log_path);
+}
+
+inline nlohmann::json read_json(const std::string& path) {
+    std::ifstream f(path);
+    return nlohmann::json::parse(f, nullptr, false);
+}
+
+// All reasons in a report (rejections and per-task reasons), one string, for substring checks.
+inline std::string all_reasons(const nlohmann::json& report) {
+    std::string out;
+    if (report.is_discarded()) return out;
+    for (const auto& r : report["rejected"]) out += r.get<std::string>() + "\n";
+    for (const auto& t : report["tasks"]) {
+        for (const auto& r : t["reasons"]) out += r.get<std::string>() + "\n";
+    }
+    return out;
+}
+
+}  // namespace trainopt::testing
