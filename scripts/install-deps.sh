@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs everything trainopt needs on Debian 12, from Debian's packages only.
+set -euo pipefail
+packages=(
+  build-essential cmake git pkg-config binutils bubblewrap clang-format
+  libopenblas-dev libtbb-dev libbenchmark-dev libgtest-dev libgmock-dev
+  libspdlog-dev libfmt-dev libtomlplusplus-dev nlohmann-json3-dev libcli11-dev
+)
+as_root=()
+if [ "$(id -u)" -ne 0 ]; then as_root=(sudo); fi
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  "${as_root[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
