@@ -1,0 +1,84 @@
+#include "fast_math.h"
+
+#include <cmath>
+
+namespace trainopt::fast {
+
+float exp_shift_sum(float* out, const float* in, int n, float shift) {
+    const __m256 s = _mm256_set1_ps(shift);
+    __m256 acc = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(in + i), s));
+        _mm256_storeu_ps(out + i, e);
+        acc = _mm256_add_ps(acc, e);
+    }
+    float sum = hsum8(acc);
+    for (; i < n; i++) {
+        out[i] = expf(in[i] - shift);
+        sum += out[i];
+    }
+    return sum;
+}
+
+float max_of(const float* x, int n) {
+    __m256 m = _mm256_set1_ps(-INFINITY);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(x + i));
+    float r = hmax8(m);
+    for (; i < n; i++) r = x[i] > r ? x[i] : r;
+    return r;
+}
+
+namespace {
+const float kScale = 0.7978845608028654f;  // sqrt(2/pi)
+
+// tanh(u) = 1 - 2 / (exp(2u) + 1)
+inline __m256 tanh8(__m256 u) {
+    const __m256 one = _mm256_set1_ps(1.0f);
+    __m256 e = exp8(_mm256_add_ps(u, u));
+    return _mm256_sub_ps(one, _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(e, one)));
+}
+}  // namespace
+
+void gelu_forward(float* out, const float* inp, int n) {
+    const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
+    const __m256 k = _mm256_set1_ps(kScale), c = _mm256_set1_ps(0.044715f);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 x = _mm256_loadu_ps(inp + i);
+        __m256 x3 = _mm256_mul_ps(_mm256_mul_ps(x, x), x);
+        __m256 t = tanh8(_mm256_mul_ps(k, _mm256_fmadd_ps(c, x3, x)));
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_mul_ps(half, x), _mm256_add_ps(one, t)));
+    }
+    for (; i < n; i++) {
+        float x = inp[i];
+        out[i] = 0.5f * x * (1.0f + tanhf(kScale * (x + 0.044715f * x * x * x)));
+    }
+}
+
+void gelu_backward(float* dinp, const float* inp, const float* dout, int n) {
+    const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
+    const __m256 k = _mm256_set1_ps(kScale), c = _mm256_set1_ps(0.044715f);
+    const __m256 c3 = _mm256_set1_ps(3.0f * 0.044715f);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 x = _mm256_loadu_ps(inp + i);
+        __m256 x2 = _mm256_mul_ps(x, x);
+        __m256 t = tanh8(_mm256_mul_ps(k, _mm256_fmadd_ps(_mm256_mul_ps(c, x2), x, x)));
+        __m256 sech2 = _mm256_fnmadd_ps(t, t, one);
+        __m256 grad = _mm256_fmadd_ps(
+            _mm256_mul_ps(_mm256_mul_ps(_mm256_mul_ps(x, half), sech2), k), _mm256_fmadd_ps(c3, x2, one),
+            _mm256_mul_ps(half, _mm256_add_ps(one, t)));
+        _mm256_storeu_ps(dinp + i, _mm256_mul_ps(grad, _mm256_loadu_ps(dout + i)));
+    }
+    for (; i < n; i++) {
+        float x = inp[i];
+        float th = tanhf(kScale * (x + 0.044715f * x * x * x));
+        float sech2 = 1.0f - th * th;
+        float grad = 0.5f * (1.0f + th) + x * 0.5f * sech2 * kScale * (1.0f + 3.0f * 0.044715f * x * x);
+        dinp[i] = grad * dout[i];
+    }
+}
+
+}  // namespace trainopt::fast

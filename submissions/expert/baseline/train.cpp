@@ -1,0 +1,562 @@
+// trainopt-train, expert edition: the same training as the reference trainer, restructured for
+// speed. Same init (gpt_init_params), same batches (the seed's data stream), same math; only
+// the order of floating-point operations differs.
+//
+// What changed, and why:
+// - every matmul is an OpenBLAS sgemm, run single-threaded on row tiles inside oneTBB loops, so
+//   there is one thread pool and no oversubscription between BLAS and TBB;
+// - attention per (batch, head) is four sgemms plus a vectorized causal softmax, and its softmax
+//   backward is O(T) per row instead of the reference's O(T^2);
+// - bias adds and residual adds are folded into the sgemm's C operand (beta = 1);
+// - softmax, cross-entropy and its backward are one pass per row, writing dlogits in place;
+// - backward kernels overwrite their outputs instead of accumulating into zeroed buffers, so only
+//   the parameter gradients are cleared each step;
+// - GELU and exp use AVX2 polynomial approximations within 2 ulp of libm.
+#include <cblas.h>
+#include <tbb/enumerable_thread_specific.h>
+#include <tbb/global_control.h>
+#include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "fast_math.h"
+#include "kernels/checkpoint.h"
+#include "kernels/gpt.h"
+#include "kernels/rng.h"
+#include "tasks/data.h"
+#include "tasks/task_spec.h"
+
+extern "C" void openblas_set_num_threads(int);
+
+using namespace trainopt;
+
+namespace {
+
+// ----------------------------------------------------------------------------------------------
+// parallel loops that stay serial when the work is too small to pay for waking threads
+
+constexpr double kParallelWork = 1 << 16;  // elementwise work below this runs on one thread
+
+template <typename Body>
+void parallel_range(int n, double work, int grain, const Body& body) {
+    if (work < kParallelWork) {
+        body(0, n);
+        return;
+    }
+    tbb::parallel_for(tbb::blocked_range<int>(0, n, grain),
+                      [&](const tbb::blocked_range<int>& r) { body(r.begin(), r.end()); });
+}
+
+// ----------------------------------------------------------------------------------------------
+// matmul helpers
+
+// C(M,N) = op(A) op(B) + beta * C, row-major. Large products are split into one tile per
+// thread along the longer side of C (so each thread packs only its share of the operands).
+// transA: A is stored (K,M); transB: B is stored (N,K).
+void gemm(bool transA, bool transB, int M, int N, int K, const float* A, int lda, const float* B,
+          int ldb, float beta, float* C, int ldc) {
+    const CBLAS_TRANSPOSE ta = transA ? CblasTrans : CblasNoTrans;
+    const CBLAS_TRANSPOSE tb = transB ? CblasTrans : CblasNoTrans;
+    const int threads = tbb::this_task_arena::max_concurrency();
+    const double work = 2.0 * M * N * K;
+    if (threads == 1 || work < 1.5e6) {
+        cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    const bool split_rows = M >= N;
+    const int extent = split_rows ? M : N;
+    const int step = ((extent + threads - 1) / threads + 7) / 8 * 8;
+    tbb::parallel_for(0, threads, [&](int tile) {
+        const int i0 = tile * step, i1 = std::min(extent, i0 + step);
+        if (i0 >= i1) return;
+        if (split_rows) {
+            const float* a = transA ? A + i0 : A + (size_t)i0 * lda;
+            cblas_sgemm(CblasRowMajor, ta, tb, i1 - i0, N, K, 1.0f, a, lda, B, ldb, beta,
+                        C + (size_t)i0 * ldc, ldc);
+        } else {
+            const float* b = transB ? B + (size_t)i0 * ldb : B + i0;
+            cblas_sgemm(CblasRowMajor, ta, tb, M, i1 - i0, K, 1.0f, A, lda, b, ldb, beta, C + i0, ldc);
+        }
+    }, tbb::static_partitioner());
+}
+
+// out(BT,OC) = base(BT,OC) + bias(OC) + inp(BT,C) @ w(OC,C)^T; base may be null, bias too.
+void linear_forward(float* out, const float* inp, const float* w, const float* bias,
+                    const float* base, int BT, int C, int OC) {
+    if (base != nullptr || bias != nullptr) {
+        parallel_range(BT, (double)BT * OC, 64, [&](int r0, int r1) {
+            for (int i = r0; i < r1; i++) {
+                float* o = out + (size_t)i * OC;
+                const float* b = base != nullptr ? base + (size_t)i * OC : nullptr;
+#pragma omp simd
+                for (int j = 0; j < OC; j++) o[j] = (b ? b[j] : 0.0f) + (bias ? bias[j] : 0.0f);
+            }
+        });
+    }
+    gemm(false, true, BT, OC, C, inp, C, w, C, (base || bias) ? 1.0f : 0.0f, out, OC);
+}
+
+// dinp(BT,C) = dout @ w (overwrite); dw(OC,C) += dout^T @ inp; dbias(OC) += colsum(dout)
+void linear_backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
+                     const float* w, int BT, int C, int OC) {
+    gemm(false, false, BT, C, OC, dout, OC, w, C, 0.0f, dinp, C);
+    gemm(true, false, OC, C, BT, dout, OC, inp, C, 1.0f, dw, C);
+    if (dbias != nullptr) {
+        for (int i = 0; i < BT; i++) {
+            const float* d = dout + (size_t)i * OC;
+#pragma omp simd
+            for (int j = 0; j < OC; j++) dbias[j] += d[j];
+        }
+    }
+}
+
+// ----------------------------------------------------------------------------------------------
+// layernorm
+
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w,
+                       const float* b, int BT, int C) {
+    parallel_range(BT, (double)BT * C * 4, 32, [&](int r0, int r1) {
+        for (int i = r0; i < r1; i++) {
+            const float* x = inp + (size_t)i * C;
+            float m = 0.0f;
+#pragma omp simd reduction(+ : m)
+            for (int j = 0; j < C; j++) m += x[j];
+            m /= C;
+            float v = 0.0f;
+#pragma omp simd reduction(+ : v)
+            for (int j = 0; j < C; j++) v += (x[j] - m) * (x[j] - m);
+            v /= C;
+            const float s = 1.0f / sqrtf(v + 1e-5f);
+            float* o = out + (size_t)i * C;
+#pragma omp simd
+            for (int j = 0; j < C; j++) o[j] = s * (x[j] - m) * w[j] + b[j];
+            mean[i] = m;
+            rstd[i] = s;
+        }
+    });
+}
+
+// dinp = add + layernorm'(dout) (overwrite; add may be null); dw, db accumulate.
+void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp,
+                        const float* w, const float* mean, const float* rstd, const float* add,
+                        int BT, int C) {
+    parallel_range(BT, (double)BT * C * 4, 32, [&](int r0, int r1) {
+        for (int i = r0; i < r1; i++) {
+            const float* d = dout + (size_t)i * C;
+            const float* x = inp + (size_t)i * C;
+            const float m = mean[i], s = rstd[i];
+            float dnorm_mean = 0.0f, dnorm_norm_mean = 0.0f;
+#pragma omp simd reduction(+ : dnorm_mean, dnorm_norm_mean)
+            for (int j = 0; j < C; j++) {
+                float dn = w[j] * d[j];
+                dnorm_mean += dn;
+                dnorm_norm_mean += dn * (x[j] - m) * s;
+            }
+            dnorm_mean /= C;
+            dnorm_norm_mean /= C;
+            float* o = dinp + (size_t)i * C;
+            const float* a = add != nullptr ? add + (size_t)i * C : nullptr;
+#pragma omp simd
+            for (int j = 0; j < C; j++) {
+                float norm = (x[j] - m) * s;
+                float dval = (w[j] * d[j] - dnorm_mean - norm * dnorm_norm_mean) * s;
+                o[j] = (a ? a[j] : 0.0f) + dval;
+            }
+        }
+    });
+    // parameter gradients: a serial pass keeps the summation order fixed (deterministic)
+    for (int i = 0; i < BT; i++) {
+        const float* d = dout + (size_t)i * C;
+        const float* x = inp + (size_t)i * C;
+        const float m = mean[i], s = rstd[i];
+#pragma omp simd
+        for (int j = 0; j < C; j++) {
+            db[j] += d[j];
+            dw[j] += (x[j] - m) * s * d[j];
+        }
+    }
+}
+
+// ----------------------------------------------------------------------------------------------
+// attention: per (b, h), scores = q k^T (T,T), causal softmax, out = att v.
+
+struct AttentionScratch {
+    std::vector<float> scores;  // (T,T)
+};
+
+void attention_forward(float* out, float* att, const float* qkv, int B, int T, int C, int NH,
+                       tbb::enumerable_thread_specific<AttentionScratch>& scratch) {
+    const int C3 = 3 * C, hs = C / NH;
+    const float scale = 1.0f / sqrtf((float)hs);
+    parallel_range(B * NH, (double)B * NH * T * T * hs, 1, [&](int bh0, int bh1) {
+      for (int bh = bh0; bh < bh1; bh++) {
+        const int b = bh / NH, h = bh % NH;
+        const float* q = qkv + (size_t)b * T * C3 + h * hs;
+        const float* k = q + C;
+        const float* v = q + 2 * C;
+        float* a = att + (size_t)bh * T * T;
+        float* scores = scratch.local().scores.data();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, scale, q, C3, k, C3, 0.0f,
+                    scores, T);
+        for (int t = 0; t < T; t++) {
+            const float* s = scores + (size_t)t * T;
+            float* row = a + (size_t)t * T;
+            const float maxval = fast::max_of(s, t + 1);
+            const float sum = fast::exp_shift_sum(row, s, t + 1, maxval);
+            const float inv = 1.0f / sum;
+#pragma omp simd
+            for (int t2 = 0; t2 <= t; t2++) row[t2] *= inv;
+            std::fill(row + t + 1, row + T, 0.0f);
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1.0f, a, T, v, C3, 0.0f,
+                    out + (size_t)b * T * C + h * hs, C);
+      }
+    });
+}
+
+// dqkv is overwritten.
+void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* att, int B,
+                        int T, int C, int NH,
+                        tbb::enumerable_thread_specific<AttentionScratch>& scratch) {
+    const int C3 = 3 * C, hs = C / NH;
+    const float scale = 1.0f / sqrtf((float)hs);
+    parallel_range(B * NH, (double)B * NH * T * T * hs, 1, [&](int bh0, int bh1) {
+      for (int bh = bh0; bh < bh1; bh++) {
+        const int b = bh / NH, h = bh % NH;
+        const size_t base = (size_t)b * T * C3 + h * hs;
+        const float* q = qkv + base;
+        const float* k = q + C;
+        const float* v = q + 2 * C;
+        float* dq = dqkv + base;
+        float* dk = dq + C;
+        float* dv = dq + 2 * C;
+        const float* a = att + (size_t)bh * T * T;
+        const float* d = dout + (size_t)b * T * C + h * hs;
+        float* datt = scratch.local().scores.data();
+        // datt = dout v^T; dv = att^T dout
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, 1.0f, d, C, v, C3, 0.0f,
+                    datt, T);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, a, T, d, C, 0.0f, dv,
+                    C3);
+        // softmax backward in O(T) per row: dpre = att * (datt - <att, datt>), times the scale
+        for (int t = 0; t < T; t++) {
+            const float* ar = a + (size_t)t * T;
+            float* dr = datt + (size_t)t * T;
+            float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+            for (int t2 = 0; t2 <= t; t2++) dot += ar[t2] * dr[t2];
+#pragma omp simd
+            for (int t2 = 0; t2 <= t; t2++) dr[t2] = ar[t2] * (dr[t2] - dot) * scale;
+            std::fill(dr + t + 1, dr + T, 0.0f);
+        }
+        // dq = dpre k; dk = dpre^T q
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1.0f, datt, T, k, C3, 0.0f,
+                    dq, C3);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, datt, T, q, C3, 0.0f,
+                    dk, C3);
+      }
+    });
+}
+
+// ----------------------------------------------------------------------------------------------
+// softmax + cross-entropy + its backward, one pass per row. logits become dlogits in place.
+
+void softmax_xent(float* logits, float* losses, const int* targets, int BT, int V) {
+    const float dloss = 1.0f / BT;
+    parallel_range(BT, (double)BT * V * 8, 4, [&](int r0, int r1) {
+        for (int i = r0; i < r1; i++) {
+            float* row = logits + (size_t)i * V;
+            const float maxval = fast::max_of(row, V);
+            const float target_logit = row[targets[i]];
+            const float sum = fast::exp_shift_sum(row, row, V, maxval);
+            losses[i] = logf(sum) - (target_logit - maxval);
+            const float scale = dloss / sum;
+#pragma omp simd
+            for (int j = 0; j < V; j++) row[j] *= scale;
+            row[targets[i]] -= dloss;
+        }
+    });
+}
+
+// ----------------------------------------------------------------------------------------------
+// the model
+
+struct Activations {
+    std::vector<float> encoded, ln1, ln1_mean, ln1_rstd, qkv, atty, att, residual2, ln2, ln2_mean,
+        ln2_rstd, fch, fch_gelu, residual3, lnf, lnf_mean, lnf_rstd, logits, losses;
+    // backward scratch
+    std::vector<float> dres, dres2, dln, dqkv, datty, dfch;
+};
+
+struct Model {
+    GPTConfig cfg;
+    int B, T;
+    std::vector<float> params, grads, m, v;
+    ParameterTensors p, g;
+    Activations a;
+    tbb::enumerable_thread_specific<AttentionScratch> scratch;
+};
+
+void point(ParameterTensors& t, float* mem, const GPTConfig& cfg) {
+    auto sizes = param_tensor_sizes(cfg);
+    float** ptrs[] = {&t.wte,  &t.wpe,  &t.ln1w, &t.ln1b,   &t.qkvw,    &t.qkvb,
+                      &t.attprojw, &t.attprojb, &t.ln2w, &t.ln2b, &t.fcw, &t.fcb,
+                      &t.fcprojw, &t.fcprojb, &t.lnfw, &t.lnfb};
+    for (int i = 0; i < kNumParamTensors; i++) {
+        *ptrs[i] = mem;
+        mem += sizes[i];
+    }
+}
+
+void model_create(Model& model, const GPTConfig& cfg, int B, int T) {
+    model.cfg = cfg;
+    model.B = B;
+    model.T = T;
+    const size_t n = num_parameters(cfg);
+    model.params.assign(n, 0.0f);
+    model.grads.assign(n, 0.0f);
+    model.m.assign(n, 0.0f);
+    model.v.assign(n, 0.0f);
+    point(model.p, model.params.data(), cfg);
+    point(model.g, model.grads.data(), cfg);
+    const size_t BT = (size_t)B * T, C = cfg.channels, L = cfg.num_layers, V = cfg.vocab_size;
+    const size_t NH = cfg.num_heads;
+    Activations& a = model.a;
+    a.encoded.assign(BT * C, 0);
+    a.ln1.assign(L * BT * C, 0);
+    a.ln1_mean.assign(L * BT, 0);
+    a.ln1_rstd.assign(L * BT, 0);
+    a.qkv.assign(L * BT * 3 * C, 0);
+    a.atty.assign(L * BT * C, 0);
+    a.att.assign(L * B * NH * T * T, 0);
+    a.residual2.assign(L * BT * C, 0);
+    a.ln2.assign(L * BT * C, 0);
+    a.ln2_mean.assign(L * BT, 0);
+    a.ln2_rstd.assign(L * BT, 0);
+    a.fch.assign(L * BT * 4 * C, 0);
+    a.fch_gelu.assign(L * BT * 4 * C, 0);
+    a.residual3.assign(L * BT * C, 0);
+    a.lnf.assign(BT * C, 0);
+    a.lnf_mean.assign(BT, 0);
+    a.lnf_rstd.assign(BT, 0);
+    a.logits.assign(BT * V, 0);
+    a.losses.assign(BT, 0);
+    a.dres.assign(BT * C, 0);
+    a.dres2.assign(BT * C, 0);
+    a.dln.assign(BT * C, 0);
+    a.dqkv.assign(BT * 3 * C, 0);
+    a.datty.assign(BT * C, 0);
+    a.dfch.assign(BT * 4 * C, 0);
+    model.scratch = tbb::enumerable_thread_specific<AttentionScratch>(
+        [T] { return AttentionScratch{std::vector<float>((size_t)T * T)}; });
+}
+
+// Forward, loss, and dlogits (in a.logits). Returns the mean loss.
+float forward(Model& model, const int* inputs, const int* targets) {
+    const int B = model.B, T = model.T, BT = B * T;
+    const int C = model.cfg.channels, L = model.cfg.num_layers, NH = model.cfg.num_heads;
+    const int V = model.cfg.vocab_size;
+    ParameterTensors& p = model.p;
+    Activations& a = model.a;
+    for (int b = 0; b < B; b++) {
+        for (int t = 0; t < T; t++) {
+            float* o = a.encoded.data() + ((size_t)b * T + t) * C;
+            const float* wte = p.wte + (size_t)inputs[b * T + t] * C;
+            const float* wpe = p.wpe + (size_t)t * C;
+#pragma omp simd
+            for (int i = 0; i < C; i++) o[i] = wte[i] + wpe[i];
+        }
+    }
+    for (int l = 0; l < L; l++) {
+        const size_t o1 = (size_t)l * BT * C, o3 = o1 * 3, o4 = o1 * 4, ob = (size_t)l * BT;
+        const float* residual = l == 0 ? a.encoded.data() : a.residual3.data() + o1 - (size_t)BT * C;
+        layernorm_forward(a.ln1.data() + o1, a.ln1_mean.data() + ob, a.ln1_rstd.data() + ob, residual,
+                          p.ln1w + l * C, p.ln1b + l * C, BT, C);
+        linear_forward(a.qkv.data() + o3, a.ln1.data() + o1, p.qkvw + (size_t)l * 3 * C * C,
+                       p.qkvb + l * 3 * C, nullptr, BT, C, 3 * C);
+        attention_forward(a.atty.data() + o1, a.att.data() + (size_t)l * B * NH * T * T,
+                          a.qkv.data() + o3, B, T, C, NH, model.scratch);
+        linear_forward(a.residual2.data() + o1, a.atty.data() + o1, p.attprojw + (size_t)l * C * C,
+                       p.attprojb + l * C, residual, BT, C, C);
+        layernorm_forward(a.ln2.data() + o1, a.ln2_mean.data() + ob, a.ln2_rstd.data() + ob,
+                          a.residual2.data() + o1, p.ln2w + l * C, p.ln2b + l * C, BT, C);
+        linear_forward(a.fch.data() + o4, a.ln2.data() + o1, p.fcw + (size_t)l * 4 * C * C,
+                       p.fcb + l * 4 * C, nullptr, BT, C, 4 * C);
+        const int n4 = BT * 4 * C;
+        parallel_range(n4, (double)n4 * 4, 8192, [&](int r0, int r1) {
+            fast::gelu_forward(a.fch_gelu.data() + o4 + r0, a.fch.data() + o4 + r0, r1 - r0);
+        });
+        linear_forward(a.residual3.data() + o1, a.fch_gelu.data() + o4, p.fcprojw + (size_t)l * 4 * C * C,
+                       p.fcprojb + l * C, a.residual2.data() + o1, BT, 4 * C, C);
+    }
+    const float* last = a.residual3.data() + (size_t)(L - 1) * BT * C;
+    layernorm_forward(a.lnf.data(), a.lnf_mean.data(), a.lnf_rstd.data(), last, p.lnfw, p.lnfb, BT, C);
+    linear_forward(a.logits.data(), a.lnf.data(), p.wte, nullptr, nullptr, BT, C, V);
+    softmax_xent(a.logits.data(), a.losses.data(), targets, BT, V);
+    float mean_loss = 0.0f;
+    for (int i = 0; i < BT; i++) mean_loss += a.losses[i];
+    return mean_loss / BT;
+}
+
+void backward(Model& model, const int* inputs) {
+    const int B = model.B, T = model.T, BT = B * T;
+    const int C = model.cfg.channels, L = model.cfg.num_layers, NH = model.cfg.num_heads;
+    const int V = model.cfg.vocab_size;
+    ParameterTensors& p = model.p;
+    ParameterTensors& g = model.g;
+    Activations& a = model.a;
+    std::memset(model.grads.data(), 0, model.grads.size() * sizeof(float));
+
+    // LM head (tied to wte) and the final layernorm; the residual gradient lands in a.dres
+    linear_backward(a.dln.data(), g.wte, nullptr, a.logits.data(), a.lnf.data(), p.wte, BT, C, V);
+    const float* last = a.residual3.data() + (size_t)(L - 1) * BT * C;
+    layernorm_backward(a.dres.data(), g.lnfw, g.lnfb, a.dln.data(), last, p.lnfw, a.lnf_mean.data(),
+                       a.lnf_rstd.data(), nullptr, BT, C);
+
+    for (int l = L - 1; l >= 0; l--) {
+        const size_t o1 = (size_t)l * BT * C, o3 = o1 * 3, o4 = o1 * 4, ob = (size_t)l * BT;
+        const float* residual = l == 0 ? a.encoded.data() : a.residual3.data() + o1 - (size_t)BT * C;
+        // MLP: residual3 = residual2 + fcproj(gelu(fc(ln2(residual2))))
+        linear_backward(a.dfch.data(), g.fcprojw + (size_t)l * 4 * C * C, g.fcprojb + l * C,
+                        a.dres.data(), a.fch_gelu.data() + o4, p.fcprojw + (size_t)l * 4 * C * C, BT,
+                        4 * C, C);
+        const int n4 = BT * 4 * C;
+        parallel_range(n4, (double)n4 * 4, 8192, [&](int r0, int r1) {
+            fast::gelu_backward(a.dfch.data() + r0, a.fch.data() + o4 + r0, a.dfch.data() + r0, r1 - r0);
+        });
+        linear_backward(a.dln.data(), g.fcw + (size_t)l * 4 * C * C, g.fcb + l * 4 * C, a.dfch.data(),
+                        a.ln2.data() + o1, p.fcw + (size_t)l * 4 * C * C, BT, C, 4 * C);
+        layernorm_backward(a.dres2.data(), g.ln2w + l * C, g.ln2b + l * C, a.dln.data(),
+                           a.residual2.data() + o1, p.ln2w + l * C, a.ln2_mean.data() + ob,
+                           a.ln2_rstd.data() + ob, a.dres.data(), BT, C);
+        // attention: residual2 = residual + attproj(attention(qkv(ln1(residual))))
+        linear_backward(a.datty.data(), g.attprojw + (size_t)l * C * C, g.attprojb + l * C,
+                        a.dres2.data(), a.atty.data() + o1, p.attprojw + (size_t)l * C * C, BT, C, C);
+        attention_backward(a.dqkv.data(), a.datty.data(), a.qkv.data() + o3,
+                           a.att.data() + (size_t)l * B * NH * T * T, B, T, C, NH, model.scratch);
+        linear_backward(a.dln.data(), g.qkvw + (size_t)l * 3 * C * C, g.qkvb + l * 3 * C, a.dqkv.data(),
+                        a.ln1.data() + o1, p.qkvw + (size_t)l * 3 * C * C, BT, C, 3 * C);
+        layernorm_backward(a.dres.data(), g.ln1w + l * C, g.ln1b + l * C, a.dln.data(), residual,
+                           p.ln1w + l * C, a.ln1_mean.data() + ob, a.ln1_rstd.data() + ob,
+                           a.dres2.data(), BT, C);
+    }
+    for (int b = 0; b < B; b++) {
+        for (int t = 0; t < T; t++) {
+            const float* d = a.dres.data() + ((size_t)b * T + t) * C;
+            float* dwte = g.wte + (size_t)inputs[b * T + t] * C;
+            float* dwpe = g.wpe + (size_t)t * C;
+#pragma omp simd
+            for (int i = 0; i < C; i++) {
+                dwte[i] += d[i];
+                dwpe[i] += d[i];
+            }
+        }
+    }
+}
+
+void adamw(Model& model, const TrainSpec& ts, int t) {
+    const float c1 = 1.0f / (1.0f - powf(ts.beta1, t));
+    const float c2 = 1.0f / (1.0f - powf(ts.beta2, t));
+    float* params = model.params.data();
+    const float* grads = model.grads.data();
+    float* m = model.m.data();
+    float* v = model.v.data();
+    const int n = (int)model.params.size();
+    parallel_range(n, (double)n * 2, 32768, [&](int r0, int r1) {
+#pragma omp simd
+                          for (int i = r0; i < r1; i++) {
+                              float gr = grads[i];
+                              float mi = ts.beta1 * m[i] + (1.0f - ts.beta1) * gr;
+                              float vi = ts.beta2 * v[i] + (1.0f - ts.beta2) * gr * gr;
+                              m[i] = mi;
+                              v[i] = vi;
+                              params[i] -= ts.lr * ((mi * c1) / (sqrtf(vi * c2) + ts.eps) +
+                                                    ts.weight_decay * params[i]);
+                          }
+                      });
+}
+
+int fail(const std::string& message) {
+    fprintf(stderr, "trainopt-train: error: %s\n", message.c_str());
+    return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"trainopt expert trainer"};
+    std::string task_path, data_dir, out_dir, nonce;
+    uint64_t seed = 0;
+    int threads = 0;
+    app.add_option("--task", task_path)->required();
+    app.add_option("--data", data_dir)->required();
+    app.add_option("--seed", seed)->required();
+    app.add_option("--out", out_dir)->required();
+    app.add_option("--nonce", nonce)->required();
+    app.add_option("--threads", threads);
+    CLI11_PARSE(app, argc, argv);
+
+    openblas_set_num_threads(1);  // BLAS runs single-threaded inside TBB tiles
+    const int pool = threads > 0 ? threads : (int)std::thread::hardware_concurrency();
+    tbb::global_control limit(tbb::global_control::max_allowed_parallelism, pool);
+
+    TaskSpec task;
+    std::string error;
+    if (!load_task(task_path, task, error)) return fail(error);
+    std::vector<int> tokens;
+    if (!read_tokens(data_dir + "/train.bin", task.model.vocab_size, tokens, error)) return fail(error);
+    if (tokens.size() < (size_t)task.model.context + 2) return fail("train.bin is too short");
+    std::error_code ec;
+    std::filesystem::create_directories(out_dir, ec);
+
+    const GPTConfig cfg{task.model.vocab_size, task.model.context, task.model.d_model,
+                        task.model.layers, task.model.heads};
+    const int B = task.train.batch, T = task.model.context;
+    Model model;
+    model_create(model, cfg, B, T);
+    gpt_init_params(model.params.data(), cfg, seed);
+
+    std::vector<int> inputs(B * T), targets(B * T);
+    std::vector<float> losses(task.train.steps);
+    Rng rng(data_stream_seed(seed));
+    const uint64_t range = tokens.size() - T - 1;
+    const auto start = std::chrono::steady_clock::now();
+    for (int step = 0; step < task.train.steps; step++) {
+        for (int b = 0; b < B; b++) {
+            const size_t s = rng.next_below(range);
+            std::copy(tokens.begin() + s, tokens.begin() + s + T, inputs.begin() + b * T);
+            std::copy(tokens.begin() + s + 1, tokens.begin() + s + T + 1, targets.begin() + b * T);
+        }
+        losses[step] = forward(model, inputs.data(), targets.data());
+        backward(model, inputs.data());
+        adamw(model, task.train, step + 1);
+    }
+    const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
+
+    FILE* f = fopen((out_dir + "/losses.csv").c_str(), "w");
+    if (f == nullptr) return fail("cannot write losses.csv");
+    fprintf(f, "step,loss\n");
+    for (int step = 0; step < task.train.steps; step++) fprintf(f, "%d,%.9g\n", step, losses[step]);
+    fclose(f);
+    error = write_checkpoint(out_dir + "/final.ckpt", cfg, task.train.steps, model.params.data(),
+                             model.params.size());
+    if (!error.empty()) return fail(error);
+    nlohmann::json meta;
+    meta["nonce"] = nonce;
+    meta["steps"] = task.train.steps;
+    meta["seed"] = seed;
+    meta["task"] = task.name;
+    meta["train_seconds"] = elapsed.count();
+    std::ofstream(out_dir + "/meta.json") << meta.dump(2) << "\n";
+    return 0;
+}
