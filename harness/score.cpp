@@ -215,7 +215,8 @@ ScoreOutcome run_score(const ScoreOptions& options) {
                                             report.seed + i, progress);
         if (!eval.harness_error.empty()) {
             outcome.error = "task " + task.name + ": " + eval.harness_error;
-            write_reports(options, report, outcome.error);
+            std::string ignored;
+            write_reports(options, report, ignored);  // keep what was measured so far
             return outcome;
         }
         report.tasks.push_back(task_report_of(eval));

@@ -33,23 +33,22 @@ float max_of(const float* x, int n) {
 namespace {
 const float kScale = 0.7978845608028654f;  // sqrt(2/pi)
 
-// tanh(u) = 1 - 2 / (exp(2u) + 1)
-inline __m256 tanh8(__m256 u) {
-    const __m256 one = _mm256_set1_ps(1.0f);
+// 0.5 * (1 + tanh(u)) = e / (e + 1) with e = exp(2u): no cancellation where tanh(u) -> -1,
+// so this is at least as accurate as the reference's 1 + tanhf(u).
+inline __m256 half_one_plus_tanh8(__m256 u) {
     __m256 e = exp8(_mm256_add_ps(u, u));
-    return _mm256_sub_ps(one, _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(e, one)));
+    return _mm256_div_ps(e, _mm256_add_ps(e, _mm256_set1_ps(1.0f)));
 }
 }  // namespace
 
 void gelu_forward(float* out, const float* inp, int n) {
-    const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
     const __m256 k = _mm256_set1_ps(kScale), c = _mm256_set1_ps(0.044715f);
     int i = 0;
     for (; i + 8 <= n; i += 8) {
         __m256 x = _mm256_loadu_ps(inp + i);
         __m256 x3 = _mm256_mul_ps(_mm256_mul_ps(x, x), x);
-        __m256 t = tanh8(_mm256_mul_ps(k, _mm256_fmadd_ps(c, x3, x)));
-        _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_mul_ps(half, x), _mm256_add_ps(one, t)));
+        __m256 s = half_one_plus_tanh8(_mm256_mul_ps(k, _mm256_fmadd_ps(c, x3, x)));
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(x, s));
     }
     for (; i < n; i++) {
         float x = inp[i];
@@ -58,18 +57,20 @@ void gelu_forward(float* out, const float* inp, int n) {
 }
 
 void gelu_backward(float* dinp, const float* inp, const float* dout, int n) {
-    const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
+    const __m256 one = _mm256_set1_ps(1.0f), two = _mm256_set1_ps(2.0f);
     const __m256 k = _mm256_set1_ps(kScale), c = _mm256_set1_ps(0.044715f);
     const __m256 c3 = _mm256_set1_ps(3.0f * 0.044715f);
     int i = 0;
     for (; i + 8 <= n; i += 8) {
         __m256 x = _mm256_loadu_ps(inp + i);
         __m256 x2 = _mm256_mul_ps(x, x);
-        __m256 t = tanh8(_mm256_mul_ps(k, _mm256_fmadd_ps(_mm256_mul_ps(c, x2), x, x)));
-        __m256 sech2 = _mm256_fnmadd_ps(t, t, one);
+        __m256 s = half_one_plus_tanh8(_mm256_mul_ps(k, _mm256_fmadd_ps(_mm256_mul_ps(c, x2), x, x)));
+        // sech^2(u) = 1 - tanh^2(u) = 4 s (1 - s), with s = 0.5 (1 + tanh(u))
+        __m256 sech2 = _mm256_mul_ps(_mm256_mul_ps(two, two), _mm256_mul_ps(s, _mm256_sub_ps(one, s)));
+        // gelu' = s + 0.5 x sech2 k (1 + 3 c x^2)
         __m256 grad = _mm256_fmadd_ps(
-            _mm256_mul_ps(_mm256_mul_ps(_mm256_mul_ps(x, half), sech2), k), _mm256_fmadd_ps(c3, x2, one),
-            _mm256_mul_ps(half, _mm256_add_ps(one, t)));
+            _mm256_mul_ps(_mm256_mul_ps(_mm256_mul_ps(x, _mm256_set1_ps(0.5f)), sech2), k),
+            _mm256_fmadd_ps(c3, x2, one), s);
         _mm256_storeu_ps(dinp + i, _mm256_mul_ps(grad, _mm256_loadu_ps(dout + i)));
     }
     for (; i < n; i++) {

@@ -3,8 +3,13 @@
 // the order of floating-point operations differs.
 //
 // What changed, and why:
-// - every matmul is an OpenBLAS sgemm, run single-threaded on row tiles inside oneTBB loops, so
-//   there is one thread pool and no oversubscription between BLAS and TBB;
+// - data parallelism: the batch is split into one replica per thread; each replica runs the
+//   whole forward and backward on its rows single-threaded (two synchronisations per step
+//   instead of one per kernel, which is what the small, overhead-bound shapes need), and the
+//   replicas' gradients are summed in a fixed order inside the AdamW pass;
+// - with a single replica (batch 1, or one thread) every matmul is split into row tiles run in
+//   parallel instead, each an OpenBLAS sgemm called single-threaded, so there is one thread
+//   pool and no oversubscription between BLAS and TBB;
 // - attention per (batch, head) is four sgemms plus a vectorized causal softmax, and its softmax
 //   backward is O(T) per row instead of the reference's O(T^2);
 // - bias adds and residual adds are folded into the sgemm's C operand (beta = 1);
@@ -43,13 +48,31 @@ using namespace trainopt;
 namespace {
 
 // ----------------------------------------------------------------------------------------------
+// per-kernel wall time (advisory, reported in meta.json like the baseline's)
+
+class KernelTimer {
+public:
+    KernelTimer(KernelProfile& profile, KernelId id)
+        : profile_(profile), id_(id), start_(std::chrono::steady_clock::now()) {}
+    ~KernelTimer() {
+        std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start_;
+        profile_.seconds[static_cast<int>(id_)] += elapsed.count();
+    }
+
+private:
+    KernelProfile& profile_;
+    KernelId id_;
+    std::chrono::steady_clock::time_point start_;
+};
+
+// ----------------------------------------------------------------------------------------------
 // parallel loops that stay serial when the work is too small to pay for waking threads
 
 constexpr double kParallelWork = 1 << 16;  // elementwise work below this runs on one thread
 
 template <typename Body>
-void parallel_range(int n, double work, int grain, const Body& body) {
-    if (work < kParallelWork) {
+void parallel_range(bool par, int n, double work, int grain, const Body& body) {
+    if (!par || work < kParallelWork) {
         body(0, n);
         return;
     }
@@ -63,13 +86,13 @@ void parallel_range(int n, double work, int grain, const Body& body) {
 // C(M,N) = op(A) op(B) + beta * C, row-major. Large products are split into one tile per
 // thread along the longer side of C (so each thread packs only its share of the operands).
 // transA: A is stored (K,M); transB: B is stored (N,K).
-void gemm(bool transA, bool transB, int M, int N, int K, const float* A, int lda, const float* B,
-          int ldb, float beta, float* C, int ldc) {
+void gemm(bool par, bool transA, bool transB, int M, int N, int K, const float* A, int lda,
+          const float* B, int ldb, float beta, float* C, int ldc) {
     const CBLAS_TRANSPOSE ta = transA ? CblasTrans : CblasNoTrans;
     const CBLAS_TRANSPOSE tb = transB ? CblasTrans : CblasNoTrans;
     const int threads = tbb::this_task_arena::max_concurrency();
     const double work = 2.0 * M * N * K;
-    if (threads == 1 || work < 1.5e6) {
+    if (!par || threads == 1 || work < 1.5e6) {
         cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
         return;
     }
@@ -91,10 +114,10 @@ void gemm(bool transA, bool transB, int M, int N, int K, const float* A, int lda
 }
 
 // out(BT,OC) = base(BT,OC) + bias(OC) + inp(BT,C) @ w(OC,C)^T; base may be null, bias too.
-void linear_forward(float* out, const float* inp, const float* w, const float* bias,
+void linear_forward(bool par, float* out, const float* inp, const float* w, const float* bias,
                     const float* base, int BT, int C, int OC) {
     if (base != nullptr || bias != nullptr) {
-        parallel_range(BT, (double)BT * OC, 64, [&](int r0, int r1) {
+        parallel_range(par, BT, (double)BT * OC, 64, [&](int r0, int r1) {
             for (int i = r0; i < r1; i++) {
                 float* o = out + (size_t)i * OC;
                 const float* b = base != nullptr ? base + (size_t)i * OC : nullptr;
@@ -103,14 +126,14 @@ void linear_forward(float* out, const float* inp, const float* w, const float* b
             }
         });
     }
-    gemm(false, true, BT, OC, C, inp, C, w, C, (base || bias) ? 1.0f : 0.0f, out, OC);
+    gemm(par, false, true, BT, OC, C, inp, C, w, C, (base || bias) ? 1.0f : 0.0f, out, OC);
 }
 
 // dinp(BT,C) = dout @ w (overwrite); dw(OC,C) += dout^T @ inp; dbias(OC) += colsum(dout)
-void linear_backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
-                     const float* w, int BT, int C, int OC) {
-    gemm(false, false, BT, C, OC, dout, OC, w, C, 0.0f, dinp, C);
-    gemm(true, false, OC, C, BT, dout, OC, inp, C, 1.0f, dw, C);
+void linear_backward(bool par, float* dinp, float* dw, float* dbias, const float* dout,
+                     const float* inp, const float* w, int BT, int C, int OC) {
+    gemm(par, false, false, BT, C, OC, dout, OC, w, C, 0.0f, dinp, C);
+    gemm(par, true, false, OC, C, BT, dout, OC, inp, C, 1.0f, dw, C);
     if (dbias != nullptr) {
         for (int i = 0; i < BT; i++) {
             const float* d = dout + (size_t)i * OC;
@@ -123,9 +146,9 @@ void linear_backward(float* dinp, float* dw, float* dbias, const float* dout, co
 // ----------------------------------------------------------------------------------------------
 // layernorm
 
-void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w,
-                       const float* b, int BT, int C) {
-    parallel_range(BT, (double)BT * C * 4, 32, [&](int r0, int r1) {
+void layernorm_forward(bool par, float* out, float* mean, float* rstd, const float* inp,
+                       const float* w, const float* b, int BT, int C) {
+    parallel_range(par, BT, (double)BT * C * 4, 32, [&](int r0, int r1) {
         for (int i = r0; i < r1; i++) {
             const float* x = inp + (size_t)i * C;
             float m = 0.0f;
@@ -147,10 +170,10 @@ void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, c
 }
 
 // dinp = add + layernorm'(dout) (overwrite; add may be null); dw, db accumulate.
-void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp,
-                        const float* w, const float* mean, const float* rstd, const float* add,
-                        int BT, int C) {
-    parallel_range(BT, (double)BT * C * 4, 32, [&](int r0, int r1) {
+void layernorm_backward(bool par, float* dinp, float* dw, float* db, const float* dout,
+                        const float* inp, const float* w, const float* mean, const float* rstd,
+                        const float* add, int BT, int C) {
+    parallel_range(par, BT, (double)BT * C * 4, 32, [&](int r0, int r1) {
         for (int i = r0; i < r1; i++) {
             const float* d = dout + (size_t)i * C;
             const float* x = inp + (size_t)i * C;
@@ -194,11 +217,11 @@ struct AttentionScratch {
     std::vector<float> scores;  // (T,T)
 };
 
-void attention_forward(float* out, float* att, const float* qkv, int B, int T, int C, int NH,
-                       tbb::enumerable_thread_specific<AttentionScratch>& scratch) {
+void attention_forward(bool par, float* out, float* att, const float* qkv, int B, int T, int C,
+                       int NH, tbb::enumerable_thread_specific<AttentionScratch>& scratch) {
     const int C3 = 3 * C, hs = C / NH;
     const float scale = 1.0f / sqrtf((float)hs);
-    parallel_range(B * NH, (double)B * NH * T * T * hs, 1, [&](int bh0, int bh1) {
+    parallel_range(par, B * NH, (double)B * NH * T * T * hs, 1, [&](int bh0, int bh1) {
       for (int bh = bh0; bh < bh1; bh++) {
         const int b = bh / NH, h = bh % NH;
         const float* q = qkv + (size_t)b * T * C3 + h * hs;
@@ -225,12 +248,12 @@ void attention_forward(float* out, float* att, const float* qkv, int B, int T, i
 }
 
 // dqkv is overwritten.
-void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* att, int B,
-                        int T, int C, int NH,
+void attention_backward(bool par, float* dqkv, const float* dout, const float* qkv,
+                        const float* att, int B, int T, int C, int NH,
                         tbb::enumerable_thread_specific<AttentionScratch>& scratch) {
     const int C3 = 3 * C, hs = C / NH;
     const float scale = 1.0f / sqrtf((float)hs);
-    parallel_range(B * NH, (double)B * NH * T * T * hs, 1, [&](int bh0, int bh1) {
+    parallel_range(par, B * NH, (double)B * NH * T * T * hs, 1, [&](int bh0, int bh1) {
       for (int bh = bh0; bh < bh1; bh++) {
         const int b = bh / NH, h = bh % NH;
         const size_t base = (size_t)b * T * C3 + h * hs;
@@ -271,9 +294,11 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
 // ----------------------------------------------------------------------------------------------
 // softmax + cross-entropy + its backward, one pass per row. logits become dlogits in place.
 
-void softmax_xent(float* logits, float* losses, const int* targets, int BT, int V) {
-    const float dloss = 1.0f / BT;
-    parallel_range(BT, (double)BT * V * 8, 4, [&](int r0, int r1) {
+// dloss_scale is 1 / (rows of the whole batch): the loss is the mean over the whole batch.
+void softmax_xent(bool par, float* logits, float* losses, const int* targets, int BT, int V,
+                  float dloss_scale) {
+    const float dloss = dloss_scale;
+    parallel_range(par, BT, (double)BT * V * 8, 4, [&](int r0, int r1) {
         for (int i = r0; i < r1; i++) {
             float* row = logits + (size_t)i * V;
             const float maxval = fast::max_of(row, V);
@@ -298,13 +323,25 @@ struct Activations {
     std::vector<float> dres, dres2, dln, dqkv, datty, dfch;
 };
 
-struct Model {
-    GPTConfig cfg;
-    int B, T;
-    std::vector<float> params, grads, m, v;
-    ParameterTensors p, g;
+// One slice of the batch (rows b0 .. b0+B-1) with its own activations and gradients.
+struct Replica {
+    int b0 = 0, B = 0;
+    bool par = false;  // may its kernels use the thread pool (only when it is the only replica)
+    std::vector<float> grads;
+    ParameterTensors g{};
     Activations a;
     tbb::enumerable_thread_specific<AttentionScratch> scratch;
+    KernelProfile profile;
+};
+
+struct Model {
+    GPTConfig cfg;
+    int T = 0;
+    std::vector<float> params, m, v;
+    ParameterTensors p{};
+    std::vector<Replica> replicas;
+    std::vector<float> replica_loss_sums;
+    KernelProfile update_profile;
 };
 
 void point(ParameterTensors& t, float* mem, const GPTConfig& cfg) {
@@ -318,20 +355,9 @@ void point(ParameterTensors& t, float* mem, const GPTConfig& cfg) {
     }
 }
 
-void model_create(Model& model, const GPTConfig& cfg, int B, int T) {
-    model.cfg = cfg;
-    model.B = B;
-    model.T = T;
-    const size_t n = num_parameters(cfg);
-    model.params.assign(n, 0.0f);
-    model.grads.assign(n, 0.0f);
-    model.m.assign(n, 0.0f);
-    model.v.assign(n, 0.0f);
-    point(model.p, model.params.data(), cfg);
-    point(model.g, model.grads.data(), cfg);
-    const size_t BT = (size_t)B * T, C = cfg.channels, L = cfg.num_layers, V = cfg.vocab_size;
+void activations_create(Activations& a, const GPTConfig& cfg, size_t B, size_t T) {
+    const size_t BT = B * T, C = cfg.channels, L = cfg.num_layers, V = cfg.vocab_size;
     const size_t NH = cfg.num_heads;
-    Activations& a = model.a;
     a.encoded.assign(BT * C, 0);
     a.ln1.assign(L * BT * C, 0);
     a.ln1_mean.assign(L * BT, 0);
@@ -357,17 +383,44 @@ void model_create(Model& model, const GPTConfig& cfg, int B, int T) {
     a.dqkv.assign(BT * 3 * C, 0);
     a.datty.assign(BT * C, 0);
     a.dfch.assign(BT * 4 * C, 0);
-    model.scratch = tbb::enumerable_thread_specific<AttentionScratch>(
-        [T] { return AttentionScratch{std::vector<float>((size_t)T * T)}; });
 }
 
-// Forward, loss, and dlogits (in a.logits). Returns the mean loss.
-float forward(Model& model, const int* inputs, const int* targets) {
-    const int B = model.B, T = model.T, BT = B * T;
+// Splits the batch into min(threads, B) replicas of near-equal size.
+void model_create(Model& model, const GPTConfig& cfg, int B, int T, int threads) {
+    model.cfg = cfg;
+    model.T = T;
+    const size_t n = num_parameters(cfg);
+    model.params.assign(n, 0.0f);
+    model.m.assign(n, 0.0f);
+    model.v.assign(n, 0.0f);
+    point(model.p, model.params.data(), cfg);
+    const int count = std::max(1, std::min(threads, B));
+    model.replicas = std::vector<Replica>(count);
+    model.replica_loss_sums.assign(count, 0.0f);
+    int b0 = 0;
+    for (int r = 0; r < count; r++) {
+        Replica& rep = model.replicas[r];
+        rep.b0 = b0;
+        rep.B = B / count + (r < B % count ? 1 : 0);
+        rep.par = count == 1;
+        b0 += rep.B;
+        rep.grads.assign(n, 0.0f);
+        point(rep.g, rep.grads.data(), cfg);
+        activations_create(rep.a, cfg, rep.B, T);
+        rep.scratch = tbb::enumerable_thread_specific<AttentionScratch>(
+            [T] { return AttentionScratch{std::vector<float>((size_t)T * T)}; });
+    }
+}
+
+// Forward, per-row losses and dlogits (in a.logits) for one replica. Returns its loss sum.
+float forward(const Model& model, Replica& rep, const int* inputs, const int* targets,
+              int total_rows) {
+    const bool par = rep.par;
+    const int B = rep.B, T = model.T, BT = B * T;
     const int C = model.cfg.channels, L = model.cfg.num_layers, NH = model.cfg.num_heads;
     const int V = model.cfg.vocab_size;
-    ParameterTensors& p = model.p;
-    Activations& a = model.a;
+    const ParameterTensors& p = model.p;
+    Activations& a = rep.a;
     for (int b = 0; b < B; b++) {
         for (int t = 0; t < T; t++) {
             float* o = a.encoded.data() + ((size_t)b * T + t) * C;
@@ -380,75 +433,141 @@ float forward(Model& model, const int* inputs, const int* targets) {
     for (int l = 0; l < L; l++) {
         const size_t o1 = (size_t)l * BT * C, o3 = o1 * 3, o4 = o1 * 4, ob = (size_t)l * BT;
         const float* residual = l == 0 ? a.encoded.data() : a.residual3.data() + o1 - (size_t)BT * C;
-        layernorm_forward(a.ln1.data() + o1, a.ln1_mean.data() + ob, a.ln1_rstd.data() + ob, residual,
-                          p.ln1w + l * C, p.ln1b + l * C, BT, C);
-        linear_forward(a.qkv.data() + o3, a.ln1.data() + o1, p.qkvw + (size_t)l * 3 * C * C,
-                       p.qkvb + l * 3 * C, nullptr, BT, C, 3 * C);
-        attention_forward(a.atty.data() + o1, a.att.data() + (size_t)l * B * NH * T * T,
-                          a.qkv.data() + o3, B, T, C, NH, model.scratch);
-        linear_forward(a.residual2.data() + o1, a.atty.data() + o1, p.attprojw + (size_t)l * C * C,
-                       p.attprojb + l * C, residual, BT, C, C);
-        layernorm_forward(a.ln2.data() + o1, a.ln2_mean.data() + ob, a.ln2_rstd.data() + ob,
-                          a.residual2.data() + o1, p.ln2w + l * C, p.ln2b + l * C, BT, C);
-        linear_forward(a.fch.data() + o4, a.ln2.data() + o1, p.fcw + (size_t)l * 4 * C * C,
-                       p.fcb + l * 4 * C, nullptr, BT, C, 4 * C);
+        {
+            KernelTimer timer(rep.profile, KernelId::layernorm);
+            layernorm_forward(par, a.ln1.data() + o1, a.ln1_mean.data() + ob, a.ln1_rstd.data() + ob,
+                              residual, p.ln1w + l * C, p.ln1b + l * C, BT, C);
+        }
+        {
+            KernelTimer timer(rep.profile, KernelId::matmul);
+            linear_forward(par, a.qkv.data() + o3, a.ln1.data() + o1, p.qkvw + (size_t)l * 3 * C * C,
+                           p.qkvb + l * 3 * C, nullptr, BT, C, 3 * C);
+        }
+        {
+            KernelTimer timer(rep.profile, KernelId::attention);
+            attention_forward(par, a.atty.data() + o1, a.att.data() + (size_t)l * B * NH * T * T,
+                              a.qkv.data() + o3, B, T, C, NH, rep.scratch);
+        }
+        {
+            KernelTimer timer(rep.profile, KernelId::matmul);
+            linear_forward(par, a.residual2.data() + o1, a.atty.data() + o1,
+                           p.attprojw + (size_t)l * C * C, p.attprojb + l * C, residual, BT, C, C);
+        }
+        {
+            KernelTimer timer(rep.profile, KernelId::layernorm);
+            layernorm_forward(par, a.ln2.data() + o1, a.ln2_mean.data() + ob, a.ln2_rstd.data() + ob,
+                              a.residual2.data() + o1, p.ln2w + l * C, p.ln2b + l * C, BT, C);
+        }
+        {
+            KernelTimer timer(rep.profile, KernelId::matmul);
+            linear_forward(par, a.fch.data() + o4, a.ln2.data() + o1, p.fcw + (size_t)l * 4 * C * C,
+                           p.fcb + l * 4 * C, nullptr, BT, C, 4 * C);
+        }
         const int n4 = BT * 4 * C;
-        parallel_range(n4, (double)n4 * 4, 8192, [&](int r0, int r1) {
-            fast::gelu_forward(a.fch_gelu.data() + o4 + r0, a.fch.data() + o4 + r0, r1 - r0);
-        });
-        linear_forward(a.residual3.data() + o1, a.fch_gelu.data() + o4, p.fcprojw + (size_t)l * 4 * C * C,
-                       p.fcprojb + l * C, a.residual2.data() + o1, BT, 4 * C, C);
+        {
+            KernelTimer timer(rep.profile, KernelId::gelu);
+            parallel_range(par, n4, (double)n4 * 4, 8192, [&](int r0, int r1) {
+                fast::gelu_forward(a.fch_gelu.data() + o4 + r0, a.fch.data() + o4 + r0, r1 - r0);
+            });
+        }
+        {
+            KernelTimer timer(rep.profile, KernelId::matmul);
+            linear_forward(par, a.residual3.data() + o1, a.fch_gelu.data() + o4,
+                           p.fcprojw + (size_t)l * 4 * C * C, p.fcprojb + l * C,
+                           a.residual2.data() + o1, BT, 4 * C, C);
+        }
     }
     const float* last = a.residual3.data() + (size_t)(L - 1) * BT * C;
-    layernorm_forward(a.lnf.data(), a.lnf_mean.data(), a.lnf_rstd.data(), last, p.lnfw, p.lnfb, BT, C);
-    linear_forward(a.logits.data(), a.lnf.data(), p.wte, nullptr, nullptr, BT, C, V);
-    softmax_xent(a.logits.data(), a.losses.data(), targets, BT, V);
-    float mean_loss = 0.0f;
-    for (int i = 0; i < BT; i++) mean_loss += a.losses[i];
-    return mean_loss / BT;
+    {
+        KernelTimer timer(rep.profile, KernelId::layernorm);
+        layernorm_forward(par, a.lnf.data(), a.lnf_mean.data(), a.lnf_rstd.data(), last, p.lnfw, p.lnfb,
+                          BT, C);
+    }
+    {
+        KernelTimer timer(rep.profile, KernelId::matmul);
+        linear_forward(par, a.logits.data(), a.lnf.data(), p.wte, nullptr, nullptr, BT, C, V);
+    }
+    {
+        KernelTimer timer(rep.profile, KernelId::softmax_xent);
+        softmax_xent(par, a.logits.data(), a.losses.data(), targets, BT, V, 1.0f / total_rows);
+    }
+    float loss_sum = 0.0f;
+    for (int i = 0; i < BT; i++) loss_sum += a.losses[i];
+    return loss_sum;
 }
 
-void backward(Model& model, const int* inputs) {
-    const int B = model.B, T = model.T, BT = B * T;
+void backward(const Model& model, Replica& rep, const int* inputs) {
+    const bool par = rep.par;
+    const int B = rep.B, T = model.T, BT = B * T;
     const int C = model.cfg.channels, L = model.cfg.num_layers, NH = model.cfg.num_heads;
     const int V = model.cfg.vocab_size;
-    ParameterTensors& p = model.p;
-    ParameterTensors& g = model.g;
-    Activations& a = model.a;
-    std::memset(model.grads.data(), 0, model.grads.size() * sizeof(float));
+    const ParameterTensors& p = model.p;
+    ParameterTensors& g = rep.g;
+    Activations& a = rep.a;
+    std::memset(rep.grads.data(), 0, rep.grads.size() * sizeof(float));
 
     // LM head (tied to wte) and the final layernorm; the residual gradient lands in a.dres
-    linear_backward(a.dln.data(), g.wte, nullptr, a.logits.data(), a.lnf.data(), p.wte, BT, C, V);
+    {
+        KernelTimer timer(rep.profile, KernelId::matmul);
+        linear_backward(par, a.dln.data(), g.wte, nullptr, a.logits.data(), a.lnf.data(), p.wte, BT, C, V);
+    }
     const float* last = a.residual3.data() + (size_t)(L - 1) * BT * C;
-    layernorm_backward(a.dres.data(), g.lnfw, g.lnfb, a.dln.data(), last, p.lnfw, a.lnf_mean.data(),
-                       a.lnf_rstd.data(), nullptr, BT, C);
+    {
+        KernelTimer timer(rep.profile, KernelId::layernorm);
+        layernorm_backward(par, a.dres.data(), g.lnfw, g.lnfb, a.dln.data(), last, p.lnfw,
+                           a.lnf_mean.data(), a.lnf_rstd.data(), nullptr, BT, C);
+    }
 
     for (int l = L - 1; l >= 0; l--) {
         const size_t o1 = (size_t)l * BT * C, o3 = o1 * 3, o4 = o1 * 4, ob = (size_t)l * BT;
         const float* residual = l == 0 ? a.encoded.data() : a.residual3.data() + o1 - (size_t)BT * C;
         // MLP: residual3 = residual2 + fcproj(gelu(fc(ln2(residual2))))
-        linear_backward(a.dfch.data(), g.fcprojw + (size_t)l * 4 * C * C, g.fcprojb + l * C,
-                        a.dres.data(), a.fch_gelu.data() + o4, p.fcprojw + (size_t)l * 4 * C * C, BT,
-                        4 * C, C);
+        {
+            KernelTimer timer(rep.profile, KernelId::matmul);
+            linear_backward(par, a.dfch.data(), g.fcprojw + (size_t)l * 4 * C * C, g.fcprojb + l * C,
+                            a.dres.data(), a.fch_gelu.data() + o4, p.fcprojw + (size_t)l * 4 * C * C,
+                            BT, 4 * C, C);
+        }
         const int n4 = BT * 4 * C;
-        parallel_range(n4, (double)n4 * 4, 8192, [&](int r0, int r1) {
-            fast::gelu_backward(a.dfch.data() + r0, a.fch.data() + o4 + r0, a.dfch.data() + r0, r1 - r0);
-        });
-        linear_backward(a.dln.data(), g.fcw + (size_t)l * 4 * C * C, g.fcb + l * 4 * C, a.dfch.data(),
-                        a.ln2.data() + o1, p.fcw + (size_t)l * 4 * C * C, BT, C, 4 * C);
-        layernorm_backward(a.dres2.data(), g.ln2w + l * C, g.ln2b + l * C, a.dln.data(),
-                           a.residual2.data() + o1, p.ln2w + l * C, a.ln2_mean.data() + ob,
-                           a.ln2_rstd.data() + ob, a.dres.data(), BT, C);
+        {
+            KernelTimer timer(rep.profile, KernelId::gelu);
+            parallel_range(par, n4, (double)n4 * 4, 8192, [&](int r0, int r1) {
+                fast::gelu_backward(a.dfch.data() + r0, a.fch.data() + o4 + r0, a.dfch.data() + r0, r1 - r0);
+            });
+        }
+        {
+            KernelTimer timer(rep.profile, KernelId::matmul);
+            linear_backward(par, a.dln.data(), g.fcw + (size_t)l * 4 * C * C, g.fcb + l * 4 * C,
+                            a.dfch.data(), a.ln2.data() + o1, p.fcw + (size_t)l * 4 * C * C, BT, C, 4 * C);
+        }
+        {
+            KernelTimer timer(rep.profile, KernelId::layernorm);
+            layernorm_backward(par, a.dres2.data(), g.ln2w + l * C, g.ln2b + l * C, a.dln.data(),
+                               a.residual2.data() + o1, p.ln2w + l * C, a.ln2_mean.data() + ob,
+                               a.ln2_rstd.data() + ob, a.dres.data(), BT, C);
+        }
         // attention: residual2 = residual + attproj(attention(qkv(ln1(residual))))
-        linear_backward(a.datty.data(), g.attprojw + (size_t)l * C * C, g.attprojb + l * C,
-                        a.dres2.data(), a.atty.data() + o1, p.attprojw + (size_t)l * C * C, BT, C, C);
-        attention_backward(a.dqkv.data(), a.datty.data(), a.qkv.data() + o3,
-                           a.att.data() + (size_t)l * B * NH * T * T, B, T, C, NH, model.scratch);
-        linear_backward(a.dln.data(), g.qkvw + (size_t)l * 3 * C * C, g.qkvb + l * 3 * C, a.dqkv.data(),
-                        a.ln1.data() + o1, p.qkvw + (size_t)l * 3 * C * C, BT, C, 3 * C);
-        layernorm_backward(a.dres.data(), g.ln1w + l * C, g.ln1b + l * C, a.dln.data(), residual,
-                           p.ln1w + l * C, a.ln1_mean.data() + ob, a.ln1_rstd.data() + ob,
-                           a.dres2.data(), BT, C);
+        {
+            KernelTimer timer(rep.profile, KernelId::matmul);
+            linear_backward(par, a.datty.data(), g.attprojw + (size_t)l * C * C, g.attprojb + l * C,
+                            a.dres2.data(), a.atty.data() + o1, p.attprojw + (size_t)l * C * C, BT, C, C);
+        }
+        {
+            KernelTimer timer(rep.profile, KernelId::attention);
+            attention_backward(par, a.dqkv.data(), a.datty.data(), a.qkv.data() + o3,
+                               a.att.data() + (size_t)l * B * NH * T * T, B, T, C, NH, rep.scratch);
+        }
+        {
+            KernelTimer timer(rep.profile, KernelId::matmul);
+            linear_backward(par, a.dln.data(), g.qkvw + (size_t)l * 3 * C * C, g.qkvb + l * 3 * C,
+                            a.dqkv.data(), a.ln1.data() + o1, p.qkvw + (size_t)l * 3 * C * C, BT, C, 3 * C);
+        }
+        {
+            KernelTimer timer(rep.profile, KernelId::layernorm);
+            layernorm_backward(par, a.dres.data(), g.ln1w + l * C, g.ln1b + l * C, a.dln.data(), residual,
+                               p.ln1w + l * C, a.ln1_mean.data() + ob, a.ln1_rstd.data() + ob,
+                               a.dres2.data(), BT, C);
+        }
     }
     for (int b = 0; b < B; b++) {
         for (int t = 0; t < T; t++) {
@@ -464,26 +583,54 @@ void backward(Model& model, const int* inputs) {
     }
 }
 
+// One training step over the whole batch; returns the mean loss.
+float train_step(Model& model, const int* inputs, const int* targets, int total_rows) {
+    auto run = [&](int r) {
+        Replica& rep = model.replicas[r];
+        const size_t offset = (size_t)rep.b0 * model.T;
+        float loss_sum = forward(model, rep, inputs + offset, targets + offset, total_rows);
+        backward(model, rep, inputs + offset);
+        return loss_sum;
+    };
+    const int count = (int)model.replicas.size();
+    std::vector<float>& sums = model.replica_loss_sums;
+    if (count == 1) {
+        sums[0] = run(0);
+    } else {
+        tbb::parallel_for(0, count, [&](int r) { sums[r] = run(r); }, tbb::static_partitioner());
+    }
+    float total = 0.0f;
+    for (float s : sums) total += s;
+    return total / total_rows;
+}
+
+// Sums the replicas' gradients (in replica order, so the result is deterministic) and applies
+// AdamW, in one pass over the parameters.
 void adamw(Model& model, const TrainSpec& ts, int t) {
     const float c1 = 1.0f / (1.0f - powf(ts.beta1, t));
     const float c2 = 1.0f / (1.0f - powf(ts.beta2, t));
     float* params = model.params.data();
-    const float* grads = model.grads.data();
     float* m = model.m.data();
     float* v = model.v.data();
+    const int count = (int)model.replicas.size();
+    float* g0 = model.replicas[0].grads.data();
     const int n = (int)model.params.size();
-    parallel_range(n, (double)n * 2, 32768, [&](int r0, int r1) {
+    parallel_range(true, n, (double)n * 2 * count, 16384, [&](int r0, int r1) {
+        for (int r = 1; r < count; r++) {
+            const float* gr = model.replicas[r].grads.data();
 #pragma omp simd
-                          for (int i = r0; i < r1; i++) {
-                              float gr = grads[i];
-                              float mi = ts.beta1 * m[i] + (1.0f - ts.beta1) * gr;
-                              float vi = ts.beta2 * v[i] + (1.0f - ts.beta2) * gr * gr;
-                              m[i] = mi;
-                              v[i] = vi;
-                              params[i] -= ts.lr * ((mi * c1) / (sqrtf(vi * c2) + ts.eps) +
-                                                    ts.weight_decay * params[i]);
-                          }
-                      });
+            for (int i = r0; i < r1; i++) g0[i] += gr[i];
+        }
+#pragma omp simd
+        for (int i = r0; i < r1; i++) {
+            float gr = g0[i];
+            float mi = ts.beta1 * m[i] + (1.0f - ts.beta1) * gr;
+            float vi = ts.beta2 * v[i] + (1.0f - ts.beta2) * gr * gr;
+            m[i] = mi;
+            v[i] = vi;
+            params[i] -= ts.lr * ((mi * c1) / (sqrtf(vi * c2) + ts.eps) + ts.weight_decay * params[i]);
+        }
+    });
 }
 
 int fail(const std::string& message) {
@@ -523,7 +670,7 @@ int main(int argc, char** argv) {
                         task.model.layers, task.model.heads};
     const int B = task.train.batch, T = task.model.context;
     Model model;
-    model_create(model, cfg, B, T);
+    model_create(model, cfg, B, T, pool);
     gpt_init_params(model.params.data(), cfg, seed);
 
     std::vector<int> inputs(B * T), targets(B * T);
@@ -537,8 +684,8 @@ int main(int argc, char** argv) {
             std::copy(tokens.begin() + s, tokens.begin() + s + T, inputs.begin() + b * T);
             std::copy(tokens.begin() + s + 1, tokens.begin() + s + T + 1, targets.begin() + b * T);
         }
-        losses[step] = forward(model, inputs.data(), targets.data());
-        backward(model, inputs.data());
+        losses[step] = train_step(model, inputs.data(), targets.data(), B * T);
+        KernelTimer timer(model.update_profile, KernelId::adamw);
         adamw(model, task.train, step + 1);
     }
     const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
@@ -556,7 +703,14 @@ int main(int argc, char** argv) {
     meta["steps"] = task.train.steps;
     meta["seed"] = seed;
     meta["task"] = task.name;
-    meta["train_seconds"] = elapsed.count();
+    meta["train_seconds"] = elapsed.count();  // advisory
+    // replica 0's kernel times (replicas run in parallel on equal shares) plus the update
+    KernelProfile profile = model.replicas[0].profile;
+    profile.seconds[static_cast<int>(KernelId::adamw)] +=
+        model.update_profile.seconds[static_cast<int>(KernelId::adamw)];
+    for (int i = 0; i < static_cast<int>(KernelId::count); i++) {
+        meta["kernel_seconds"][kKernelNames[i]] = profile.seconds[i];
+    }
     std::ofstream(out_dir + "/meta.json") << meta.dump(2) << "\n";
     return 0;
 }
