@@ -13,9 +13,9 @@ namespace trainopt {
 namespace {
 
 const std::set<std::string> kTimeFunctions = {
-    "clock_gettime", "__clock_gettime", "gettimeofday", "__gettimeofday", "time",
-    "clock",         "timespec_get",    "__vdso_clock_gettime", "clock_getres",
-    "times",         "getrusage",       "ftime"};
+    "clock_gettime", "__clock_gettime", "gettimeofday", "__gettimeofday",
+    "time",          "clock",           "timespec_get", "__vdso_clock_gettime",
+    "clock_getres",  "times",           "getrusage",    "ftime"};
 
 }  // namespace
 
@@ -37,7 +37,8 @@ std::vector<std::string> audit_trainer_binary(const std::string& path,
     spec.output_path = listing + ".dynamic";
     ProcessOutcome dynamic = run_process(spec);
     if (!outcome.succeeded() && !dynamic.succeeded()) {
-        warnings.push_back("nm could not read the trainer: the timer-interposition check was skipped");
+        warnings.push_back(
+            "nm could not read the trainer: the timer-interposition check was skipped");
         return problems;
     }
     std::set<std::string> reported;
@@ -52,8 +53,9 @@ std::vector<std::string> audit_trainer_binary(const std::string& path,
             if (kTimeFunctions.count(base) && (type == "T" || type == "W" || type == "i") &&
                 !reported.count(base)) {
                 reported.insert(base);
-                problems.push_back("the trainer defines its own " + base +
-                                   "(): replacing time functions (timer interposition) is not allowed");
+                problems.push_back(
+                    "the trainer defines its own " + base +
+                    "(): replacing time functions (timer interposition) is not allowed");
             }
         }
     }

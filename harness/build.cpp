@@ -37,21 +37,21 @@ BuildResult build_trainer(const std::string& source_dir, SandboxMode mode, int j
     const std::string configure_log = source_dir + "/../configure.log";
     result.log_path = source_dir + "/../build.log";
 
-    ProcessOutcome configure = run_sandboxed_build_step(
-        source_dir, mode,
-        {"/usr/bin/cmake", "-S", source_dir, "-B", build_dir, "-DTRAINOPT_TRAINER_ONLY=ON",
-         "-DCMAKE_BUILD_TYPE=Release"},
-        configure_log);
+    ProcessOutcome configure =
+        run_sandboxed_build_step(source_dir, mode,
+                                 {"/usr/bin/cmake", "-S", source_dir, "-B", build_dir,
+                                  "-DTRAINOPT_TRAINER_ONLY=ON", "-DCMAKE_BUILD_TYPE=Release"},
+                                 configure_log);
     result.seconds += configure.wall_seconds;
     if (!configure.succeeded()) {
         result.error = "cmake configure " + configure.describe() + ":\n" + file_tail(configure_log);
         return result;
     }
-    ProcessOutcome build = run_sandboxed_build_step(
-        source_dir, mode,
-        {"/usr/bin/cmake", "--build", build_dir, "--target", "trainopt-train", "-j",
-         std::to_string(jobs)},
-        result.log_path);
+    ProcessOutcome build =
+        run_sandboxed_build_step(source_dir, mode,
+                                 {"/usr/bin/cmake", "--build", build_dir, "--target",
+                                  "trainopt-train", "-j", std::to_string(jobs)},
+                                 result.log_path);
     result.seconds += build.wall_seconds;
     if (!build.succeeded()) {
         result.error = "build " + build.describe() + ":\n" + file_tail(result.log_path);

@@ -13,7 +13,7 @@ struct BuildResult {
     std::string trainer_path;  // the built trainopt-train
     std::string build_root;    // directory the trainer's build lives in
     std::string log_path;
-    std::string error;         // with the tail of the build log
+    std::string error;  // with the tail of the build log
     double seconds = 0;
 };
 

@@ -87,18 +87,42 @@ TrainerRun run_trainer(const HarnessContext& ctx, const TrainerBuild& build, con
                           {data.train_dir, "/sandbox/data", false},
                           {run.out_dir, "/sandbox/out", true}};
         sandbox.cwd = "/sandbox/out";
-        sandbox.command = {"/sandbox/init", "--", build.trainer_path, "--task", "/sandbox/task.toml",
-                           "--data", "/sandbox/data", "--seed", seed_str, "--out", "/sandbox/out",
-                           "--nonce", nonce, "--threads", threads_str};
+        sandbox.command = {"/sandbox/init",
+                           "--",
+                           build.trainer_path,
+                           "--task",
+                           "/sandbox/task.toml",
+                           "--data",
+                           "/sandbox/data",
+                           "--seed",
+                           seed_str,
+                           "--out",
+                           "/sandbox/out",
+                           "--nonce",
+                           nonce,
+                           "--threads",
+                           threads_str};
     } else {
         if (geteuid() == 0) {
             chmod(run.out_dir.c_str(), 0700);
             (void)!chown(run.out_dir.c_str(), kNobody, kNobody);
         }
-        sandbox.command = {ctx.sandbox_init, "--drop-privileges", "--", build.trainer_path,
-                           "--task", fs::absolute(task.file).string(), "--data", data.train_dir,
-                           "--seed", seed_str, "--out", run.out_dir, "--nonce", nonce,
-                           "--threads", threads_str};
+        sandbox.command = {ctx.sandbox_init,
+                           "--drop-privileges",
+                           "--",
+                           build.trainer_path,
+                           "--task",
+                           fs::absolute(task.file).string(),
+                           "--data",
+                           data.train_dir,
+                           "--seed",
+                           seed_str,
+                           "--out",
+                           run.out_dir,
+                           "--nonce",
+                           nonce,
+                           "--threads",
+                           threads_str};
     }
     SpawnSpec spawn;
     spawn.argv = sandbox_argv(sandbox);
@@ -135,8 +159,8 @@ TaskEvaluation evaluate_task(const HarnessContext& ctx, const TrainerBuild& base
 
         if (on_progress) on_progress(eval, r, "baseline");
         const std::string baseline_nonce = random_nonce();
-        TrainerRun base = run_trainer(ctx, baseline, task, data, rep.seed, baseline_nonce,
-                                      rep_dir + "-baseline");
+        TrainerRun base =
+            run_trainer(ctx, baseline, task, data, rep.seed, baseline_nonce, rep_dir + "-baseline");
         std::string failure = run_failure(base, "the baseline trainer");
         ReferenceRun reference;
         std::vector<std::string> problems;
@@ -156,16 +180,17 @@ TaskEvaluation evaluate_task(const HarnessContext& ctx, const TrainerBuild& base
 
         if (on_progress) on_progress(eval, r, "submission");
         const std::string nonce = random_nonce();
-        TrainerRun sub = run_trainer(ctx, submission, task, data, rep.seed, nonce,
-                                     rep_dir + "-submission");
+        TrainerRun sub =
+            run_trainer(ctx, submission, task, data, rep.seed, nonce, rep_dir + "-submission");
         rep.submission_seconds = sub.process.wall_seconds;
         rep.submission_cpu_seconds = sub.process.user_seconds + sub.process.sys_seconds;
         const double allowed = ctx.threads * 1.10 + 0.05;
-        if (sub.process.wall_seconds > 0 && rep.submission_cpu_seconds / sub.process.wall_seconds > allowed) {
-            rep.warnings.push_back("the submission used " +
-                                   std::to_string(rep.submission_cpu_seconds / sub.process.wall_seconds) +
-                                   " CPUs on average, more than the " + std::to_string(ctx.threads) +
-                                   " allowed");
+        if (sub.process.wall_seconds > 0 &&
+            rep.submission_cpu_seconds / sub.process.wall_seconds > allowed) {
+            rep.warnings.push_back(
+                "the submission used " +
+                std::to_string(rep.submission_cpu_seconds / sub.process.wall_seconds) +
+                " CPUs on average, more than the " + std::to_string(ctx.threads) + " allowed");
         }
         failure = run_failure(sub, "the submission's trainer");
         RunOutputs outputs;
@@ -177,7 +202,8 @@ TaskEvaluation evaluate_task(const HarnessContext& ctx, const TrainerBuild& base
             if (on_progress) on_progress(eval, r, "verify");
             reference.init_params.assign(num_parameters(config), 0.0f);
             gpt_init_params(reference.init_params.data(), config, rep.seed);
-            reference.heldout = heldout_loss(task, reference.outputs.checkpoint.params, data.heldout);
+            reference.heldout =
+                heldout_loss(task, reference.outputs.checkpoint.params, data.heldout);
             rep.verdict = verify_run(task, reference, outputs, nonce, data.heldout);
             rep.submission_kernel_seconds = outputs.kernel_seconds;
         }

@@ -20,8 +20,8 @@ struct HarnessContext {
     std::string project_root;  // the pristine source tree
     std::string sandbox_init;  // trainopt-sandbox-init
     SandboxMode sandbox = SandboxMode::bubblewrap;
-    std::string workdir;       // private scratch space for this invocation
-    int threads = 2;           // --threads passed to trainers (the cores a submission may use)
+    std::string workdir;  // private scratch space for this invocation
+    int threads = 2;      // --threads passed to trainers (the cores a submission may use)
     double timeout_seconds = 1800;
 };
 
@@ -31,8 +31,8 @@ struct TrainerBuild {
 };
 
 struct TaskData {
-    std::string train_dir;        // holds train.bin only; the trainer sees this directory
-    std::vector<int> heldout;     // never leaves the trusted process
+    std::string train_dir;     // holds train.bin only; the trainer sees this directory
+    std::vector<int> heldout;  // never leaves the trusted process
 };
 
 bool prepare_task_inputs(const HarnessContext& ctx, const TaskSpec& task, TaskData& out,

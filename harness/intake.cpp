@@ -20,9 +20,12 @@ const char* const kWorkspaceMarker = ".trainopt-workspace";
 
 std::string to_string(SubmissionKind kind) {
     switch (kind) {
-        case SubmissionKind::patch: return "patch";
-        case SubmissionKind::overlay: return "overlay";
-        case SubmissionKind::workspace: return "workspace";
+        case SubmissionKind::patch:
+            return "patch";
+        case SubmissionKind::overlay:
+            return "overlay";
+        case SubmissionKind::workspace:
+            return "workspace";
     }
     return "?";
 }
@@ -53,7 +56,8 @@ bool is_ignored_workspace_entry(const std::string& name) {
 
 // Strips the "a/" or "b/" prefix git puts on diff paths (and surrounding quotes).
 std::string strip_diff_prefix(std::string path) {
-    if (path.size() >= 2 && path.front() == '"' && path.back() == '"') path = path.substr(1, path.size() - 2);
+    if (path.size() >= 2 && path.front() == '"' && path.back() == '"')
+        path = path.substr(1, path.size() - 2);
     size_t tab = path.find('\t');
     if (tab != std::string::npos) path = path.substr(0, tab);
     if (path.rfind("a/", 0) == 0 || path.rfind("b/", 0) == 0) return path.substr(2);
@@ -98,14 +102,17 @@ void check_patch_headers(const std::string& text, std::vector<std::string>& prob
             } else if (mode != "100644") {
                 problems.push_back("line " + std::to_string(line_no) +
                                    ": only regular non-executable files (mode 100644) are "
-                                   "accepted (" + line + ")");
+                                   "accepted (" +
+                                   line + ")");
             }
-        } else if (starts("GIT binary patch") || (starts("Binary files ") && line.find(" differ") != std::string::npos)) {
+        } else if (starts("GIT binary patch") ||
+                   (starts("Binary files ") && line.find(" differ") != std::string::npos)) {
             problems.push_back("line " + std::to_string(line_no) +
                                ": binary patches are not accepted");
         }
     }
-    if (!any_file && problems.empty()) problems.push_back("the patch names no files (is it a unified diff?)");
+    if (!any_file && problems.empty())
+        problems.push_back("the patch names no files (is it a unified diff?)");
 }
 
 bool apply_patch(const Submission& submission, const std::string& scratch,
@@ -152,10 +159,12 @@ void check_trusted_copy(const fs::path& workspace, const std::string& pristine_r
     collect_files(pristine_root, fs::path(pristine_root) / entry, theirs);
     for (const std::string& rel : ours) {
         std::string a, b;
-        if (!theirs.count(rel) || fs::is_symlink(workspace / rel) || !read_file(workspace / rel, a) ||
-            !read_file(fs::path(pristine_root) / rel, b) || a != b) {
-            problems.push_back(rel + ": changed, but outside the editable surface (only "
-                                     "baseline/** and kernels/** may change)");
+        if (!theirs.count(rel) || fs::is_symlink(workspace / rel) ||
+            !read_file(workspace / rel, a) || !read_file(fs::path(pristine_root) / rel, b) ||
+            a != b) {
+            problems.push_back(rel +
+                               ": changed, but outside the editable surface (only "
+                               "baseline/** and kernels/** may change)");
         }
     }
 }
@@ -166,8 +175,8 @@ bool apply_directory(const Submission& submission, const std::string& pristine_r
     const fs::path root = fs::absolute(submission.path);
     std::error_code ec;
     std::set<std::string> seen;
-    for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::recursive_directory_iterator();
-         it.increment(ec)) {
+    for (auto it = fs::recursive_directory_iterator(root, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
         const fs::path rel = fs::relative(it->path(), root);
         const std::string rel_str = rel.generic_string();
         const std::string top = rel.begin()->string();
@@ -242,8 +251,8 @@ void collect_files(const fs::path& root, const fs::path& dir, std::set<std::stri
         out.insert(fs::relative(dir, root).generic_string());
         return;
     }
-    for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
-         it.increment(ec)) {
+    for (auto it = fs::recursive_directory_iterator(dir, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
         if (it->is_directory() && !it->is_symlink()) continue;
         out.insert(fs::relative(it->path(), root).generic_string());
     }
@@ -262,8 +271,9 @@ std::string check_editable_path(const std::string& relative_path) {
         if (first.empty()) first = part;
     }
     if (!is_editable_top(first)) {
-        return relative_path + ": outside the editable surface (only baseline/** and kernels/** "
-                               "may change)";
+        return relative_path +
+               ": outside the editable surface (only baseline/** and kernels/** "
+               "may change)";
     }
     return "";
 }
@@ -338,8 +348,9 @@ std::vector<std::string> audit_scratch_tree(const std::string& pristine_root,
             std::string a, b;
             if (!pristine_files.count(rel) || !read_file(p, a) ||
                 !read_file(fs::path(pristine_root) / rel, b) || a != b) {
-                problems.push_back(rel + ": outside the editable surface (only baseline/** and "
-                                         "kernels/** may change)");
+                problems.push_back(rel +
+                                   ": outside the editable surface (only baseline/** and "
+                                   "kernels/** may change)");
             }
         }
     }

@@ -1,7 +1,7 @@
 // trainopt: score CPU training optimizations against the naive baseline.
 //
-//   trainopt score SUBMISSION [--suite default] [--reps R] [--seed N] [--json F] [--md F] [--html F]
-//   trainopt verify SUBMISSION [--suite default]        correctness only: one repetition
+//   trainopt score SUBMISSION [--suite default] [--reps R] [--seed N] [--json F] [--md F] [--html
+//   F] trainopt verify SUBMISSION [--suite default]        correctness only: one repetition
 //   trainopt baseline [--suite default] [--reps R]      time the pristine baseline against itself
 //   trainopt ci SUBMISSION --against previous.json --max-slowdown P
 //   trainopt workspace init DIR                         an editable copy plus TASK.md
@@ -52,8 +52,9 @@ void add_score_options(CLI::App* cmd, ScoreOptions& o, std::optional<uint64_t>& 
     cmd->add_option("--workdir", o.workdir, "keep all runs in this directory");
     cmd->add_flag("--keep-workdir", o.keep_workdir, "do not delete the temporary work directory");
     cmd->add_flag("--require-sandbox", o.require_sandbox, "fail instead of running unsandboxed");
-    cmd->add_flag("--no-sandbox", o.disable_sandbox,
-                  "run without bubblewrap, as on a machine without it (testing; flagged in reports)");
+    cmd->add_flag(
+        "--no-sandbox", o.disable_sandbox,
+        "run without bubblewrap, as on a machine without it (testing; flagged in reports)");
     cmd->add_option("--json", o.json_path, "write the JSON report here");
     cmd->add_option("--md", o.markdown_path, "write the Markdown report here");
     cmd->add_option("--html", o.html_path, "write the HTML report here");
@@ -77,17 +78,20 @@ int workspace_init(const std::string& dir) {
     fs::copy(root + "/docs", dir + "/docs", fs::copy_options::recursive, ec);
     fs::copy_file(root + "/docs/TASK.md", dir + "/TASK.md", ec);
     if (ec) return fail("cannot write " + dir + "/TASK.md: " + ec.message());
-    std::ofstream(dir + "/" + kWorkspaceMarker) << "trainopt workspace; edit baseline/ and kernels/ only\n";
-    printf("workspace ready in %s\nread %s/TASK.md, edit baseline/ and kernels/, then run:\n"
-           "  trainopt verify %s\n  trainopt score %s\n",
-           dir.c_str(), dir.c_str(), dir.c_str(), dir.c_str());
+    std::ofstream(dir + "/" + kWorkspaceMarker)
+        << "trainopt workspace; edit baseline/ and kernels/ only\n";
+    printf(
+        "workspace ready in %s\nread %s/TASK.md, edit baseline/ and kernels/, then run:\n"
+        "  trainopt verify %s\n  trainopt score %s\n",
+        dir.c_str(), dir.c_str(), dir.c_str(), dir.c_str());
     return 0;
 }
 
 int tasks_list(const std::string& suite_name) {
     Suite suite;
     std::string error;
-    if (!load_suite(suite_name, std::string(TRAINOPT_SOURCE_DIR) + "/tasks", suite, error)) return fail(error);
+    if (!load_suite(suite_name, std::string(TRAINOPT_SOURCE_DIR) + "/tasks", suite, error))
+        return fail(error);
     printf("suite %s:\n", suite.name.c_str());
     for (const TaskSpec& t : suite.tasks) {
         printf("  %-10s %-32s V=%d T=%d C=%d L=%d NH=%d B=%d steps=%d  %.2f GFLOP/step\n",
@@ -103,7 +107,8 @@ int ci(ScoreOptions options, const std::string& against, double max_slowdown) {
     ScoreReport previous;
     std::string error;
     if (!load_report(against, previous, error)) return fail(error);
-    if (previous.verdict != "VALID") return fail("the previous report " + against + " is " + previous.verdict + ", not VALID");
+    if (previous.verdict != "VALID")
+        return fail("the previous report " + against + " is " + previous.verdict + ", not VALID");
     ScoreOutcome outcome = run_score(options);
     if (!outcome.ok) return fail(outcome.error);
     print_summary(outcome.report);
@@ -131,19 +136,28 @@ int main(int argc, char** argv) {
     ScoreOptions score_options;
     std::optional<uint64_t> seed;
     CLI::App* score = app.add_subcommand("score", "score a submission against the baseline");
-    score->add_option("submission", score_options.submission, "patch file, overlay or workspace directory")->required();
+    score
+        ->add_option("submission", score_options.submission,
+                     "patch file, overlay or workspace directory")
+        ->required();
     score->add_option("--reps", score_options.reps, "repetitions per task")->capture_default_str();
     add_score_options(score, score_options, seed);
 
     ScoreOptions verify_options;
-    CLI::App* verify = app.add_subcommand("verify", "check a submission trains the same model (one repetition)");
-    verify->add_option("submission", verify_options.submission, "patch file, overlay or workspace directory")->required();
+    CLI::App* verify =
+        app.add_subcommand("verify", "check a submission trains the same model (one repetition)");
+    verify
+        ->add_option("submission", verify_options.submission,
+                     "patch file, overlay or workspace directory")
+        ->required();
     add_score_options(verify, verify_options, seed);
 
     ScoreOptions baseline_options;
     baseline_options.submission = "baseline";
-    CLI::App* baseline = app.add_subcommand("baseline", "time the pristine baseline against itself");
-    baseline->add_option("--reps", baseline_options.reps, "repetitions per task")->capture_default_str();
+    CLI::App* baseline =
+        app.add_subcommand("baseline", "time the pristine baseline against itself");
+    baseline->add_option("--reps", baseline_options.reps, "repetitions per task")
+        ->capture_default_str();
     add_score_options(baseline, baseline_options, seed);
 
     ScoreOptions ci_options;
@@ -152,7 +166,8 @@ int main(int argc, char** argv) {
     CLI::App* ci_cmd = app.add_subcommand("ci", "fail on a statistically significant slowdown");
     ci_cmd->add_option("submission", ci_options.submission, "submission to time")->required();
     ci_cmd->add_option("--against", against, "JSON report of the previous run")->required();
-    ci_cmd->add_option("--max-slowdown", max_slowdown, "allowed slowdown as a fraction (0.1 = 10%)")->capture_default_str();
+    ci_cmd->add_option("--max-slowdown", max_slowdown, "allowed slowdown as a fraction (0.1 = 10%)")
+        ->capture_default_str();
     ci_cmd->add_option("--reps", ci_options.reps, "repetitions per task")->capture_default_str();
     add_score_options(ci_cmd, ci_options, seed);
 
@@ -182,7 +197,10 @@ int main(int argc, char** argv) {
     CLI11_PARSE(app, argc, argv);
 
     if (*score || *verify || *baseline || *ci_cmd) {
-        ScoreOptions& o = *score ? score_options : *verify ? verify_options : *baseline ? baseline_options : ci_options;
+        ScoreOptions& o = *score      ? score_options
+                          : *verify   ? verify_options
+                          : *baseline ? baseline_options
+                                      : ci_options;
         o.seed = seed;
         if (*verify) {
             o.reps = 1;
@@ -196,7 +214,8 @@ int main(int argc, char** argv) {
     if (*data) {
         TaskSpec task;
         std::string error;
-        if (!load_task(data_task, task, error) || !prepare_task_data(task, data_out, error)) return fail(error);
+        if (!load_task(data_task, task, error) || !prepare_task_data(task, data_out, error))
+            return fail(error);
         printf("wrote %s/train.bin and %s/val.bin\n", data_out.c_str(), data_out.c_str());
         return 0;
     }
@@ -204,8 +223,10 @@ int main(int argc, char** argv) {
         ScoreReport r;
         std::string error;
         if (!load_report(report_json, r, error)) return fail(error);
-        if (!report_md.empty() && !write_file_atomic(report_md, report_to_markdown(r), error)) return fail(error);
-        if (!report_html.empty() && !write_file_atomic(report_html, report_to_html(r), error)) return fail(error);
+        if (!report_md.empty() && !write_file_atomic(report_md, report_to_markdown(r), error))
+            return fail(error);
+        if (!report_html.empty() && !write_file_atomic(report_html, report_to_html(r), error))
+            return fail(error);
         print_summary(r);
         return 0;
     }

@@ -23,15 +23,18 @@ double monotonic_seconds() {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-double timeval_seconds(const timeval& tv) { return tv.tv_sec + tv.tv_usec * 1e-6; }
+double timeval_seconds(const timeval& tv) {
+    return tv.tv_sec + tv.tv_usec * 1e-6;
+}
 
 }  // namespace
 
 std::string ProcessOutcome::describe() const {
     if (!started) return "did not start: " + spawn_error;
     if (timed_out) return "timed out and was killed";
-    if (term_signal != 0) return std::string("killed by signal ") + std::to_string(term_signal) +
-                                 " (" + strsignal(term_signal) + ")";
+    if (term_signal != 0)
+        return std::string("killed by signal ") + std::to_string(term_signal) + " (" +
+               strsignal(term_signal) + ")";
     return "exited with status " + std::to_string(exit_code);
 }
 

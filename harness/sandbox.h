@@ -21,9 +21,9 @@ struct Mount {
 
 struct SandboxSpec {
     SandboxMode mode = SandboxMode::bubblewrap;
-    std::vector<Mount> mounts;           // on top of a read-only /usr, /etc and a fresh /tmp
-    std::vector<std::string> command;    // paths as seen inside the sandbox
-    std::string cwd;                     // inside the sandbox
+    std::vector<Mount> mounts;         // on top of a read-only /usr, /etc and a fresh /tmp
+    std::vector<std::string> command;  // paths as seen inside the sandbox
+    std::string cwd;                   // inside the sandbox
     bool allow_network = false;
 };
 

@@ -8,12 +8,12 @@
 // killed, or kLeftoverExit when anything outlived the trainer, which the harness treats as
 // invalid. A trainer that exits with kLeftoverExit itself only hurts itself.
 #include <dirent.h>
+#include <grp.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <grp.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -128,7 +128,8 @@ int main(int argc, char** argv) {
     }
     int leftovers = reap_leftovers();
     if (leftovers > 0) {
-        fprintf(stderr, "trainopt-sandbox-init: killed %d process(es) left running by the trainer\n",
+        fprintf(stderr,
+                "trainopt-sandbox-init: killed %d process(es) left running by the trainer\n",
                 leftovers);
         return kLeftoverExit;
     }

@@ -80,7 +80,9 @@ struct WorkdirGuard {
 
 }  // namespace
 
-int exit_code_for(const ScoreReport& report) { return report.verdict == "VALID" ? 0 : 3; }
+int exit_code_for(const ScoreReport& report) {
+    return report.verdict == "VALID" ? 0 : 3;
+}
 
 ScoreOutcome run_score(const ScoreOptions& options) {
     ScoreOutcome outcome;
@@ -185,8 +187,8 @@ ScoreOutcome run_score(const ScoreOptions& options) {
 
     if (options.measure_peak) {
         report.peak_gflops = measure_peak_gflops(ctx.threads);
-        spdlog::info("machine peak: {:.1f} GFLOP/s (OpenBLAS sgemm, {} threads)", report.peak_gflops,
-                     ctx.threads);
+        spdlog::info("machine peak: {:.1f} GFLOP/s (OpenBLAS sgemm, {} threads)",
+                     report.peak_gflops, ctx.threads);
     }
 
     const auto started = std::chrono::steady_clock::now();
@@ -200,19 +202,21 @@ ScoreOutcome run_score(const ScoreOptions& options) {
             }
             const RepResult& r = eval.reps.back();
             std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - started;
-            spdlog::info("{} rep {}/{}: baseline {:.2f} s, submission {:.3f} s ({:.2f}x), {} [{:.0f} s elapsed]",
-                         label, rep + 1, options.reps, r.baseline_seconds, r.submission_seconds,
-                         r.submission_seconds > 0 ? r.baseline_seconds / r.submission_seconds : 0.0,
-                         r.verdict.valid ? "verified" : "INVALID: " + r.verdict.reasons.front(),
-                         elapsed.count());
+            spdlog::info(
+                "{} rep {}/{}: baseline {:.2f} s, submission {:.3f} s ({:.2f}x), {} [{:.0f} s "
+                "elapsed]",
+                label, rep + 1, options.reps, r.baseline_seconds, r.submission_seconds,
+                r.submission_seconds > 0 ? r.baseline_seconds / r.submission_seconds : 0.0,
+                r.verdict.valid ? "verified" : "INVALID: " + r.verdict.reasons.front(),
+                elapsed.count());
             // keep a partial report on disk after every repetition
             ScoreReport partial = report;
             partial.tasks.push_back(task_report_of(eval));
             std::string ignored;
             write_reports(options, partial, ignored);
         };
-        TaskEvaluation eval = evaluate_task(ctx, baseline, submission, task, options.reps,
-                                            report.seed + i, progress);
+        TaskEvaluation eval =
+            evaluate_task(ctx, baseline, submission, task, options.reps, report.seed + i, progress);
         if (!eval.harness_error.empty()) {
             outcome.error = "task " + task.name + ": " + eval.harness_error;
             std::string ignored;

@@ -12,7 +12,8 @@
 namespace trainopt {
 
 struct ScoreOptions {
-    std::string submission;  // patch, overlay dir, workspace dir, or "baseline" (pristine vs itself)
+    std::string
+        submission;  // patch, overlay dir, workspace dir, or "baseline" (pristine vs itself)
     std::string suite = "default";
     int reps = 3;
     std::optional<uint64_t> seed;  // fixed base seed; fresh random one when absent
@@ -29,7 +30,7 @@ struct ScoreOptions {
 };
 
 struct ScoreOutcome {
-    bool ok = false;    // false: the harness could not produce a score (see error)
+    bool ok = false;  // false: the harness could not produce a score (see error)
     std::string error;
     ScoreReport report;
 };

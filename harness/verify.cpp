@@ -42,21 +42,23 @@ bool read_losses(const std::string& path, int steps, std::vector<float>& out,
         char* end = nullptr;
         long step = strtol(step_str.c_str(), &end, 10);
         if (*end != '\0' || step != (long)out.size()) {
-            problems.push_back("losses.csv row " + std::to_string(out.size() + 1) +
-                               " has step '" + step_str + "', expected " + std::to_string(out.size()));
+            problems.push_back("losses.csv row " + std::to_string(out.size() + 1) + " has step '" +
+                               step_str + "', expected " + std::to_string(out.size()));
             return false;
         }
         float loss = strtof(loss_str.c_str(), &end);
         if (end == loss_str.c_str() || !std::isfinite(loss)) {
-            problems.push_back("losses.csv has a non-finite or unreadable loss at step " + step_str);
+            problems.push_back("losses.csv has a non-finite or unreadable loss at step " +
+                               step_str);
             return false;
         }
         out.push_back(loss);
         if ((int)out.size() > steps) break;
     }
     if ((int)out.size() != steps) {
-        problems.push_back("losses.csv has " + std::to_string(out.size()) + " steps, the task has " +
-                           std::to_string(steps) + " (skipped or extra steps)");
+        problems.push_back("losses.csv has " + std::to_string(out.size()) +
+                           " steps, the task has " + std::to_string(steps) +
+                           " (skipped or extra steps)");
         return false;
     }
     return true;
@@ -89,7 +91,8 @@ bool read_run_outputs(const std::string& dir, const TaskSpec& task, RunOutputs& 
             problems.push_back("final.ckpt holds a model of a different shape than the task's");
         } else if (out.checkpoint.steps != task.train.steps) {
             problems.push_back("final.ckpt says " + std::to_string(out.checkpoint.steps) +
-                               " steps were trained, the task has " + std::to_string(task.train.steps));
+                               " steps were trained, the task has " +
+                               std::to_string(task.train.steps));
         }
         for (float p : out.checkpoint.params) {
             if (!std::isfinite(p)) {
@@ -112,7 +115,8 @@ bool read_run_outputs(const std::string& dir, const TaskSpec& task, RunOutputs& 
             }
             if (meta.contains("kernel_seconds") && meta["kernel_seconds"].is_object()) {
                 for (auto& [name, value] : meta["kernel_seconds"].items()) {
-                    if (value.is_number() && std::isfinite(value.get<double>()) && name.size() < 64) {
+                    if (value.is_number() && std::isfinite(value.get<double>()) &&
+                        name.size() < 64) {
                         out.kernel_seconds[name] = value.get<double>();
                     }
                 }
@@ -146,15 +150,17 @@ double heldout_loss(const TaskSpec& task, const std::vector<float>& params,
     return total / task.eval_batches;
 }
 
-Verdict verify_run(const TaskSpec& task, const ReferenceRun& reference, const RunOutputs& submission,
-                   const std::string& expected_nonce, const std::vector<int>& heldout_tokens) {
+Verdict verify_run(const TaskSpec& task, const ReferenceRun& reference,
+                   const RunOutputs& submission, const std::string& expected_nonce,
+                   const std::vector<int>& heldout_tokens) {
     Verdict v;
     Comparison& c = v.comparison;
     const Tolerances& tol = task.tolerances;
 
     if (submission.nonce != expected_nonce) {
-        v.reasons.push_back("meta.json does not carry this run's nonce: the outputs were not "
-                            "produced by this run");
+        v.reasons.push_back(
+            "meta.json does not carry this run's nonce: the outputs were not "
+            "produced by this run");
     }
     for (size_t step = 0; step < submission.losses.size(); step++) {
         double d = std::fabs((double)submission.losses[step] - reference.outputs.losses[step]);
@@ -165,22 +171,24 @@ Verdict verify_run(const TaskSpec& task, const ReferenceRun& reference, const Ru
     }
     if (c.max_loss_diff > tol.loss_abs) {
         v.reasons.push_back("loss trajectory differs from the reference: |delta| = " +
-                            fmt_g(c.max_loss_diff) + " nats at step " + std::to_string(c.worst_step) +
-                            " > tolerance " + fmt_g(tol.loss_abs));
+                            fmt_g(c.max_loss_diff) + " nats at step " +
+                            std::to_string(c.worst_step) + " > tolerance " + fmt_g(tol.loss_abs));
     }
 
     c.heldout_reference = reference.heldout;
     c.heldout_submission = heldout_loss(task, submission.checkpoint.params, heldout_tokens);
     c.heldout_diff = std::fabs(c.heldout_submission - c.heldout_reference);
     if (!(c.heldout_diff <= tol.heldout_abs)) {
-        v.reasons.push_back("held-out loss of the final checkpoint, recomputed by the harness, is " +
-                            fmt_g(c.heldout_submission) + " vs reference " +
-                            fmt_g(c.heldout_reference) + " (|delta| " + fmt_g(c.heldout_diff) +
-                            " > tolerance " + fmt_g(tol.heldout_abs) + ")");
+        v.reasons.push_back(
+            "held-out loss of the final checkpoint, recomputed by the harness, is " +
+            fmt_g(c.heldout_submission) + " vs reference " + fmt_g(c.heldout_reference) +
+            " (|delta| " + fmt_g(c.heldout_diff) + " > tolerance " + fmt_g(tol.heldout_abs) + ")");
     }
 
-    const double update_norm = l2_distance(reference.outputs.checkpoint.params, reference.init_params);
-    const double distance = l2_distance(submission.checkpoint.params, reference.outputs.checkpoint.params);
+    const double update_norm =
+        l2_distance(reference.outputs.checkpoint.params, reference.init_params);
+    const double distance =
+        l2_distance(submission.checkpoint.params, reference.outputs.checkpoint.params);
     c.weight_distance = update_norm > 0 ? distance / update_norm : distance;
     if (!(c.weight_distance <= tol.weights_rel)) {
         v.reasons.push_back("final weights differ from the reference: relative distance " +

@@ -50,7 +50,8 @@ struct ReferenceRun {
     double heldout = 0;
 };
 
-Verdict verify_run(const TaskSpec& task, const ReferenceRun& reference, const RunOutputs& submission,
-                   const std::string& expected_nonce, const std::vector<int>& heldout_tokens);
+Verdict verify_run(const TaskSpec& task, const ReferenceRun& reference,
+                   const RunOutputs& submission, const std::string& expected_nonce,
+                   const std::vector<int>& heldout_tokens);
 
 }  // namespace trainopt

@@ -17,9 +17,8 @@ const char* const kKernelNames[static_cast<int>(KernelId::count)] = {
 
 std::array<size_t, kNumParamTensors> param_tensor_sizes(const GPTConfig& cfg) {
     const size_t V = cfg.vocab_size, T = cfg.max_seq_len, C = cfg.channels, L = cfg.num_layers;
-    return {V * C,     T * C,     L * C,         L * C,     L * 3 * C * C, L * 3 * C,
-            L * C * C, L * C,     L * C,         L * C,     L * 4 * C * C, L * 4 * C,
-            L * C * 4 * C, L * C, C,             C};
+    return {V * C, T * C, L * C,         L * C,     L * 3 * C * C, L * 3 * C, L * C * C, L * C,
+            L * C, L * C, L * 4 * C * C, L * 4 * C, L * C * 4 * C, L * C,     C,         C};
 }
 
 size_t num_parameters(const GPTConfig& config) {
@@ -32,10 +31,9 @@ namespace {
 
 void point_parameters(ParameterTensors& p, float* memory, const GPTConfig& config) {
     auto sizes = param_tensor_sizes(config);
-    float** ptrs[kNumParamTensors] = {&p.wte,     &p.wpe,      &p.ln1w, &p.ln1b, &p.qkvw,
-                                      &p.qkvb,    &p.attprojw, &p.attprojb, &p.ln2w, &p.ln2b,
-                                      &p.fcw,     &p.fcb,      &p.fcprojw,  &p.fcprojb,
-                                      &p.lnfw,    &p.lnfb};
+    float** ptrs[kNumParamTensors] = {&p.wte,      &p.wpe,      &p.ln1w, &p.ln1b, &p.qkvw, &p.qkvb,
+                                      &p.attprojw, &p.attprojb, &p.ln2w, &p.ln2b, &p.fcw,  &p.fcb,
+                                      &p.fcprojw,  &p.fcprojb,  &p.lnfw, &p.lnfb};
     for (int i = 0; i < kNumParamTensors; i++) {
         *ptrs[i] = memory;
         memory += sizes[i];
@@ -44,19 +42,38 @@ void point_parameters(ParameterTensors& p, float* memory, const GPTConfig& confi
 
 std::array<size_t, kNumActTensors> act_tensor_sizes(const GPTConfig& cfg, size_t B, size_t T) {
     const size_t C = cfg.channels, L = cfg.num_layers, NH = cfg.num_heads, V = cfg.vocab_size;
-    return {B * T * C,     L * B * T * C,      L * B * T,     L * B * T,     L * B * T * 3 * C,
-            L * B * T * C, L * B * NH * T * T, L * B * NH * T * T, L * B * T * C, L * B * T * C,
-            L * B * T * C, L * B * T,          L * B * T,     L * B * T * 4 * C,
-            L * B * T * 4 * C, L * B * T * C,  L * B * T * C, B * T * C, B * T, B * T,
-            B * T * V,     B * T * V,          B * T};
+    return {B * T * C,
+            L * B * T * C,
+            L * B * T,
+            L * B * T,
+            L * B * T * 3 * C,
+            L * B * T * C,
+            L * B * NH * T * T,
+            L * B * NH * T * T,
+            L * B * T * C,
+            L * B * T * C,
+            L * B * T * C,
+            L * B * T,
+            L * B * T,
+            L * B * T * 4 * C,
+            L * B * T * 4 * C,
+            L * B * T * C,
+            L * B * T * C,
+            B * T * C,
+            B * T,
+            B * T,
+            B * T * V,
+            B * T * V,
+            B * T};
 }
 
-void point_activations(ActivationTensors& a, float* memory, const std::array<size_t, kNumActTensors>& sizes) {
+void point_activations(ActivationTensors& a, float* memory,
+                       const std::array<size_t, kNumActTensors>& sizes) {
     float** ptrs[kNumActTensors] = {
-        &a.encoded,  &a.ln1,      &a.ln1_mean, &a.ln1_rstd, &a.qkv,       &a.atty,
-        &a.preatt,   &a.att,      &a.attproj,  &a.residual2, &a.ln2,      &a.ln2_mean,
-        &a.ln2_rstd, &a.fch,      &a.fch_gelu, &a.fcproj,   &a.residual3, &a.lnf,
-        &a.lnf_mean, &a.lnf_rstd, &a.logits,   &a.probs,    &a.losses};
+        &a.encoded,  &a.ln1,      &a.ln1_mean, &a.ln1_rstd,  &a.qkv,       &a.atty,
+        &a.preatt,   &a.att,      &a.attproj,  &a.residual2, &a.ln2,       &a.ln2_mean,
+        &a.ln2_rstd, &a.fch,      &a.fch_gelu, &a.fcproj,    &a.residual3, &a.lnf,
+        &a.lnf_mean, &a.lnf_rstd, &a.logits,   &a.probs,     &a.losses};
     for (int i = 0; i < kNumActTensors; i++) {
         *ptrs[i] = memory;
         memory += sizes[i];
@@ -65,7 +82,7 @@ void point_activations(ActivationTensors& a, float* memory, const std::array<siz
 
 // Adds the wall time of one kernel call to the profile when it goes out of scope.
 class KernelTimer {
-public:
+  public:
     KernelTimer(KernelProfile& profile, KernelId id)
         : profile_(profile), id_(id), start_(std::chrono::steady_clock::now()) {}
     ~KernelTimer() {
@@ -73,7 +90,7 @@ public:
         profile_.seconds[static_cast<int>(id_)] += elapsed.count();
     }
 
-private:
+  private:
     KernelProfile& profile_;
     KernelId id_;
     std::chrono::steady_clock::time_point start_;
@@ -110,7 +127,8 @@ void gpt_init_params(float* params, const GPTConfig& config, uint64_t seed) {
     float* p = params;
     for (int i = 0; i < kNumParamTensors; i++) {
         const char* name = kParamTensorNames[i];
-        bool is_layernorm_weight = !strcmp(name, "ln1w") || !strcmp(name, "ln2w") || !strcmp(name, "lnfw");
+        bool is_layernorm_weight =
+            !strcmp(name, "ln1w") || !strcmp(name, "ln2w") || !strcmp(name, "lnfw");
         bool is_bias = !strcmp(name, "qkvb") || !strcmp(name, "attprojb") || !strcmp(name, "fcb") ||
                        !strcmp(name, "fcprojb") || !strcmp(name, "ln1b") || !strcmp(name, "ln2b") ||
                        !strcmp(name, "lnfb");
@@ -175,35 +193,63 @@ void gpt_forward(GPT& model, const int* inputs, const int* targets) {
         float* l_fcproj = acts.fcproj + l * B * T * C;
         float* l_residual3 = acts.residual3 + l * B * T * C;
 
-        { KernelTimer timer(prof, KernelId::layernorm);
-          k.layernorm_forward(l_ln1, l_ln1_mean, l_ln1_rstd, residual, l_ln1w, l_ln1b, B, T, C); }
-        { KernelTimer timer(prof, KernelId::matmul);
-          k.matmul_forward(l_qkv, l_ln1, l_qkvw, l_qkvb, B, T, C, 3 * C); }
-        { KernelTimer timer(prof, KernelId::attention);
-          k.attention_forward(l_atty, l_preatt, l_att, l_qkv, B, T, C, NH); }
-        { KernelTimer timer(prof, KernelId::matmul);
-          k.matmul_forward(l_attproj, l_atty, l_attprojw, l_attprojb, B, T, C, C); }
-        { KernelTimer timer(prof, KernelId::residual);
-          k.residual_forward(l_residual2, residual, l_attproj, B * T * C); }
-        { KernelTimer timer(prof, KernelId::layernorm);
-          k.layernorm_forward(l_ln2, l_ln2_mean, l_ln2_rstd, l_residual2, l_ln2w, l_ln2b, B, T, C); }
-        { KernelTimer timer(prof, KernelId::matmul);
-          k.matmul_forward(l_fch, l_ln2, l_fcw, l_fcb, B, T, C, 4 * C); }
-        { KernelTimer timer(prof, KernelId::gelu);
-          k.gelu_forward(l_fch_gelu, l_fch, B * T * 4 * C); }
-        { KernelTimer timer(prof, KernelId::matmul);
-          k.matmul_forward(l_fcproj, l_fch_gelu, l_fcprojw, l_fcprojb, B, T, 4 * C, C); }
-        { KernelTimer timer(prof, KernelId::residual);
-          k.residual_forward(l_residual3, l_residual2, l_fcproj, B * T * C); }
+        {
+            KernelTimer timer(prof, KernelId::layernorm);
+            k.layernorm_forward(l_ln1, l_ln1_mean, l_ln1_rstd, residual, l_ln1w, l_ln1b, B, T, C);
+        }
+        {
+            KernelTimer timer(prof, KernelId::matmul);
+            k.matmul_forward(l_qkv, l_ln1, l_qkvw, l_qkvb, B, T, C, 3 * C);
+        }
+        {
+            KernelTimer timer(prof, KernelId::attention);
+            k.attention_forward(l_atty, l_preatt, l_att, l_qkv, B, T, C, NH);
+        }
+        {
+            KernelTimer timer(prof, KernelId::matmul);
+            k.matmul_forward(l_attproj, l_atty, l_attprojw, l_attprojb, B, T, C, C);
+        }
+        {
+            KernelTimer timer(prof, KernelId::residual);
+            k.residual_forward(l_residual2, residual, l_attproj, B * T * C);
+        }
+        {
+            KernelTimer timer(prof, KernelId::layernorm);
+            k.layernorm_forward(l_ln2, l_ln2_mean, l_ln2_rstd, l_residual2, l_ln2w, l_ln2b, B, T,
+                                C);
+        }
+        {
+            KernelTimer timer(prof, KernelId::matmul);
+            k.matmul_forward(l_fch, l_ln2, l_fcw, l_fcb, B, T, C, 4 * C);
+        }
+        {
+            KernelTimer timer(prof, KernelId::gelu);
+            k.gelu_forward(l_fch_gelu, l_fch, B * T * 4 * C);
+        }
+        {
+            KernelTimer timer(prof, KernelId::matmul);
+            k.matmul_forward(l_fcproj, l_fch_gelu, l_fcprojw, l_fcprojb, B, T, 4 * C, C);
+        }
+        {
+            KernelTimer timer(prof, KernelId::residual);
+            k.residual_forward(l_residual3, l_residual2, l_fcproj, B * T * C);
+        }
     }
     float* residual = acts.residual3 + (L - 1) * B * T * C;
-    { KernelTimer timer(prof, KernelId::layernorm);
-      k.layernorm_forward(acts.lnf, acts.lnf_mean, acts.lnf_rstd, residual, params.lnfw, params.lnfb, B, T, C); }
-    { KernelTimer timer(prof, KernelId::matmul);
-      k.matmul_forward(acts.logits, acts.lnf, params.wte, nullptr, B, T, C, V); }
-    { KernelTimer timer(prof, KernelId::softmax_xent);
-      k.softmax_forward(acts.probs, acts.logits, B, T, V);
-      k.crossentropy_forward(acts.losses, acts.probs, targets, B, T, V); }
+    {
+        KernelTimer timer(prof, KernelId::layernorm);
+        k.layernorm_forward(acts.lnf, acts.lnf_mean, acts.lnf_rstd, residual, params.lnfw,
+                            params.lnfb, B, T, C);
+    }
+    {
+        KernelTimer timer(prof, KernelId::matmul);
+        k.matmul_forward(acts.logits, acts.lnf, params.wte, nullptr, B, T, C, V);
+    }
+    {
+        KernelTimer timer(prof, KernelId::softmax_xent);
+        k.softmax_forward(acts.probs, acts.logits, B, T, V);
+        k.crossentropy_forward(acts.losses, acts.probs, targets, B, T, V);
+    }
 
     float mean_loss = 0.0f;
     for (int i = 0; i < B * T; i++) mean_loss += acts.losses[i];
@@ -230,15 +276,23 @@ void gpt_backward(GPT& model, const int* inputs, const int* targets) {
     const float dloss_mean = 1.0f / (B * T);
     for (int i = 0; i < B * T; i++) grads_acts.losses[i] = dloss_mean;
 
-    { KernelTimer timer(prof, KernelId::softmax_xent);
-      k.crossentropy_softmax_backward(grads_acts.logits, grads_acts.losses, acts.probs, targets, B, T, V); }
-    { KernelTimer timer(prof, KernelId::matmul);
-      k.matmul_backward(grads_acts.lnf, grads.wte, nullptr, grads_acts.logits, acts.lnf, params.wte, B, T, C, V); }
+    {
+        KernelTimer timer(prof, KernelId::softmax_xent);
+        k.crossentropy_softmax_backward(grads_acts.logits, grads_acts.losses, acts.probs, targets,
+                                        B, T, V);
+    }
+    {
+        KernelTimer timer(prof, KernelId::matmul);
+        k.matmul_backward(grads_acts.lnf, grads.wte, nullptr, grads_acts.logits, acts.lnf,
+                          params.wte, B, T, C, V);
+    }
     float* residual = acts.residual3 + (L - 1) * B * T * C;
     float* dresidual = grads_acts.residual3 + (L - 1) * B * T * C;
-    { KernelTimer timer(prof, KernelId::layernorm);
-      k.layernorm_backward(dresidual, grads.lnfw, grads.lnfb, grads_acts.lnf, residual, params.lnfw,
-                           acts.lnf_mean, acts.lnf_rstd, B, T, C); }
+    {
+        KernelTimer timer(prof, KernelId::layernorm);
+        k.layernorm_backward(dresidual, grads.lnfw, grads.lnfb, grads_acts.lnf, residual,
+                             params.lnfw, acts.lnf_mean, acts.lnf_rstd, B, T, C);
+    }
 
     for (int l = L - 1; l >= 0; l--) {
         residual = l == 0 ? acts.encoded : acts.residual3 + (l - 1) * B * T * C;
@@ -289,29 +343,55 @@ void gpt_backward(GPT& model, const int* inputs, const int* targets) {
         float* dl_fcproj = grads_acts.fcproj + l * B * T * C;
         float* dl_residual3 = grads_acts.residual3 + l * B * T * C;
 
-        { KernelTimer timer(prof, KernelId::residual);
-          k.residual_backward(dl_residual2, dl_fcproj, dl_residual3, B * T * C); }
-        { KernelTimer timer(prof, KernelId::matmul);
-          k.matmul_backward(dl_fch_gelu, dl_fcprojw, dl_fcprojb, dl_fcproj, l_fch_gelu, l_fcprojw, B, T, 4 * C, C); }
-        { KernelTimer timer(prof, KernelId::gelu);
-          k.gelu_backward(dl_fch, l_fch, dl_fch_gelu, B * T * 4 * C); }
-        { KernelTimer timer(prof, KernelId::matmul);
-          k.matmul_backward(dl_ln2, dl_fcw, dl_fcb, dl_fch, l_ln2, l_fcw, B, T, C, 4 * C); }
-        { KernelTimer timer(prof, KernelId::layernorm);
-          k.layernorm_backward(dl_residual2, dl_ln2w, dl_ln2b, dl_ln2, l_residual2, l_ln2w, l_ln2_mean, l_ln2_rstd, B, T, C); }
-        { KernelTimer timer(prof, KernelId::residual);
-          k.residual_backward(dresidual, dl_attproj, dl_residual2, B * T * C); }
-        { KernelTimer timer(prof, KernelId::matmul);
-          k.matmul_backward(dl_atty, dl_attprojw, dl_attprojb, dl_attproj, l_atty, l_attprojw, B, T, C, C); }
-        { KernelTimer timer(prof, KernelId::attention);
-          k.attention_backward(dl_qkv, dl_preatt, dl_att, dl_atty, l_qkv, l_att, B, T, C, NH); }
-        { KernelTimer timer(prof, KernelId::matmul);
-          k.matmul_backward(dl_ln1, dl_qkvw, dl_qkvb, dl_qkv, l_ln1, l_qkvw, B, T, C, 3 * C); }
-        { KernelTimer timer(prof, KernelId::layernorm);
-          k.layernorm_backward(dresidual, dl_ln1w, dl_ln1b, dl_ln1, residual, l_ln1w, l_ln1_mean, l_ln1_rstd, B, T, C); }
+        {
+            KernelTimer timer(prof, KernelId::residual);
+            k.residual_backward(dl_residual2, dl_fcproj, dl_residual3, B * T * C);
+        }
+        {
+            KernelTimer timer(prof, KernelId::matmul);
+            k.matmul_backward(dl_fch_gelu, dl_fcprojw, dl_fcprojb, dl_fcproj, l_fch_gelu, l_fcprojw,
+                              B, T, 4 * C, C);
+        }
+        {
+            KernelTimer timer(prof, KernelId::gelu);
+            k.gelu_backward(dl_fch, l_fch, dl_fch_gelu, B * T * 4 * C);
+        }
+        {
+            KernelTimer timer(prof, KernelId::matmul);
+            k.matmul_backward(dl_ln2, dl_fcw, dl_fcb, dl_fch, l_ln2, l_fcw, B, T, C, 4 * C);
+        }
+        {
+            KernelTimer timer(prof, KernelId::layernorm);
+            k.layernorm_backward(dl_residual2, dl_ln2w, dl_ln2b, dl_ln2, l_residual2, l_ln2w,
+                                 l_ln2_mean, l_ln2_rstd, B, T, C);
+        }
+        {
+            KernelTimer timer(prof, KernelId::residual);
+            k.residual_backward(dresidual, dl_attproj, dl_residual2, B * T * C);
+        }
+        {
+            KernelTimer timer(prof, KernelId::matmul);
+            k.matmul_backward(dl_atty, dl_attprojw, dl_attprojb, dl_attproj, l_atty, l_attprojw, B,
+                              T, C, C);
+        }
+        {
+            KernelTimer timer(prof, KernelId::attention);
+            k.attention_backward(dl_qkv, dl_preatt, dl_att, dl_atty, l_qkv, l_att, B, T, C, NH);
+        }
+        {
+            KernelTimer timer(prof, KernelId::matmul);
+            k.matmul_backward(dl_ln1, dl_qkvw, dl_qkvb, dl_qkv, l_ln1, l_qkvw, B, T, C, 3 * C);
+        }
+        {
+            KernelTimer timer(prof, KernelId::layernorm);
+            k.layernorm_backward(dresidual, dl_ln1w, dl_ln1b, dl_ln1, residual, l_ln1w, l_ln1_mean,
+                                 l_ln1_rstd, B, T, C);
+        }
     }
-    { KernelTimer timer(prof, KernelId::encoder);
-      k.encoder_backward(grads.wte, grads.wpe, grads_acts.encoded, inputs, B, T, C); }
+    {
+        KernelTimer timer(prof, KernelId::encoder);
+        k.encoder_backward(grads.wte, grads.wpe, grads_acts.encoded, inputs, B, T, C);
+    }
 }
 
 void gpt_update(GPT& model, float lr, float beta1, float beta2, float eps, float weight_decay,

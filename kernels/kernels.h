@@ -52,8 +52,8 @@ struct KernelTable {
     // softmax over the vocabulary: probs(B,T,V) from logits(B,T,V)
     void (*softmax_forward)(float* probs, const float* logits, int B, int T, int V);
     // cross-entropy: losses(B,T) = -log probs[target]
-    void (*crossentropy_forward)(float* losses, const float* probs, const int* targets, int B, int T,
-                                 int V);
+    void (*crossentropy_forward)(float* losses, const float* probs, const int* targets, int B,
+                                 int T, int V);
     // fused softmax + cross-entropy backward: dlogits(B,T,V) += (probs - onehot) * dlosses(B,T)
     void (*crossentropy_softmax_backward)(float* dlogits, const float* dlosses, const float* probs,
                                           const int* targets, int B, int T, int V);

@@ -35,7 +35,11 @@ struct Rng {
 };
 
 // Independent streams derived from the run seed, so init and data order do not interact.
-inline uint64_t init_stream_seed(uint64_t seed) { return seed * 0x2545F4914F6CDD1Dull + 1; }
-inline uint64_t data_stream_seed(uint64_t seed) { return seed * 0x9E3779B97F4A7C15ull + 2; }
+inline uint64_t init_stream_seed(uint64_t seed) {
+    return seed * 0x2545F4914F6CDD1Dull + 1;
+}
+inline uint64_t data_stream_seed(uint64_t seed) {
+    return seed * 0x9E3779B97F4A7C15ull + 2;
+}
 
 }  // namespace trainopt

@@ -8,6 +8,8 @@
 
 namespace trainopt {
 
-void apply_submission_kernels(KernelTable& table) { (void)table; }
+void apply_submission_kernels(KernelTable& table) {
+    (void)table;
+}
 
 }  // namespace trainopt

@@ -17,8 +17,8 @@ double measure_peak_gflops(int threads) {
     double best = 0;
     for (int trial = 0; trial < 6; trial++) {
         auto start = std::chrono::steady_clock::now();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n,
-                    b.data(), n, 0.0f, c.data(), n);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(),
+                    n, 0.0f, c.data(), n);
         std::chrono::duration<double> dt = std::chrono::steady_clock::now() - start;
         best = std::max(best, 2.0 * n * n * n / dt.count() / 1e9);
     }

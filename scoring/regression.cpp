@@ -18,7 +18,9 @@ std::string pct(double v) {
     return buf;
 }
 
-TaskTimes times_of(const TaskReport& t) { return {t.baseline_seconds, t.submission_seconds, t.valid}; }
+TaskTimes times_of(const TaskReport& t) {
+    return {t.baseline_seconds, t.submission_seconds, t.valid};
+}
 
 }  // namespace
 

@@ -12,8 +12,8 @@ namespace trainopt {
 
 struct RegressionResult {
     bool regression = false;
-    double ratio = 0;        // current / previous geometric-mean speedup
-    Interval ratio_ci;       // bootstrap 95% (two-sided, for display)
+    double ratio = 0;                // current / previous geometric-mean speedup
+    Interval ratio_ci;               // bootstrap 95% (two-sided, for display)
     std::vector<std::string> lines;  // human-readable findings, one per line
 };
 

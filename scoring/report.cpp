@@ -26,11 +26,20 @@ std::string html_escape(const std::string& s) {
     std::string out;
     for (char c : s) {
         switch (c) {
-            case '<': out += "&lt;"; break;
-            case '>': out += "&gt;"; break;
-            case '&': out += "&amp;"; break;
-            case '"': out += "&quot;"; break;
-            default: out += c;
+            case '<':
+                out += "&lt;";
+                break;
+            case '>':
+                out += "&gt;";
+                break;
+            case '&':
+                out += "&amp;";
+                break;
+            case '"':
+                out += "&quot;";
+                break;
+            default:
+                out += c;
         }
     }
     return out;
@@ -39,14 +48,19 @@ std::string html_escape(const std::string& s) {
 std::string md_escape(const std::string& s) {
     std::string out;
     for (char c : s) {
-        if (c == '|') out += "\\|";
-        else if (c == '\n') out += ' ';
-        else out += c;
+        if (c == '|')
+            out += "\\|";
+        else if (c == '\n')
+            out += ' ';
+        else
+            out += c;
     }
     return out;
 }
 
-TaskTimes times_of(const TaskReport& t) { return {t.baseline_seconds, t.submission_seconds, t.valid}; }
+TaskTimes times_of(const TaskReport& t) {
+    return {t.baseline_seconds, t.submission_seconds, t.valid};
+}
 
 }  // namespace
 
@@ -127,8 +141,10 @@ bool report_from_json(const nlohmann::json& j, ScoreReport& out, std::string& er
         }
         int version = j.at("schema_version").get<int>();
         if (version != kReportSchemaVersion) {
-            error = "report schema version " + std::to_string(version) + " is not supported (this "
-                    "trainopt reads version " + std::to_string(kReportSchemaVersion) + ")";
+            error = "report schema version " + std::to_string(version) +
+                    " is not supported (this "
+                    "trainopt reads version " +
+                    std::to_string(kReportSchemaVersion) + ")";
             return false;
         }
         ScoreReport r;
@@ -159,13 +175,19 @@ bool report_from_json(const nlohmann::json& j, ScoreReport& out, std::string& er
             t.max_loss_diff = jt.at("max_loss_diff").get<double>();
             t.max_heldout_diff = jt.at("max_heldout_diff").get<double>();
             t.max_weight_distance = jt.at("max_weight_distance").get<double>();
-            t.baseline_kernel_seconds = jt.at("baseline_kernel_seconds").get<std::map<std::string, double>>();
-            t.submission_kernel_seconds = jt.at("submission_kernel_seconds").get<std::map<std::string, double>>();
+            t.baseline_kernel_seconds =
+                jt.at("baseline_kernel_seconds").get<std::map<std::string, double>>();
+            t.submission_kernel_seconds =
+                jt.at("submission_kernel_seconds").get<std::map<std::string, double>>();
             for (double s : t.baseline_seconds) {
-                if (!(s > 0)) throw std::runtime_error("task " + t.name + " has a non-positive baseline time");
+                if (!(s > 0))
+                    throw std::runtime_error("task " + t.name +
+                                             " has a non-positive baseline time");
             }
             for (double s : t.submission_seconds) {
-                if (!(s > 0)) throw std::runtime_error("task " + t.name + " has a non-positive submission time");
+                if (!(s > 0))
+                    throw std::runtime_error("task " + t.name +
+                                             " has a non-positive submission time");
             }
             r.tasks.push_back(std::move(t));
         }
@@ -214,7 +236,8 @@ std::string report_to_markdown(const ScoreReport& r) {
        << " |\n";
     md << "| human expert reference | " << fixed(r.human_reference, 1) << "x | score is "
        << fixed(r.summary.arithmetic / r.human_reference, 2) << "x the reference |\n\n";
-    md << "| task | hot spot | valid | baseline s (median) | submission s (median) | speedup | 95% CI "
+    md << "| task | hot spot | valid | baseline s (median) | submission s (median) | speedup | 95% "
+          "CI "
           "| speed-of-light bound | max loss diff | held-out diff | weight dist |\n";
     md << "|---|---|---|---:|---:|---:|---|---:|---:|---:|---:|\n";
     for (const TaskReport& t : r.tasks) {
@@ -222,19 +245,22 @@ std::string report_to_markdown(const ScoreReport& r) {
            << (t.valid ? "yes" : "**NO**") << " | " << fixed(median(t.baseline_seconds), 2) << " | "
            << fixed(median(t.submission_seconds), 3) << " | " << fixed(t.speedup, 2) << "x | "
            << fixed(t.speedup_ci.low, 2) << " - " << fixed(t.speedup_ci.high, 2) << " | "
-           << fixed(t.speed_of_light_speedup, 0) << "x | " << std::scientific
-           << t.max_loss_diff << " | " << t.max_heldout_diff << " | " << t.max_weight_distance
-           << std::defaultfloat << " |\n";
+           << fixed(t.speed_of_light_speedup, 0) << "x | " << std::scientific << t.max_loss_diff
+           << " | " << t.max_heldout_diff << " | " << t.max_weight_distance << std::defaultfloat
+           << " |\n";
     }
     bool any_notes = !r.warnings.empty() || !r.rejected.empty();
-    for (const TaskReport& t : r.tasks) any_notes = any_notes || !t.reasons.empty() || !t.warnings.empty();
+    for (const TaskReport& t : r.tasks)
+        any_notes = any_notes || !t.reasons.empty() || !t.warnings.empty();
     if (any_notes) {
         md << "\n## Findings\n\n";
         for (const std::string& w : r.rejected) md << "- REJECTED: " << md_escape(w) << "\n";
         for (const std::string& w : r.warnings) md << "- WARNING: " << md_escape(w) << "\n";
         for (const TaskReport& t : r.tasks) {
-            for (const std::string& reason : t.reasons) md << "- " << t.name << ": INVALID: " << md_escape(reason) << "\n";
-            for (const std::string& w : t.warnings) md << "- " << t.name << ": warning: " << md_escape(w) << "\n";
+            for (const std::string& reason : t.reasons)
+                md << "- " << t.name << ": INVALID: " << md_escape(reason) << "\n";
+            for (const std::string& w : t.warnings)
+                md << "- " << t.name << ": warning: " << md_escape(w) << "\n";
         }
     }
     md << "\nTimes are wall seconds measured by the harness around each trainer process; "
@@ -255,15 +281,17 @@ std::string speedup_chart_svg(const ScoreReport& r) {
     std::ostringstream s;
     s << "<svg xmlns='http://www.w3.org/2000/svg' width='" << width << "' height='" << height
       << "' font-family='sans-serif' font-size='12'>";
-    s << "<text x='" << left << "' y='18' font-weight='bold'>Speedup per task (bars: median ratio, "
+    s << "<text x='" << left
+      << "' y='18' font-weight='bold'>Speedup per task (bars: median ratio, "
          "whiskers: 95% CI)</text>";
     int y = top;
     for (const TaskReport& t : r.tasks) {
         const std::string color = t.valid ? "#3b7dd8" : "#c0392b";
         s << "<text x='" << left - 8 << "' y='" << y + bar_h * 0.65 << "' text-anchor='end'>"
           << html_escape(t.name) << "</text>";
-        s << "<rect x='" << left << "' y='" << y << "' width='" << std::max(1.0, x_of(t.speedup) - left)
-          << "' height='" << bar_h << "' fill='" << color << "'/>";
+        s << "<rect x='" << left << "' y='" << y << "' width='"
+          << std::max(1.0, x_of(t.speedup) - left) << "' height='" << bar_h << "' fill='" << color
+          << "'/>";
         if (t.valid) {
             s << "<line x1='" << x_of(t.speedup_ci.low) << "' x2='" << x_of(t.speedup_ci.high)
               << "' y1='" << y + bar_h / 2 << "' y2='" << y + bar_h / 2
@@ -343,7 +371,8 @@ std::string report_to_html(const ScoreReport& r) {
          "body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}"
          "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;"
          "text-align:right}td:first-child,th:first-child{text-align:left}.bad{color:#c0392b;"
-         "font-weight:bold}.ok{color:#27ae60;font-weight:bold}.big{font-size:2em}</style></head><body>";
+         "font-weight:bold}.ok{color:#27ae60;font-weight:bold}.big{font-size:2em}</style></"
+         "head><body>";
     h << "<h1>trainopt score: <span class='" << (r.verdict == "VALID" ? "ok" : "bad") << "'>"
       << html_escape(r.verdict) << "</span></h1>";
     h << "<p class='big'>" << fixed(r.summary.arithmetic, 2) << "x <small>mean speedup (95% CI "
@@ -353,31 +382,36 @@ std::string report_to_html(const ScoreReport& r) {
       << fixed(r.summary.geometric_ci.low, 2) << " - " << fixed(r.summary.geometric_ci.high, 2)
       << "). Human expert reference " << fixed(r.human_reference, 1) << "x: this score is "
       << fixed(r.summary.arithmetic / r.human_reference, 2) << "x the reference.</p>";
-    h << "<p>Submission <code>" << html_escape(r.submission) << "</code> (" << html_escape(r.submission_kind)
-      << "), suite <b>" << html_escape(r.suite) << "</b>, " << r.reps << " repetitions, base seed "
-      << r.seed << ", " << r.threads << " threads, measured peak " << fixed(r.peak_gflops, 1)
-      << " GFLOP/s, sandbox <b>" << html_escape(r.sandbox) << "</b>, " << html_escape(r.created_at)
-      << ".</p>";
-    for (const std::string& w : r.rejected) h << "<p class='bad'>REJECTED: " << html_escape(w) << "</p>";
-    for (const std::string& w : r.warnings) h << "<p class='bad'>WARNING: " << html_escape(w) << "</p>";
+    h << "<p>Submission <code>" << html_escape(r.submission) << "</code> ("
+      << html_escape(r.submission_kind) << "), suite <b>" << html_escape(r.suite) << "</b>, "
+      << r.reps << " repetitions, base seed " << r.seed << ", " << r.threads
+      << " threads, measured peak " << fixed(r.peak_gflops, 1) << " GFLOP/s, sandbox <b>"
+      << html_escape(r.sandbox) << "</b>, " << html_escape(r.created_at) << ".</p>";
+    for (const std::string& w : r.rejected)
+        h << "<p class='bad'>REJECTED: " << html_escape(w) << "</p>";
+    for (const std::string& w : r.warnings)
+        h << "<p class='bad'>WARNING: " << html_escape(w) << "</p>";
     h << speedup_chart_svg(r);
-    h << "<table><tr><th>task</th><th>hot spot</th><th>valid</th><th>baseline s</th><th>submission s"
+    h << "<table><tr><th>task</th><th>hot spot</th><th>valid</th><th>baseline s</th><th>submission "
+         "s"
          "</th><th>speedup</th><th>95% CI</th><th>speed-of-light bound</th><th>max loss diff</th>"
          "<th>held-out diff</th><th>weight dist</th></tr>";
     for (const TaskReport& t : r.tasks) {
-        h << "<tr><td>" << html_escape(t.name) << "</td><td>" << html_escape(t.hot_spot) << "</td><td class='"
-          << (t.valid ? "ok'>yes" : "bad'>NO") << "</td><td>" << fixed(median(t.baseline_seconds), 2)
-          << "</td><td>" << fixed(median(t.submission_seconds), 3) << "</td><td>"
-          << fixed(t.speedup, 2) << "x</td><td>" << fixed(t.speedup_ci.low, 2) << " - "
-          << fixed(t.speedup_ci.high, 2) << "</td><td>" << fixed(t.speed_of_light_speedup, 0)
-          << "x</td><td>" << t.max_loss_diff << "</td><td>" << t.max_heldout_diff << "</td><td>"
-          << t.max_weight_distance << "</td></tr>";
+        h << "<tr><td>" << html_escape(t.name) << "</td><td>" << html_escape(t.hot_spot)
+          << "</td><td class='" << (t.valid ? "ok'>yes" : "bad'>NO") << "</td><td>"
+          << fixed(median(t.baseline_seconds), 2) << "</td><td>"
+          << fixed(median(t.submission_seconds), 3) << "</td><td>" << fixed(t.speedup, 2)
+          << "x</td><td>" << fixed(t.speedup_ci.low, 2) << " - " << fixed(t.speedup_ci.high, 2)
+          << "</td><td>" << fixed(t.speed_of_light_speedup, 0) << "x</td><td>" << t.max_loss_diff
+          << "</td><td>" << t.max_heldout_diff << "</td><td>" << t.max_weight_distance
+          << "</td></tr>";
     }
     h << "</table>";
     for (const TaskReport& t : r.tasks) {
         if (t.reasons.empty() && t.warnings.empty()) continue;
         h << "<h3>" << html_escape(t.name) << "</h3><ul>";
-        for (const std::string& x : t.reasons) h << "<li class='bad'>INVALID: " << html_escape(x) << "</li>";
+        for (const std::string& x : t.reasons)
+            h << "<li class='bad'>INVALID: " << html_escape(x) << "</li>";
         for (const std::string& x : t.warnings) h << "<li>warning: " << html_escape(x) << "</li>";
         h << "</ul>";
     }

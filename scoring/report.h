@@ -21,7 +21,7 @@ struct TaskReport {
     std::vector<std::string> reasons;   // why invalid
     std::vector<std::string> warnings;  // flagged, not invalidating
     std::vector<uint64_t> seeds;
-    std::vector<double> baseline_seconds;    // per repetition, parent-measured wall time
+    std::vector<double> baseline_seconds;  // per repetition, parent-measured wall time
     std::vector<double> submission_seconds;
     double speedup = 0;   // 0 when invalid
     Interval speedup_ci;  // bootstrap 95%

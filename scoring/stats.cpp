@@ -15,7 +15,9 @@ double percentile(std::vector<double> values, double p) {
     return values[lo] + (values[hi] - values[lo]) * (rank - lo);
 }
 
-double median(std::vector<double> values) { return percentile(std::move(values), 50); }
+double median(std::vector<double> values) {
+    return percentile(std::move(values), 50);
+}
 
 double task_speedup(const TaskTimes& t) {
     if (!t.valid || t.baseline.empty() || t.submission.empty()) return 0;

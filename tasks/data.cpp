@@ -16,7 +16,8 @@ std::vector<int> generate_markov_corpus(int vocab, int order, int branching, int
                                         uint64_t data_seed) {
     Rng rng(data_seed * 0xD1B54A32D192ED03ull + 7);
     // order 2 over a large vocabulary would need vocab^2 contexts; hash them into a fixed table
-    const uint64_t num_contexts = order == 1 ? (uint64_t)vocab : std::min<uint64_t>((uint64_t)vocab * vocab, 1u << 16);
+    const uint64_t num_contexts =
+        order == 1 ? (uint64_t)vocab : std::min<uint64_t>((uint64_t)vocab * vocab, 1u << 16);
     std::vector<int> successors(num_contexts * branching);
     for (int& s : successors) s = (int)rng.next_below(vocab);
 
@@ -31,7 +32,8 @@ std::vector<int> generate_markov_corpus(int vocab, int order, int branching, int
     std::vector<int> out(tokens);
     int prev1 = 0, prev2 = 0;
     for (int64_t i = 0; i < tokens; i++) {
-        uint64_t context = order == 1 ? (uint64_t)prev1 : ((uint64_t)prev2 * vocab + prev1) % num_contexts;
+        uint64_t context =
+            order == 1 ? (uint64_t)prev1 : ((uint64_t)prev2 * vocab + prev1) % num_contexts;
         double u = rng.next_double();
         int pick = 0;
         while (pick < branching - 1 && u >= cumulative[pick]) pick++;

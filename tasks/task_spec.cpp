@@ -1,9 +1,10 @@
 #include "tasks/task_spec.h"
 
+#include <toml++/toml.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <sstream>
-#include <toml++/toml.h>
 
 namespace trainopt {
 
@@ -13,8 +14,8 @@ namespace {
 
 // Reads one key; records a message when it is missing (required) or of the wrong type.
 template <typename T>
-bool read_key(const toml::table& tbl, const std::string& section, const std::string& key,
-              T& out, bool required, std::string& error) {
+bool read_key(const toml::table& tbl, const std::string& section, const std::string& key, T& out,
+              bool required, std::string& error) {
     const toml::node* node = tbl.get(key);
     if (node == nullptr) {
         if (required) error = "missing key [" + section + "] " + key;
@@ -77,7 +78,8 @@ std::string check_ranges(const TaskSpec& t) {
         return "data.kind must be \"synthetic\" or \"text\"";
     if (t.data.kind == "synthetic") {
         if (t.data.order != 1 && t.data.order != 2) return "data.order must be 1 or 2";
-        if (t.data.branching < 1 || t.data.branching > 64) return "data.branching must be in [1, 64]";
+        if (t.data.branching < 1 || t.data.branching > 64)
+            return "data.branching must be in [1, 64]";
         if (t.data.tokens < 10 * (int64_t)m.context || t.data.tokens > 100000000)
             return "data.tokens must be at least 10 * model.context and at most 1e8";
     }
@@ -186,12 +188,14 @@ bool load_suite(const std::string& name_or_dir, const std::string& tasks_root, S
     fs::path dir(name_or_dir);
     if (!fs::is_directory(dir)) dir = fs::path(tasks_root) / name_or_dir;
     if (!fs::is_directory(dir)) {
-        error = "suite '" + name_or_dir + "' is neither a directory nor a suite under " + tasks_root;
+        error =
+            "suite '" + name_or_dir + "' is neither a directory nor a suite under " + tasks_root;
         return false;
     }
     std::vector<fs::path> files;
     for (const auto& entry : fs::directory_iterator(dir)) {
-        if (entry.is_regular_file() && entry.path().extension() == ".toml") files.push_back(entry.path());
+        if (entry.is_regular_file() && entry.path().extension() == ".toml")
+            files.push_back(entry.path());
     }
     std::sort(files.begin(), files.end());
     if (files.empty()) {

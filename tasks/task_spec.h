@@ -17,12 +17,12 @@ struct ModelSpec {
 };
 
 struct DataSpec {
-    std::string kind;       // "synthetic" or "text"
-    int order = 1;          // synthetic: Markov order (1 or 2)
-    int branching = 4;      // synthetic: successors per context
-    int64_t tokens = 0;     // synthetic: corpus length
-    uint64_t data_seed = 1; // synthetic: fixes the corpus (not the training seed)
-    std::string path;       // text: file, resolved relative to the task file
+    std::string kind;        // "synthetic" or "text"
+    int order = 1;           // synthetic: Markov order (1 or 2)
+    int branching = 4;       // synthetic: successors per context
+    int64_t tokens = 0;      // synthetic: corpus length
+    uint64_t data_seed = 1;  // synthetic: fixes the corpus (not the training seed)
+    std::string path;        // text: file, resolved relative to the task file
     double heldout_fraction = 0.1;
 };
 

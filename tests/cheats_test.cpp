@@ -20,8 +20,10 @@ struct CheatRun {
 CheatRun score_cheat(const std::string& cheat, std::vector<std::string> extra = {}) {
     TempDir dir;
     const std::string json = dir.path + "/report.json";
-    std::vector<std::string> args = {"score", testing::project_root() + "/tests/cheats/" + cheat,
-                                     "--suite", "test", "--reps", "2", "--json", json};
+    std::vector<std::string> args = {"score",   testing::project_root() + "/tests/cheats/" + cheat,
+                                     "--suite", "test",
+                                     "--reps",  "2",
+                                     "--json",  json};
     args.insert(args.end(), extra.begin(), extra.end());
     testing::CliResult r = testing::run_cli(args, dir.path + "/log");
     nlohmann::json report = testing::read_json(json);

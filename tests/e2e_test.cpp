@@ -12,10 +12,11 @@ using testing::TempDir;
 
 TEST(EndToEnd, ExampleSubmissionIsValidAndReportsAreWritten) {
     TempDir dir;
-    auto r = testing::run_cli({"score", testing::project_root() + "/submissions/blas-tbb", "--suite",
-                               "test", "--reps", "2", "--seed", "11", "--json", dir.path + "/r.json",
-                               "--md", dir.path + "/r.md", "--html", dir.path + "/r.html"},
-                              dir.path + "/log");
+    auto r =
+        testing::run_cli({"score", testing::project_root() + "/submissions/blas-tbb", "--suite",
+                          "test", "--reps", "2", "--seed", "11", "--json", dir.path + "/r.json",
+                          "--md", dir.path + "/r.md", "--html", dir.path + "/r.html"},
+                         dir.path + "/log");
     ASSERT_EQ(r.exit_code, 0) << r.output;
     nlohmann::json j = testing::read_json(dir.path + "/r.json");
     EXPECT_EQ(j["verdict"], "VALID");
@@ -29,7 +30,8 @@ TEST(EndToEnd, ExampleSubmissionIsValidAndReportsAreWritten) {
     EXPECT_NE(r.output.find("rep 2/2"), std::string::npos);  // progress was shown
 
     // re-rendering a saved report works, and ci against itself with a huge allowance passes
-    auto re = testing::run_cli({"report", dir.path + "/r.json", "--html", dir.path + "/again.html"}, dir.path + "/log2");
+    auto re = testing::run_cli({"report", dir.path + "/r.json", "--html", dir.path + "/again.html"},
+                               dir.path + "/log2");
     EXPECT_EQ(re.exit_code, 0) << re.output;
 }
 
@@ -43,7 +45,8 @@ TEST(EndToEnd, VerifyAWorkspace) {
     // an honest edit: a comment in the kernels
     std::string src = testing::read_text(ws + "/kernels/submission.cpp");
     testing::write_text(ws + "/kernels/submission.cpp", "// my edit\n" + src);
-    auto v = testing::run_cli({"verify", ws, "--suite", "test", "--json", dir.path + "/v.json"}, dir.path + "/log2");
+    auto v = testing::run_cli({"verify", ws, "--suite", "test", "--json", dir.path + "/v.json"},
+                              dir.path + "/log2");
     EXPECT_EQ(v.exit_code, 0) << v.output;
     EXPECT_EQ(testing::read_json(dir.path + "/v.json")["verdict"], "VALID");
     // initialising over an existing workspace is refused
@@ -52,7 +55,8 @@ TEST(EndToEnd, VerifyAWorkspace) {
 
 TEST(EndToEnd, BadInputGivesClearErrors) {
     TempDir dir;
-    auto r = testing::run_cli({"score", "/nonexistent/submission", "--suite", "test"}, dir.path + "/a");
+    auto r =
+        testing::run_cli({"score", "/nonexistent/submission", "--suite", "test"}, dir.path + "/a");
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_NE(r.output.find("does not exist"), std::string::npos) << r.output;
 
@@ -68,13 +72,17 @@ TEST(EndToEnd, BadInputGivesClearErrors) {
     EXPECT_NE(r.exit_code, 0);
 
     testing::write_text(dir.path + "/prev.json", "[1, 2");
-    r = testing::run_cli({"ci", "baseline", "--suite", "test", "--against", dir.path + "/prev.json"}, dir.path + "/e");
+    r = testing::run_cli(
+        {"ci", "baseline", "--suite", "test", "--against", dir.path + "/prev.json"},
+        dir.path + "/e");
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_NE(r.output.find("not valid JSON"), std::string::npos) << r.output;
 
     // a submission that does not compile is rejected with the compiler's words
     testing::write_text(dir.path + "/broken/kernels/submission.cpp", "this is not C++\n");
-    r = testing::run_cli({"score", dir.path + "/broken", "--suite", "test", "--json", dir.path + "/broken.json"}, dir.path + "/f");
+    r = testing::run_cli(
+        {"score", dir.path + "/broken", "--suite", "test", "--json", dir.path + "/broken.json"},
+        dir.path + "/f");
     EXPECT_EQ(r.exit_code, 3);
     EXPECT_NE(r.output.find("does not build"), std::string::npos) << r.output;
     EXPECT_EQ(testing::read_json(dir.path + "/broken.json")["verdict"], "REJECTED");
@@ -83,15 +91,18 @@ TEST(EndToEnd, BadInputGivesClearErrors) {
 // ci decides from speedups; crafted previous reports make the outcome certain on any machine.
 TEST(EndToEnd, CiFlagsOnlyRealRegressions) {
     TempDir dir;
-    auto run = testing::run_cli({"baseline", "--suite", "test", "--reps", "3", "--json", dir.path + "/now.json"}, dir.path + "/log");
+    auto run = testing::run_cli(
+        {"baseline", "--suite", "test", "--reps", "3", "--json", dir.path + "/now.json"},
+        dir.path + "/log");
     ASSERT_EQ(run.exit_code, 0) << run.output;
     nlohmann::json fast = testing::read_json(dir.path + "/now.json");
     for (auto& t : fast["tasks"]) {
         for (auto& s : t["submission_seconds"]) s = s.get<double>() / 100.0;  // 100x faster before
     }
     testing::write_text(dir.path + "/fast.json", fast.dump());
-    auto ci = testing::run_cli({"ci", "baseline", "--suite", "test", "--reps", "3", "--against", dir.path + "/fast.json",
-                                "--max-slowdown", "0.5"}, dir.path + "/log2");
+    auto ci = testing::run_cli({"ci", "baseline", "--suite", "test", "--reps", "3", "--against",
+                                dir.path + "/fast.json", "--max-slowdown", "0.5"},
+                               dir.path + "/log2");
     EXPECT_EQ(ci.exit_code, 4) << ci.output;
     EXPECT_NE(ci.output.find("REGRESSION"), std::string::npos);
 
@@ -100,8 +111,9 @@ TEST(EndToEnd, CiFlagsOnlyRealRegressions) {
         for (auto& s : t["submission_seconds"]) s = s.get<double>() * 100.0;  // 100x slower before
     }
     testing::write_text(dir.path + "/slow.json", slow.dump());
-    ci = testing::run_cli({"ci", "baseline", "--suite", "test", "--reps", "3", "--against", dir.path + "/slow.json",
-                           "--max-slowdown", "0.5"}, dir.path + "/log3");
+    ci = testing::run_cli({"ci", "baseline", "--suite", "test", "--reps", "3", "--against",
+                           dir.path + "/slow.json", "--max-slowdown", "0.5"},
+                          dir.path + "/log3");
     EXPECT_EQ(ci.exit_code, 0) << ci.output;
     EXPECT_NE(ci.output.find("no significant regression"), std::string::npos);
 }

@@ -68,17 +68,19 @@ TEST_P(GradCheck, LayerNorm) {
     const KernelTable& k = GetParam().table;
     const int B = 2, T = 3, C = 8;
     Rng rng(2);
-    auto inp = random_vector(B * T * C, rng), weight = random_vector(C, rng), bias = random_vector(C, rng);
+    auto inp = random_vector(B * T * C, rng), weight = random_vector(C, rng),
+         bias = random_vector(C, rng);
     auto w = random_vector(B * T * C, rng);
     std::vector<float> out(B * T * C), mean(B * T), rstd(B * T);
     auto objective = [&] {
-        k.layernorm_forward(out.data(), mean.data(), rstd.data(), inp.data(), weight.data(), bias.data(), B, T, C);
+        k.layernorm_forward(out.data(), mean.data(), rstd.data(), inp.data(), weight.data(),
+                            bias.data(), B, T, C);
         return dot(out, w);
     };
     objective();
     std::vector<float> dinp(B * T * C), dweight(C), dbias(C);
-    k.layernorm_backward(dinp.data(), dweight.data(), dbias.data(), w.data(), inp.data(), weight.data(),
-                         mean.data(), rstd.data(), B, T, C);
+    k.layernorm_backward(dinp.data(), dweight.data(), dbias.data(), w.data(), inp.data(),
+                         weight.data(), mean.data(), rstd.data(), B, T, C);
     expect_gradient("dinp", inp, dinp, objective, 1e-3f);
     expect_gradient("dweight", weight, dweight, objective);
     expect_gradient("dbias", bias, dbias, objective);
@@ -88,7 +90,8 @@ TEST_P(GradCheck, Matmul) {
     const KernelTable& k = GetParam().table;
     const int B = 2, T = 3, C = 5, OC = 7;
     Rng rng(3);
-    auto inp = random_vector(B * T * C, rng), weight = random_vector(OC * C, rng), bias = random_vector(OC, rng);
+    auto inp = random_vector(B * T * C, rng), weight = random_vector(OC * C, rng),
+         bias = random_vector(OC, rng);
     auto w = random_vector(B * T * OC, rng);
     std::vector<float> out(B * T * OC);
     auto objective = [&] {
@@ -96,14 +99,16 @@ TEST_P(GradCheck, Matmul) {
         return dot(out, w);
     };
     std::vector<float> dinp(B * T * C), dweight(OC * C), dbias(OC);
-    k.matmul_backward(dinp.data(), dweight.data(), dbias.data(), w.data(), inp.data(), weight.data(), B, T, C, OC);
+    k.matmul_backward(dinp.data(), dweight.data(), dbias.data(), w.data(), inp.data(),
+                      weight.data(), B, T, C, OC);
     expect_gradient("dinp", inp, dinp, objective);
     expect_gradient("dweight", weight, dweight, objective);
     expect_gradient("dbias", bias, dbias, objective);
     // without a bias the forward must not read one and the backward must not write one
     std::vector<float> out2(B * T * OC);
     k.matmul_forward(out2.data(), inp.data(), weight.data(), nullptr, B, T, C, OC);
-    k.matmul_backward(dinp.data(), dweight.data(), nullptr, w.data(), inp.data(), weight.data(), B, T, C, OC);
+    k.matmul_backward(dinp.data(), dweight.data(), nullptr, w.data(), inp.data(), weight.data(), B,
+                      T, C, OC);
 }
 
 TEST_P(GradCheck, Attention) {
@@ -119,7 +124,8 @@ TEST_P(GradCheck, Attention) {
     };
     objective();
     std::vector<float> dinp(B * T * 3 * C), dpreatt(B * NH * T * T), datt(B * NH * T * T);
-    k.attention_backward(dinp.data(), dpreatt.data(), datt.data(), w.data(), inp.data(), att.data(), B, T, C, NH);
+    k.attention_backward(dinp.data(), dpreatt.data(), datt.data(), w.data(), inp.data(), att.data(),
+                         B, T, C, NH);
     expect_gradient("dinp (q, k, v)", inp, dinp, objective, 1e-3f);
 }
 
@@ -169,7 +175,8 @@ TEST_P(GradCheck, SoftmaxCrossEntropy) {
     };
     objective();
     std::vector<float> dlogits(B * T * V);
-    k.crossentropy_softmax_backward(dlogits.data(), dlosses.data(), probs.data(), targets.data(), B, T, V);
+    k.crossentropy_softmax_backward(dlogits.data(), dlosses.data(), probs.data(), targets.data(), B,
+                                    T, V);
     expect_gradient("dlogits", logits, dlogits, objective, 1e-3f);
 }
 
@@ -177,13 +184,15 @@ TEST_P(GradCheck, AdamWFirstStepMovesAgainstTheGradient) {
     const KernelTable& k = GetParam().table;
     std::vector<float> params = {1.0f, -2.0f, 0.5f}, grads = {0.3f, -0.1f, 0.0f};
     std::vector<float> m(3), v(3);
-    k.adamw_update(params.data(), grads.data(), m.data(), v.data(), 3, 0.1f, 0.9f, 0.999f, 1e-8f, 0.0f, 1);
+    k.adamw_update(params.data(), grads.data(), m.data(), v.data(), 3, 0.1f, 0.9f, 0.999f, 1e-8f,
+                   0.0f, 1);
     // first step: m_hat = g, v_hat = g^2, so each parameter moves by lr * sign(g)
     EXPECT_NEAR(params[0], 0.9f, 1e-5);
     EXPECT_NEAR(params[1], -1.9f, 1e-5);
     EXPECT_NEAR(params[2], 0.5f, 1e-6);
     std::vector<float> decayed = {1.0f}, zero = {0.0f}, m1(1), v1(1);
-    k.adamw_update(decayed.data(), zero.data(), m1.data(), v1.data(), 1, 0.1f, 0.9f, 0.999f, 1e-8f, 0.5f, 1);
+    k.adamw_update(decayed.data(), zero.data(), m1.data(), v1.data(), 1, 0.1f, 0.9f, 0.999f, 1e-8f,
+                   0.5f, 1);
     EXPECT_NEAR(decayed[0], 1.0f - 0.1f * 0.5f, 1e-6);  // decoupled weight decay
 }
 

@@ -1,9 +1,10 @@
 // Intake: the allow-list and the refusal of symlinks, binaries, mode changes and escapes,
 // for patches, overlays and workspaces.
+#include "harness/intake.h"
+
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
-#include "harness/intake.h"
 #include "test_util.h"
 
 namespace trainopt {
@@ -34,7 +35,8 @@ std::vector<std::string> apply_to_scratch(const std::string& path, const TempDir
 TEST(Intake, EditablePaths) {
     EXPECT_EQ(check_editable_path("kernels/fast.cpp"), "");
     EXPECT_EQ(check_editable_path("baseline/train.cpp"), "");
-    EXPECT_NE(check_editable_path("harness/verify.cpp").find("outside the editable surface"), std::string::npos);
+    EXPECT_NE(check_editable_path("harness/verify.cpp").find("outside the editable surface"),
+              std::string::npos);
     EXPECT_NE(check_editable_path("tasks/default/small.toml").find("outside"), std::string::npos);
     EXPECT_NE(check_editable_path("kernels/../harness/x").find("escapes"), std::string::npos);
     EXPECT_NE(check_editable_path("/etc/passwd").find("absolute"), std::string::npos);
@@ -63,18 +65,23 @@ TEST(Intake, AValidPatchApplies) {
     write_text(dir.path + "/ok.patch",
                "diff --git a/kernels/submission.cpp b/kernels/submission.cpp\n"
                "--- a/kernels/submission.cpp\n+++ b/kernels/submission.cpp\n"
-               "@@ -1,1 +1,2 @@\n+// tuned\n // The submission hook. A submission that wants to replace individual kernels overwrites entries\n");
+               "@@ -1,1 +1,2 @@\n+// tuned\n // The submission hook. A submission that wants to "
+               "replace individual kernels overwrites entries\n");
     EXPECT_EQ(joined(apply_to_scratch(dir.path + "/ok.patch", scratch)), "");
-    EXPECT_NE(testing::read_text(scratch.path + "/src/kernels/submission.cpp").find("// tuned"), std::string::npos);
+    EXPECT_NE(testing::read_text(scratch.path + "/src/kernels/submission.cpp").find("// tuned"),
+              std::string::npos);
 }
 
 TEST(Intake, APatchThatDoesNotApplyIsRefused) {
     TempDir dir, scratch, scratch2;
     write_text(dir.path + "/bad.patch",
-               "--- a/kernels/submission.cpp\n+++ b/kernels/submission.cpp\n@@ -1,1 +1,1 @@\n-no such line\n+x\n");
-    EXPECT_NE(joined(apply_to_scratch(dir.path + "/bad.patch", scratch)).find("does not apply"), std::string::npos);
+               "--- a/kernels/submission.cpp\n+++ b/kernels/submission.cpp\n@@ -1,1 +1,1 @@\n-no "
+               "such line\n+x\n");
+    EXPECT_NE(joined(apply_to_scratch(dir.path + "/bad.patch", scratch)).find("does not apply"),
+              std::string::npos);
     write_text(dir.path + "/empty.patch", "hello\n");
-    EXPECT_NE(joined(apply_to_scratch(dir.path + "/empty.patch", scratch2)).find("names no files"), std::string::npos);
+    EXPECT_NE(joined(apply_to_scratch(dir.path + "/empty.patch", scratch2)).find("names no files"),
+              std::string::npos);
 }
 
 TEST(Intake, OverlayRules) {
@@ -87,25 +94,30 @@ TEST(Intake, OverlayRules) {
     {
         TempDir overlay, scratch;
         write_text(overlay.path + "/tasks/default/small.toml", "x");
-        EXPECT_NE(joined(apply_to_scratch(overlay.path, scratch)).find("outside the editable surface"), std::string::npos);
+        EXPECT_NE(
+            joined(apply_to_scratch(overlay.path, scratch)).find("outside the editable surface"),
+            std::string::npos);
     }
     {
         TempDir overlay, scratch;
         fs::create_directories(overlay.path + "/kernels");
         fs::create_symlink("/etc/passwd", overlay.path + "/kernels/link.h");
-        EXPECT_NE(joined(apply_to_scratch(overlay.path, scratch)).find("symlinks are not accepted"), std::string::npos);
+        EXPECT_NE(joined(apply_to_scratch(overlay.path, scratch)).find("symlinks are not accepted"),
+                  std::string::npos);
     }
     {
         TempDir overlay, scratch;
         write_text(overlay.path + "/kernels/run.sh", "#!/bin/sh\n");
         chmod((overlay.path + "/kernels/run.sh").c_str(), 0755);
-        EXPECT_NE(joined(apply_to_scratch(overlay.path, scratch)).find("executable"), std::string::npos);
+        EXPECT_NE(joined(apply_to_scratch(overlay.path, scratch)).find("executable"),
+                  std::string::npos);
     }
     {
         TempDir overlay, scratch;
         std::string bin("abc\0def", 7);
         write_text(overlay.path + "/kernels/blob.o", bin);
-        EXPECT_NE(joined(apply_to_scratch(overlay.path, scratch)).find("binary"), std::string::npos);
+        EXPECT_NE(joined(apply_to_scratch(overlay.path, scratch)).find("binary"),
+                  std::string::npos);
     }
 }
 
@@ -121,7 +133,9 @@ TEST(Intake, WorkspaceRules) {
     EXPECT_EQ(testing::read_text(scratch.path + "/src/kernels/submission.cpp"), "// changed\n");
 
     write_text(ws.path + "/tasks/default/small.toml", "[task]\nname = \"easy\"\n");
-    EXPECT_NE(joined(apply_to_scratch(ws.path, scratch2)).find("tasks/default/small.toml: changed, but outside"), std::string::npos);
+    EXPECT_NE(joined(apply_to_scratch(ws.path, scratch2))
+                  .find("tasks/default/small.toml: changed, but outside"),
+              std::string::npos);
 }
 
 TEST(Intake, MissingSubmission) {

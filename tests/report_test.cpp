@@ -1,6 +1,7 @@
+#include "scoring/report.h"
+
 #include <gtest/gtest.h>
 
-#include "scoring/report.h"
 #include "test_util.h"
 
 namespace trainopt {

@@ -1,7 +1,8 @@
+#include "scoring/stats.h"
+
 #include <gtest/gtest.h>
 
 #include "scoring/regression.h"
-#include "scoring/stats.h"
 
 namespace trainopt {
 namespace {
@@ -48,8 +49,9 @@ ScoreReport report_with(double submission_scale) {
         TaskReport t;
         t.name = name;
         t.baseline_seconds = {10, 10.3, 9.8, 10.1, 9.9};
-        t.submission_seconds = {1 * submission_scale, 1.02 * submission_scale, 0.98 * submission_scale,
-                                1.01 * submission_scale, 0.99 * submission_scale};
+        t.submission_seconds = {1 * submission_scale, 1.02 * submission_scale,
+                                0.98 * submission_scale, 1.01 * submission_scale,
+                                0.99 * submission_scale};
         r.tasks.push_back(t);
     }
     finalize_report(r);

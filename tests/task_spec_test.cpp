@@ -1,8 +1,9 @@
 // Bad task files and bad trainer input give clear errors and non-zero exits.
+#include "tasks/task_spec.h"
+
 #include <gtest/gtest.h>
 
 #include "tasks/data.h"
-#include "tasks/task_spec.h"
 #include "test_util.h"
 
 namespace trainopt {
@@ -58,7 +59,8 @@ TEST(TaskSpec, EveryShippedSuiteLoads) {
     for (const char* suite_name : {"default", "test"}) {
         Suite suite;
         std::string error;
-        ASSERT_TRUE(load_suite(suite_name, testing::project_root() + "/tasks", suite, error)) << error;
+        ASSERT_TRUE(load_suite(suite_name, testing::project_root() + "/tasks", suite, error))
+            << error;
         for (const TaskSpec& t : suite.tasks) {
             TokenSplit split;
             EXPECT_TRUE(make_task_data(t, split, error)) << error;
@@ -68,12 +70,21 @@ TEST(TaskSpec, EveryShippedSuiteLoads) {
 
 TEST(TaskSpec, ReportsWhatIsWrong) {
     EXPECT_NE(load_error("[task\nname=").find("TOML parse error at line 1"), std::string::npos);
-    EXPECT_NE(load_error(replace(kValidTask, "[train]\nbatch = 2", "[train]\n")).find("missing key [train] batch"), std::string::npos);
-    EXPECT_NE(load_error(replace(kValidTask, "heads = 2", "heads = 3")).find("heads must divide"), std::string::npos);
-    EXPECT_NE(load_error(replace(kValidTask, "steps = 3", "steps = \"3\"")).find("must be an integer"), std::string::npos);
-    EXPECT_NE(load_error(replace(kValidTask, "kind = \"synthetic\"", "kind = \"web\"")).find("data.kind"), std::string::npos);
-    EXPECT_NE(load_error(replace(kValidTask, "[model]", "[modle]")).find("missing section [model]"), std::string::npos);
-    EXPECT_NE(load_error(replace(kValidTask, "tokens = 5000", "tokens = 20")).find("data.tokens"), std::string::npos);
+    EXPECT_NE(load_error(replace(kValidTask, "[train]\nbatch = 2", "[train]\n"))
+                  .find("missing key [train] batch"),
+              std::string::npos);
+    EXPECT_NE(load_error(replace(kValidTask, "heads = 2", "heads = 3")).find("heads must divide"),
+              std::string::npos);
+    EXPECT_NE(
+        load_error(replace(kValidTask, "steps = 3", "steps = \"3\"")).find("must be an integer"),
+        std::string::npos);
+    EXPECT_NE(
+        load_error(replace(kValidTask, "kind = \"synthetic\"", "kind = \"web\"")).find("data.kind"),
+        std::string::npos);
+    EXPECT_NE(load_error(replace(kValidTask, "[model]", "[modle]")).find("missing section [model]"),
+              std::string::npos);
+    EXPECT_NE(load_error(replace(kValidTask, "tokens = 5000", "tokens = 20")).find("data.tokens"),
+              std::string::npos);
     TaskSpec task;
     std::string error;
     EXPECT_FALSE(load_task("/nonexistent/task.toml", task, error));
@@ -85,8 +96,9 @@ TEST(TaskSpec, TextDataIsByteLevelAndResolvedNextToTheTask) {
     std::string text;
     for (int i = 0; i < 400; i++) text += "the quick brown fox jumps over the lazy dog. ";
     write_text(dir.path + "/corpus.txt", text);
-    std::string task_text = replace(replace(kValidTask, "vocab_size = 32", "vocab_size = 256"),
-                                    "kind = \"synthetic\"\ntokens = 5000", "kind = \"text\"\npath = \"corpus.txt\"");
+    std::string task_text =
+        replace(replace(kValidTask, "vocab_size = 32", "vocab_size = 256"),
+                "kind = \"synthetic\"\ntokens = 5000", "kind = \"text\"\npath = \"corpus.txt\"");
     write_text(dir.path + "/t.toml", task_text);
     TaskSpec task;
     std::string error;
@@ -114,11 +126,13 @@ TEST(Trainer, BadInputFailsWithAClearMessage) {
         args.insert(args.begin(), TRAINOPT_TRAINER);
         return testing::run_command(args, dir.path + "/log");
     };
-    auto r = train({"--task", task, "--data", dir.path + "/nodata", "--seed", "1", "--out", dir.path + "/o", "--nonce", "x"});
+    auto r = train({"--task", task, "--data", dir.path + "/nodata", "--seed", "1", "--out",
+                    dir.path + "/o", "--nonce", "x"});
     EXPECT_NE(r.exit_code, 0);
     EXPECT_NE(r.output.find("cannot read token file"), std::string::npos) << r.output;
 
-    r = train({"--task", dir.path + "/missing.toml", "--data", dir.path, "--seed", "1", "--out", dir.path + "/o", "--nonce", "x"});
+    r = train({"--task", dir.path + "/missing.toml", "--data", dir.path, "--seed", "1", "--out",
+               dir.path + "/o", "--nonce", "x"});
     EXPECT_NE(r.exit_code, 0);
     EXPECT_NE(r.output.find("does not exist"), std::string::npos) << r.output;
 
@@ -129,8 +143,10 @@ TEST(Trainer, BadInputFailsWithAClearMessage) {
     // a token file for another vocabulary
     std::string error;
     std::filesystem::create_directories(dir.path + "/d");
-    ASSERT_TRUE(write_tokens(dir.path + "/d/train.bin", std::vector<int>(500, 3), 128, error)) << error;
-    r = train({"--task", task, "--data", dir.path + "/d", "--seed", "1", "--out", dir.path + "/o", "--nonce", "x"});
+    ASSERT_TRUE(write_tokens(dir.path + "/d/train.bin", std::vector<int>(500, 3), 128, error))
+        << error;
+    r = train({"--task", task, "--data", dir.path + "/d", "--seed", "1", "--out", dir.path + "/o",
+               "--nonce", "x"});
     EXPECT_NE(r.exit_code, 0);
     EXPECT_NE(r.output.find("vocab 128"), std::string::npos) << r.output;
 }

@@ -13,7 +13,9 @@
 
 namespace trainopt::testing {
 
-inline std::string project_root() { return TRAINOPT_SOURCE_DIR; }
+inline std::string project_root() {
+    return TRAINOPT_SOURCE_DIR;
+}
 
 // A fresh directory, removed when the object goes away.
 struct TempDir {
@@ -52,7 +54,8 @@ inline CliResult run_command(const std::vector<std::string>& argv, const std::st
     spec.output_path = log_path;
     spec.timeout_seconds = 900;
     ProcessOutcome outcome = run_process(spec);
-    return {outcome.started && outcome.term_signal == 0 ? outcome.exit_code : -1, read_text(log_path)};
+    return {outcome.started && outcome.term_signal == 0 ? outcome.exit_code : -1,
+            read_text(log_path)};
 }
 
 inline CliResult run_cli(std::vector<std::string> args, const std::string& log_path) {

@@ -78,9 +78,10 @@ TEST(Training, SameSeedGivesBitIdenticalOutputs) {
     std::string error;
     ASSERT_TRUE(prepare_task_data(task, dir.path + "/data", error)) << error;
     auto train = [&](const std::string& out, const std::string& seed) {
-        return testing::run_command({TRAINOPT_TRAINER, "--task", task.file, "--data", dir.path + "/data",
-                                     "--seed", seed, "--out", out, "--nonce", "n"},
-                                    out + ".log");
+        return testing::run_command(
+            {TRAINOPT_TRAINER, "--task", task.file, "--data", dir.path + "/data", "--seed", seed,
+             "--out", out, "--nonce", "n"},
+            out + ".log");
     };
     ASSERT_EQ(train(dir.path + "/a", "7").exit_code, 0);
     ASSERT_EQ(train(dir.path + "/b", "7").exit_code, 0);

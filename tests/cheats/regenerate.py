@@ -1,4 +1,6 @@
-import subprocess, os, shutil
+# Regenerates the cheat patches in tests/cheats/ from the current pristine sources.
+# Run after changing baseline/train.cpp, kernels/submission.cpp or harness/verify.cpp.
+import subprocess, os
 root = '/work/main'
 orig = open(f'{root}/baseline/train.cpp').read()
 out_dir = f'{root}/tests/cheats'
@@ -144,5 +146,5 @@ void bf16_matmul_forward(float* out, const float* inp, const float* weight, cons
 
 }  // namespace
 ''')
-s = sub(s, 'void apply_submission_kernels(KernelTable& table) { (void)table; }', 'void apply_submission_kernels(KernelTable& table) { table.matmul_forward = bf16_matmul_forward; }')
+s = sub(s, 'void apply_submission_kernels(KernelTable& table) {\n    (void)table;\n}', 'void apply_submission_kernels(KernelTable& table) {\n    table.matmul_forward = bf16_matmul_forward;\n}')
 make_patch('low_precision', 'kernels/submission.cpp', s, 'Cheat: computes the forward matmuls in bfloat16.')

@@ -170,16 +170,17 @@ void fast_adamw_update(float* params, const float* grads, float* m, float* v, si
                        float beta1, float beta2, float eps, float weight_decay, int t) {
     const float c1 = 1.0f / (1.0f - powf(beta1, t));
     const float c2 = 1.0f / (1.0f - powf(beta2, t));
-    tbb::parallel_for(tbb::blocked_range<size_t>(0, n, 16384), [&](const tbb::blocked_range<size_t>& r) {
-        for (size_t i = r.begin(); i < r.end(); i++) {
-            float g = grads[i];
-            float mi = beta1 * m[i] + (1.0f - beta1) * g;
-            float vi = beta2 * v[i] + (1.0f - beta2) * g * g;
-            m[i] = mi;
-            v[i] = vi;
-            params[i] -= lr * ((mi * c1) / (sqrtf(vi * c2) + eps) + weight_decay * params[i]);
-        }
-    });
+    tbb::parallel_for(
+        tbb::blocked_range<size_t>(0, n, 16384), [&](const tbb::blocked_range<size_t>& r) {
+            for (size_t i = r.begin(); i < r.end(); i++) {
+                float g = grads[i];
+                float mi = beta1 * m[i] + (1.0f - beta1) * g;
+                float vi = beta2 * v[i] + (1.0f - beta2) * g * g;
+                m[i] = mi;
+                v[i] = vi;
+                params[i] -= lr * ((mi * c1) / (sqrtf(vi * c2) + eps) + weight_decay * params[i]);
+            }
+        });
 }
 
 }  // namespace trainopt

@@ -64,9 +64,11 @@ void gelu_backward(float* dinp, const float* inp, const float* dout, int n) {
     for (; i + 8 <= n; i += 8) {
         __m256 x = _mm256_loadu_ps(inp + i);
         __m256 x2 = _mm256_mul_ps(x, x);
-        __m256 s = half_one_plus_tanh8(_mm256_mul_ps(k, _mm256_fmadd_ps(_mm256_mul_ps(c, x2), x, x)));
+        __m256 s =
+            half_one_plus_tanh8(_mm256_mul_ps(k, _mm256_fmadd_ps(_mm256_mul_ps(c, x2), x, x)));
         // sech^2(u) = 1 - tanh^2(u) = 4 s (1 - s), with s = 0.5 (1 + tanh(u))
-        __m256 sech2 = _mm256_mul_ps(_mm256_mul_ps(two, two), _mm256_mul_ps(s, _mm256_sub_ps(one, s)));
+        __m256 sech2 =
+            _mm256_mul_ps(_mm256_mul_ps(two, two), _mm256_mul_ps(s, _mm256_sub_ps(one, s)));
         // gelu' = s + 0.5 x sech2 k (1 + 3 c x^2)
         __m256 grad = _mm256_fmadd_ps(
             _mm256_mul_ps(_mm256_mul_ps(_mm256_mul_ps(x, _mm256_set1_ps(0.5f)), sech2), k),
@@ -77,7 +79,8 @@ void gelu_backward(float* dinp, const float* inp, const float* dout, int n) {
         float x = inp[i];
         float th = tanhf(kScale * (x + 0.044715f * x * x * x));
         float sech2 = 1.0f - th * th;
-        float grad = 0.5f * (1.0f + th) + x * 0.5f * sech2 * kScale * (1.0f + 3.0f * 0.044715f * x * x);
+        float grad =
+            0.5f * (1.0f + th) + x * 0.5f * sech2 * kScale * (1.0f + 3.0f * 0.044715f * x * x);
         dinp[i] = grad * dout[i];
     }
 }

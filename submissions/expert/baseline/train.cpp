@@ -51,7 +51,7 @@ namespace {
 // per-kernel wall time (advisory, reported in meta.json like the baseline's)
 
 class KernelTimer {
-public:
+  public:
     KernelTimer(KernelProfile& profile, KernelId id)
         : profile_(profile), id_(id), start_(std::chrono::steady_clock::now()) {}
     ~KernelTimer() {
@@ -59,7 +59,7 @@ public:
         profile_.seconds[static_cast<int>(id_)] += elapsed.count();
     }
 
-private:
+  private:
     KernelProfile& profile_;
     KernelId id_;
     std::chrono::steady_clock::time_point start_;
@@ -99,18 +99,22 @@ void gemm(bool par, bool transA, bool transB, int M, int N, int K, const float* 
     const bool split_rows = M >= N;
     const int extent = split_rows ? M : N;
     const int step = ((extent + threads - 1) / threads + 7) / 8 * 8;
-    tbb::parallel_for(0, threads, [&](int tile) {
-        const int i0 = tile * step, i1 = std::min(extent, i0 + step);
-        if (i0 >= i1) return;
-        if (split_rows) {
-            const float* a = transA ? A + i0 : A + (size_t)i0 * lda;
-            cblas_sgemm(CblasRowMajor, ta, tb, i1 - i0, N, K, 1.0f, a, lda, B, ldb, beta,
-                        C + (size_t)i0 * ldc, ldc);
-        } else {
-            const float* b = transB ? B + (size_t)i0 * ldb : B + i0;
-            cblas_sgemm(CblasRowMajor, ta, tb, M, i1 - i0, K, 1.0f, A, lda, b, ldb, beta, C + i0, ldc);
-        }
-    }, tbb::static_partitioner());
+    tbb::parallel_for(
+        0, threads,
+        [&](int tile) {
+            const int i0 = tile * step, i1 = std::min(extent, i0 + step);
+            if (i0 >= i1) return;
+            if (split_rows) {
+                const float* a = transA ? A + i0 : A + (size_t)i0 * lda;
+                cblas_sgemm(CblasRowMajor, ta, tb, i1 - i0, N, K, 1.0f, a, lda, B, ldb, beta,
+                            C + (size_t)i0 * ldc, ldc);
+            } else {
+                const float* b = transB ? B + (size_t)i0 * ldb : B + i0;
+                cblas_sgemm(CblasRowMajor, ta, tb, M, i1 - i0, K, 1.0f, A, lda, b, ldb, beta,
+                            C + i0, ldc);
+            }
+        },
+        tbb::static_partitioner());
 }
 
 // out(BT,OC) = base(BT,OC) + bias(OC) + inp(BT,C) @ w(OC,C)^T; base may be null, bias too.
@@ -248,7 +252,8 @@ void attention_forward(bool par, float* out, float* att, const float* qkv, int B
                     std::fill(row + t + 1, row + T, 0.0f);
                 }
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, hs, r1, 1.0f,
-                            a + (size_t)r0 * T, T, v, C3, 0.0f, out + ((size_t)b * T + r0) * C + h * hs, C);
+                            a + (size_t)r0 * T, T, v, C3, 0.0f,
+                            out + ((size_t)b * T + r0) * C + h * hs, C);
             }
         }
     });
@@ -362,9 +367,9 @@ struct Model {
 
 void point(ParameterTensors& t, float* mem, const GPTConfig& cfg) {
     auto sizes = param_tensor_sizes(cfg);
-    float** ptrs[] = {&t.wte,  &t.wpe,  &t.ln1w, &t.ln1b,   &t.qkvw,    &t.qkvb,
-                      &t.attprojw, &t.attprojb, &t.ln2w, &t.ln2b, &t.fcw, &t.fcb,
-                      &t.fcprojw, &t.fcprojb, &t.lnfw, &t.lnfb};
+    float** ptrs[] = {&t.wte,      &t.wpe,      &t.ln1w, &t.ln1b, &t.qkvw, &t.qkvb,
+                      &t.attprojw, &t.attprojb, &t.ln2w, &t.ln2b, &t.fcw,  &t.fcb,
+                      &t.fcprojw,  &t.fcprojb,  &t.lnfw, &t.lnfb};
     for (int i = 0; i < kNumParamTensors; i++) {
         *ptrs[i] = mem;
         mem += sizes[i];
@@ -448,16 +453,19 @@ float forward(const Model& model, Replica& rep, const int* inputs, const int* ta
     }
     for (int l = 0; l < L; l++) {
         const size_t o1 = (size_t)l * BT * C, o3 = o1 * 3, o4 = o1 * 4, ob = (size_t)l * BT;
-        const float* residual = l == 0 ? a.encoded.data() : a.residual3.data() + o1 - (size_t)BT * C;
+        const float* residual =
+            l == 0 ? a.encoded.data() : a.residual3.data() + o1 - (size_t)BT * C;
         {
             KernelTimer timer(rep.profile, KernelId::layernorm);
-            layernorm_forward(par, a.ln1.data() + o1, a.ln1_mean.data() + ob, a.ln1_rstd.data() + ob,
-                              residual, p.ln1w + l * C, p.ln1b + l * C, BT, C);
+            layernorm_forward(par, a.ln1.data() + o1, a.ln1_mean.data() + ob,
+                              a.ln1_rstd.data() + ob, residual, p.ln1w + l * C, p.ln1b + l * C, BT,
+                              C);
         }
         {
             KernelTimer timer(rep.profile, KernelId::matmul);
-            linear_forward(par, a.qkv.data() + o3, a.ln1.data() + o1, p.qkvw + (size_t)l * 3 * C * C,
-                           p.qkvb + l * 3 * C, nullptr, BT, C, 3 * C);
+            linear_forward(par, a.qkv.data() + o3, a.ln1.data() + o1,
+                           p.qkvw + (size_t)l * 3 * C * C, p.qkvb + l * 3 * C, nullptr, BT, C,
+                           3 * C);
         }
         {
             KernelTimer timer(rep.profile, KernelId::attention);
@@ -471,8 +479,9 @@ float forward(const Model& model, Replica& rep, const int* inputs, const int* ta
         }
         {
             KernelTimer timer(rep.profile, KernelId::layernorm);
-            layernorm_forward(par, a.ln2.data() + o1, a.ln2_mean.data() + ob, a.ln2_rstd.data() + ob,
-                              a.residual2.data() + o1, p.ln2w + l * C, p.ln2b + l * C, BT, C);
+            layernorm_forward(par, a.ln2.data() + o1, a.ln2_mean.data() + ob,
+                              a.ln2_rstd.data() + ob, a.residual2.data() + o1, p.ln2w + l * C,
+                              p.ln2b + l * C, BT, C);
         }
         {
             KernelTimer timer(rep.profile, KernelId::matmul);
@@ -496,8 +505,8 @@ float forward(const Model& model, Replica& rep, const int* inputs, const int* ta
     const float* last = a.residual3.data() + (size_t)(L - 1) * BT * C;
     {
         KernelTimer timer(rep.profile, KernelId::layernorm);
-        layernorm_forward(par, a.lnf.data(), a.lnf_mean.data(), a.lnf_rstd.data(), last, p.lnfw, p.lnfb,
-                          BT, C);
+        layernorm_forward(par, a.lnf.data(), a.lnf_mean.data(), a.lnf_rstd.data(), last, p.lnfw,
+                          p.lnfb, BT, C);
     }
     {
         KernelTimer timer(rep.profile, KernelId::matmul);
@@ -525,7 +534,8 @@ void backward(const Model& model, Replica& rep, const int* inputs) {
     // LM head (tied to wte) and the final layernorm; the residual gradient lands in a.dres
     {
         KernelTimer timer(rep.profile, KernelId::matmul);
-        linear_backward(par, a.dln.data(), g.wte, nullptr, a.logits.data(), a.lnf.data(), p.wte, BT, C, V);
+        linear_backward(par, a.dln.data(), g.wte, nullptr, a.logits.data(), a.lnf.data(), p.wte, BT,
+                        C, V);
     }
     const float* last = a.residual3.data() + (size_t)(L - 1) * BT * C;
     {
@@ -536,25 +546,28 @@ void backward(const Model& model, Replica& rep, const int* inputs) {
 
     for (int l = L - 1; l >= 0; l--) {
         const size_t o1 = (size_t)l * BT * C, o3 = o1 * 3, o4 = o1 * 4, ob = (size_t)l * BT;
-        const float* residual = l == 0 ? a.encoded.data() : a.residual3.data() + o1 - (size_t)BT * C;
+        const float* residual =
+            l == 0 ? a.encoded.data() : a.residual3.data() + o1 - (size_t)BT * C;
         // MLP: residual3 = residual2 + fcproj(gelu(fc(ln2(residual2))))
         {
             KernelTimer timer(rep.profile, KernelId::matmul);
-            linear_backward(par, a.dfch.data(), g.fcprojw + (size_t)l * 4 * C * C, g.fcprojb + l * C,
-                            a.dres.data(), a.fch_gelu.data() + o4, p.fcprojw + (size_t)l * 4 * C * C,
-                            BT, 4 * C, C);
+            linear_backward(par, a.dfch.data(), g.fcprojw + (size_t)l * 4 * C * C,
+                            g.fcprojb + l * C, a.dres.data(), a.fch_gelu.data() + o4,
+                            p.fcprojw + (size_t)l * 4 * C * C, BT, 4 * C, C);
         }
         const int n4 = BT * 4 * C;
         {
             KernelTimer timer(rep.profile, KernelId::gelu);
             parallel_range(par, n4, (double)n4 * 4, 8192, [&](int r0, int r1) {
-                fast::gelu_backward(a.dfch.data() + r0, a.fch.data() + o4 + r0, a.dfch.data() + r0, r1 - r0);
+                fast::gelu_backward(a.dfch.data() + r0, a.fch.data() + o4 + r0, a.dfch.data() + r0,
+                                    r1 - r0);
             });
         }
         {
             KernelTimer timer(rep.profile, KernelId::matmul);
             linear_backward(par, a.dln.data(), g.fcw + (size_t)l * 4 * C * C, g.fcb + l * 4 * C,
-                            a.dfch.data(), a.ln2.data() + o1, p.fcw + (size_t)l * 4 * C * C, BT, C, 4 * C);
+                            a.dfch.data(), a.ln2.data() + o1, p.fcw + (size_t)l * 4 * C * C, BT, C,
+                            4 * C);
         }
         {
             KernelTimer timer(rep.profile, KernelId::layernorm);
@@ -566,7 +579,8 @@ void backward(const Model& model, Replica& rep, const int* inputs) {
         {
             KernelTimer timer(rep.profile, KernelId::matmul);
             linear_backward(par, a.datty.data(), g.attprojw + (size_t)l * C * C, g.attprojb + l * C,
-                            a.dres2.data(), a.atty.data() + o1, p.attprojw + (size_t)l * C * C, BT, C, C);
+                            a.dres2.data(), a.atty.data() + o1, p.attprojw + (size_t)l * C * C, BT,
+                            C, C);
         }
         {
             KernelTimer timer(rep.profile, KernelId::attention);
@@ -576,13 +590,14 @@ void backward(const Model& model, Replica& rep, const int* inputs) {
         {
             KernelTimer timer(rep.profile, KernelId::matmul);
             linear_backward(par, a.dln.data(), g.qkvw + (size_t)l * 3 * C * C, g.qkvb + l * 3 * C,
-                            a.dqkv.data(), a.ln1.data() + o1, p.qkvw + (size_t)l * 3 * C * C, BT, C, 3 * C);
+                            a.dqkv.data(), a.ln1.data() + o1, p.qkvw + (size_t)l * 3 * C * C, BT, C,
+                            3 * C);
         }
         {
             KernelTimer timer(rep.profile, KernelId::layernorm);
-            layernorm_backward(par, a.dres.data(), g.ln1w + l * C, g.ln1b + l * C, a.dln.data(), residual,
-                               p.ln1w + l * C, a.ln1_mean.data() + ob, a.ln1_rstd.data() + ob,
-                               a.dres2.data(), BT, C);
+            layernorm_backward(par, a.dres.data(), g.ln1w + l * C, g.ln1b + l * C, a.dln.data(),
+                               residual, p.ln1w + l * C, a.ln1_mean.data() + ob,
+                               a.ln1_rstd.data() + ob, a.dres2.data(), BT, C);
         }
     }
     for (int b = 0; b < B; b++) {
@@ -613,7 +628,8 @@ float train_step(Model& model, const int* inputs, const int* targets, int total_
     if (count == 1) {
         sums[0] = run(0);
     } else {
-        tbb::parallel_for(0, count, [&](int r) { sums[r] = run(r); }, tbb::static_partitioner());
+        tbb::parallel_for(
+            0, count, [&](int r) { sums[r] = run(r); }, tbb::static_partitioner());
     }
     float total = 0.0f;
     for (float s : sums) total += s;
@@ -644,7 +660,8 @@ void adamw(Model& model, const TrainSpec& ts, int t) {
             float vi = ts.beta2 * v[i] + (1.0f - ts.beta2) * gr * gr;
             m[i] = mi;
             v[i] = vi;
-            params[i] -= ts.lr * ((mi * c1) / (sqrtf(vi * c2) + ts.eps) + ts.weight_decay * params[i]);
+            params[i] -=
+                ts.lr * ((mi * c1) / (sqrtf(vi * c2) + ts.eps) + ts.weight_decay * params[i]);
         }
     });
 }
@@ -660,8 +677,8 @@ void init_params_parallel(float* params, const GPTConfig& cfg, uint64_t seed) {
     for (int i = 0; i < kNumParamTensors; i++) {
         const std::string name = kParamTensorNames[i];
         const bool ln_weight = name == "ln1w" || name == "ln2w" || name == "lnfw";
-        const bool bias = name == "qkvb" || name == "attprojb" || name == "fcb" || name == "fcprojb" ||
-                          name == "ln1b" || name == "ln2b" || name == "lnfb";
+        const bool bias = name == "qkvb" || name == "attprojb" || name == "fcb" ||
+                          name == "fcprojb" || name == "ln1b" || name == "ln2b" || name == "lnfb";
         const bool residual_proj = name == "attprojw" || name == "fcprojw";
         const int n = (int)sizes[i];
         if (ln_weight || bias) {
@@ -709,7 +726,8 @@ int main(int argc, char** argv) {
     std::string error;
     if (!load_task(task_path, task, error)) return fail(error);
     std::vector<int> tokens;
-    if (!read_tokens(data_dir + "/train.bin", task.model.vocab_size, tokens, error)) return fail(error);
+    if (!read_tokens(data_dir + "/train.bin", task.model.vocab_size, tokens, error))
+        return fail(error);
     if (tokens.size() < (size_t)task.model.context + 2) return fail("train.bin is too short");
     std::error_code ec;
     std::filesystem::create_directories(out_dir, ec);
