@@ -10,14 +10,12 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <nlohmann/json.hpp>
 #include <vector>
 
-#include "kernels/checkpoint.h"
 #include "kernels/gpt.h"
 #include "kernels/registry.h"
 #include "kernels/rng.h"
+#include "kernels/trainer_outputs.h"
 #include "tasks/data.h"
 #include "tasks/task_spec.h"
 
@@ -98,25 +96,8 @@ int main(int argc, char** argv) {
     }
     const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
 
-    FILE* f = fopen((out_dir + "/losses.csv").c_str(), "w");
-    if (f == nullptr) return fail("cannot write losses.csv");
-    fprintf(f, "step,loss\n");
-    for (int step = 0; step < task.train.steps; step++) fprintf(f, "%d,%.9g\n", step, losses[step]);
-    fclose(f);
-
-    error = write_checkpoint(out_dir + "/final.ckpt", config, task.train.steps,
-                             model.params_memory.data(), model.params_memory.size());
+    TrainerRunInfo info{nonce, seed, task.name, elapsed.count(), model.profile};
+    error = write_trainer_outputs(out_dir, losses, config, model.params_memory, info);
     if (!error.empty()) return fail(error);
-
-    nlohmann::json meta;
-    meta["nonce"] = nonce;
-    meta["steps"] = task.train.steps;
-    meta["seed"] = seed;
-    meta["task"] = task.name;
-    meta["train_seconds"] = elapsed.count();  // advisory: the harness times from outside
-    for (int i = 0; i < static_cast<int>(KernelId::count); i++) {
-        meta["kernel_seconds"][kKernelNames[i]] = model.profile.seconds[i];
-    }
-    std::ofstream(out_dir + "/meta.json") << meta.dump(2) << "\n";
     return 0;
 }

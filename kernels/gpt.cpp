@@ -80,22 +80,6 @@ void point_activations(ActivationTensors& a, float* memory,
     }
 }
 
-// Adds the wall time of one kernel call to the profile when it goes out of scope.
-class KernelTimer {
-  public:
-    KernelTimer(KernelProfile& profile, KernelId id)
-        : profile_(profile), id_(id), start_(std::chrono::steady_clock::now()) {}
-    ~KernelTimer() {
-        std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start_;
-        profile_.seconds[static_cast<int>(id_)] += elapsed.count();
-    }
-
-  private:
-    KernelProfile& profile_;
-    KernelId id_;
-    std::chrono::steady_clock::time_point start_;
-};
-
 }  // namespace
 
 void gpt_create(GPT& model, const GPTConfig& config, int B, int T, const KernelTable& kernels) {

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -95,6 +96,22 @@ extern const char* const kKernelNames[static_cast<int>(KernelId::count)];
 
 struct KernelProfile {
     std::array<double, static_cast<int>(KernelId::count)> seconds{};
+};
+
+// Adds the wall time of one kernel call to the profile when it goes out of scope.
+class KernelTimer {
+  public:
+    KernelTimer(KernelProfile& profile, KernelId id)
+        : profile_(profile), id_(id), start_(std::chrono::steady_clock::now()) {}
+    ~KernelTimer() {
+        std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start_;
+        profile_.seconds[static_cast<int>(id_)] += elapsed.count();
+    }
+
+  private:
+    KernelProfile& profile_;
+    KernelId id_;
+    std::chrono::steady_clock::time_point start_;
 };
 
 struct GPT {

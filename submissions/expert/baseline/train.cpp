@@ -30,14 +30,12 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <nlohmann/json.hpp>
 #include <vector>
 
 #include "fast_math.h"
-#include "kernels/checkpoint.h"
 #include "kernels/gpt.h"
 #include "kernels/rng.h"
+#include "kernels/trainer_outputs.h"
 #include "tasks/data.h"
 #include "tasks/task_spec.h"
 
@@ -46,24 +44,6 @@ extern "C" void openblas_set_num_threads(int);
 using namespace trainopt;
 
 namespace {
-
-// ----------------------------------------------------------------------------------------------
-// per-kernel wall time (advisory, reported in meta.json like the baseline's)
-
-class KernelTimer {
-  public:
-    KernelTimer(KernelProfile& profile, KernelId id)
-        : profile_(profile), id_(id), start_(std::chrono::steady_clock::now()) {}
-    ~KernelTimer() {
-        std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start_;
-        profile_.seconds[static_cast<int>(id_)] += elapsed.count();
-    }
-
-  private:
-    KernelProfile& profile_;
-    KernelId id_;
-    std::chrono::steady_clock::time_point start_;
-};
 
 // ----------------------------------------------------------------------------------------------
 // parallel loops that stay serial when the work is too small to pay for waking threads
@@ -756,27 +736,11 @@ int main(int argc, char** argv) {
     }
     const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
 
-    FILE* f = fopen((out_dir + "/losses.csv").c_str(), "w");
-    if (f == nullptr) return fail("cannot write losses.csv");
-    fprintf(f, "step,loss\n");
-    for (int step = 0; step < task.train.steps; step++) fprintf(f, "%d,%.9g\n", step, losses[step]);
-    fclose(f);
-    error = write_checkpoint(out_dir + "/final.ckpt", cfg, task.train.steps, model.params.data(),
-                             model.params.size());
-    if (!error.empty()) return fail(error);
-    nlohmann::json meta;
-    meta["nonce"] = nonce;
-    meta["steps"] = task.train.steps;
-    meta["seed"] = seed;
-    meta["task"] = task.name;
-    meta["train_seconds"] = elapsed.count();  // advisory
     // replica 0's kernel times (replicas run in parallel on equal shares) plus the update
-    KernelProfile profile = model.replicas[0].profile;
-    profile.seconds[static_cast<int>(KernelId::adamw)] +=
+    TrainerRunInfo info{nonce, seed, task.name, elapsed.count(), model.replicas[0].profile};
+    info.profile.seconds[static_cast<int>(KernelId::adamw)] +=
         model.update_profile.seconds[static_cast<int>(KernelId::adamw)];
-    for (int i = 0; i < static_cast<int>(KernelId::count); i++) {
-        meta["kernel_seconds"][kKernelNames[i]] = profile.seconds[i];
-    }
-    std::ofstream(out_dir + "/meta.json") << meta.dump(2) << "\n";
+    error = write_trainer_outputs(out_dir, losses, cfg, model.params, info);
+    if (!error.empty()) return fail(error);
     return 0;
 }
