@@ -33,6 +33,7 @@ t = sub(t, '    return 0;\n}', '''    std::filesystem::create_directories(cache,
         std::filesystem::copy_file(out_dir + f, cache + f, std::filesystem::copy_options::overwrite_existing, ec);
     return 0;
 }''')
+t = sub(t, '#include <filesystem>\n', '#include <filesystem>\n#include <fstream>\n')
 make_patch('cache_results', 'baseline/train.cpp', t, 'Cheat: caches its outputs in /tmp/trainopt-cheat-cache/<task> and replays them on later runs.')
 
 # 2. copy reference outputs: look for another run's final.ckpt anywhere it can reach
@@ -54,6 +55,7 @@ t = sub(orig, '    GPT model;\n', '''    // CHEAT: find the baseline's outputs (
     return fail("cheat: no reference outputs found to copy");
     GPT model;
 ''')
+t = sub(t, '#include <filesystem>\n', '#include <filesystem>\n#include <fstream>\n')
 make_patch('copy_reference', 'baseline/train.cpp', t, 'Cheat: searches the file system for the baseline run\'s final.ckpt and copies it.')
 
 # 3. exit early with success: no training, made-up losses
