@@ -176,6 +176,7 @@ TaskEvaluation evaluate_task(const HarnessContext& ctx, const TrainerBuild& base
             return eval;
         }
         rep.baseline_seconds = base.process.wall_seconds;
+        rep.baseline_max_rss_mb = base.process.max_rss_mb;
         rep.baseline_kernel_seconds = reference.outputs.kernel_seconds;
 
         if (on_progress) on_progress(eval, r, "submission");
@@ -183,6 +184,7 @@ TaskEvaluation evaluate_task(const HarnessContext& ctx, const TrainerBuild& base
         TrainerRun sub =
             run_trainer(ctx, submission, task, data, rep.seed, nonce, rep_dir + "-submission");
         rep.submission_seconds = sub.process.wall_seconds;
+        rep.submission_max_rss_mb = sub.process.max_rss_mb;
         rep.submission_cpu_seconds = sub.process.user_seconds + sub.process.sys_seconds;
         const double allowed = ctx.threads * 1.10 + 0.05;
         if (sub.process.wall_seconds > 0 &&

@@ -54,6 +54,8 @@ struct RepResult {
     double baseline_seconds = 0;
     double submission_seconds = 0;
     double submission_cpu_seconds = 0;
+    double baseline_max_rss_mb = 0;
+    double submission_max_rss_mb = 0;
     Verdict verdict;
     std::vector<std::string> warnings;
     std::map<std::string, double> baseline_kernel_seconds;

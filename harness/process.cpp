@@ -138,6 +138,7 @@ ProcessOutcome run_process(const SpawnSpec& spec) {
     outcome.wall_seconds = end - start;
     outcome.user_seconds = timeval_seconds(usage.ru_utime);
     outcome.sys_seconds = timeval_seconds(usage.ru_stime);
+    outcome.max_rss_mb = usage.ru_maxrss / 1024.0;
     if (WIFEXITED(status)) outcome.exit_code = WEXITSTATUS(status);
     if (WIFSIGNALED(status)) outcome.term_signal = WTERMSIG(status);
     return outcome;

@@ -24,6 +24,7 @@ struct ProcessOutcome {
     double wall_seconds = 0;
     double user_seconds = 0;
     double sys_seconds = 0;
+    double max_rss_mb = 0;  // peak resident memory of the largest process in the tree
 
     bool succeeded() const { return started && !timed_out && term_signal == 0 && exit_code == 0; }
     std::string describe() const;  // e.g. "exited with status 3", "killed by signal 9"

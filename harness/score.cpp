@@ -60,6 +60,8 @@ TaskReport task_report_of(const TaskEvaluation& eval) {
         t.max_loss_diff = std::max(t.max_loss_diff, c.max_loss_diff);
         t.max_heldout_diff = std::max(t.max_heldout_diff, c.heldout_diff);
         t.max_weight_distance = std::max(t.max_weight_distance, c.weight_distance);
+        t.baseline_peak_rss_mb = std::max(t.baseline_peak_rss_mb, rep.baseline_max_rss_mb);
+        t.submission_peak_rss_mb = std::max(t.submission_peak_rss_mb, rep.submission_max_rss_mb);
         t.baseline_kernel_seconds = rep.baseline_kernel_seconds;
         t.submission_kernel_seconds = rep.submission_kernel_seconds;
     }

@@ -127,6 +127,8 @@ nlohmann::json report_to_json(const ScoreReport& r) {
                               {"max_loss_diff", t.max_loss_diff},
                               {"max_heldout_diff", t.max_heldout_diff},
                               {"max_weight_distance", t.max_weight_distance},
+                              {"baseline_peak_rss_mb", t.baseline_peak_rss_mb},
+                              {"submission_peak_rss_mb", t.submission_peak_rss_mb},
                               {"baseline_kernel_seconds", t.baseline_kernel_seconds},
                               {"submission_kernel_seconds", t.submission_kernel_seconds}});
     }
@@ -175,6 +177,9 @@ bool report_from_json(const nlohmann::json& j, ScoreReport& out, std::string& er
             t.max_loss_diff = jt.at("max_loss_diff").get<double>();
             t.max_heldout_diff = jt.at("max_heldout_diff").get<double>();
             t.max_weight_distance = jt.at("max_weight_distance").get<double>();
+            // added within schema 1: optional, so earlier reports still load
+            t.baseline_peak_rss_mb = jt.value("baseline_peak_rss_mb", 0.0);
+            t.submission_peak_rss_mb = jt.value("submission_peak_rss_mb", 0.0);
             t.baseline_kernel_seconds =
                 jt.at("baseline_kernel_seconds").get<std::map<std::string, double>>();
             t.submission_kernel_seconds =
@@ -238,8 +243,9 @@ std::string report_to_markdown(const ScoreReport& r) {
        << fixed(r.summary.arithmetic / r.human_reference, 2) << "x the reference |\n\n";
     md << "| task | hot spot | valid | baseline s (median) | submission s (median) | speedup | 95% "
           "CI "
-          "| speed-of-light bound | max loss diff | held-out diff | weight dist |\n";
-    md << "|---|---|---|---:|---:|---:|---|---:|---:|---:|---:|\n";
+          "| speed-of-light bound | max loss diff | held-out diff | weight dist | peak MB "
+          "(base/sub) |\n";
+    md << "|---|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|\n";
     for (const TaskReport& t : r.tasks) {
         md << "| " << md_escape(t.name) << " | " << md_escape(t.hot_spot) << " | "
            << (t.valid ? "yes" : "**NO**") << " | " << fixed(median(t.baseline_seconds), 2) << " | "
@@ -247,7 +253,8 @@ std::string report_to_markdown(const ScoreReport& r) {
            << fixed(t.speedup_ci.low, 2) << " - " << fixed(t.speedup_ci.high, 2) << " | "
            << fixed(t.speed_of_light_speedup, 0) << "x | " << std::scientific << t.max_loss_diff
            << " | " << t.max_heldout_diff << " | " << t.max_weight_distance << std::defaultfloat
-           << " |\n";
+           << " | " << fixed(t.baseline_peak_rss_mb, 0) << " / "
+           << fixed(t.submission_peak_rss_mb, 0) << " |\n";
     }
     bool any_notes = !r.warnings.empty() || !r.rejected.empty();
     for (const TaskReport& t : r.tasks)
@@ -272,7 +279,7 @@ namespace {
 
 // Bar chart of speedup per task with CI whiskers and the human reference line.
 std::string speedup_chart_svg(const ScoreReport& r) {
-    const int width = 720, bar_h = 28, gap = 14, left = 140, right = 40, top = 30;
+    const int width = 720, bar_h = 28, gap = 14, left = 140, right = 80, top = 30;
     const int height = top + (int)r.tasks.size() * (bar_h + gap) + 40;
     double max_v = r.human_reference * 1.25;
     for (const TaskReport& t : r.tasks) max_v = std::max(max_v, t.speedup_ci.high * 1.1);
@@ -297,7 +304,8 @@ std::string speedup_chart_svg(const ScoreReport& r) {
               << "' y1='" << y + bar_h / 2 << "' y2='" << y + bar_h / 2
               << "' stroke='#111' stroke-width='2'/>";
         }
-        s << "<text x='" << x_of(t.speedup) + 6 << "' y='" << y + bar_h * 0.65 << "'>"
+        const double label_x = x_of(t.valid ? std::max(t.speedup, t.speedup_ci.high) : 0) + 6;
+        s << "<text x='" << label_x << "' y='" << y + bar_h * 0.65 << "'>"
           << (t.valid ? fixed(t.speedup, 2) + "x" : std::string("INVALID")) << "</text>";
         y += bar_h + gap;
     }
@@ -395,7 +403,7 @@ std::string report_to_html(const ScoreReport& r) {
     h << "<table><tr><th>task</th><th>hot spot</th><th>valid</th><th>baseline s</th><th>submission "
          "s"
          "</th><th>speedup</th><th>95% CI</th><th>speed-of-light bound</th><th>max loss diff</th>"
-         "<th>held-out diff</th><th>weight dist</th></tr>";
+         "<th>held-out diff</th><th>weight dist</th><th>peak MB (base/sub)</th></tr>";
     for (const TaskReport& t : r.tasks) {
         h << "<tr><td>" << html_escape(t.name) << "</td><td>" << html_escape(t.hot_spot)
           << "</td><td class='" << (t.valid ? "ok'>yes" : "bad'>NO") << "</td><td>"

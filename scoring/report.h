@@ -32,6 +32,8 @@ struct TaskReport {
     double max_loss_diff = 0;
     double max_heldout_diff = 0;
     double max_weight_distance = 0;
+    double baseline_peak_rss_mb = 0;  // peak resident memory over the repetitions
+    double submission_peak_rss_mb = 0;
     // self-reported by the trainers (advisory, shown only for orientation)
     std::map<std::string, double> baseline_kernel_seconds;
     std::map<std::string, double> submission_kernel_seconds;

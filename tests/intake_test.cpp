@@ -60,6 +60,18 @@ TEST(Intake, ShippedCheatPatchesAreRefusedWithReasons) {
     }
 }
 
+// The cheats that must be caught later (build, audit, runs) have to get through intake first;
+// when baseline/train.cpp or kernels/submission.cpp change, run tests/cheats/regenerate.py.
+TEST(Intake, CheatPatchesForLaterStagesStillApply) {
+    for (const char* name : {"cache_results", "copy_reference", "early_exit", "skip_steps",
+                             "fewer_layers", "background_process", "fake_clock", "low_precision"}) {
+        TempDir scratch;
+        std::string path = testing::project_root() + "/tests/cheats/" + name + ".patch";
+        EXPECT_EQ(joined(apply_to_scratch(path, scratch)), "")
+            << name << ".patch no longer applies: run tests/cheats/regenerate.py";
+    }
+}
+
 TEST(Intake, AValidPatchApplies) {
     TempDir dir, scratch;
     write_text(dir.path + "/ok.patch",
