@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -79,6 +80,7 @@ ProcessOutcome run_process(const SpawnSpec& spec) {
     }
     if (pid == 0) {
         setpgid(0, 0);  // own process group, so a timeout can kill the whole tree
+        prctl(PR_SET_PDEATHSIG, SIGKILL);  // an interrupted harness leaves no child running
         dup2(null_fd, 0);
         dup2(out_fd, 1);
         dup2(out_fd, 2);

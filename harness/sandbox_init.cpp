@@ -118,6 +118,7 @@ int main(int argc, char** argv) {
         return 2;
     }
     if (trainer == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);  // dies with us (the unsandboxed fallback needs this)
         signal(SIGPIPE, SIG_DFL);
         execv(argv[i], argv + i);
         fprintf(stderr, "trainopt-sandbox-init: cannot run %s: %s\n", argv[i], strerror(errno));

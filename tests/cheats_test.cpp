@@ -74,7 +74,7 @@ TEST(Cheats, BackgroundProcessOutlivingTheRunIsInvalid) {
                      "left processes running after it exited");
 }
 
-TEST(Cheats, CopyingReferenceOutputsFinds_Nothing) {
+TEST(Cheats, CopyingReferenceOutputsFindsNothingInTheSandbox) {
     // In the sandbox the baseline's outputs do not exist for the trainer; it gives up.
     expect_no_credit(score_cheat("copy_reference.patch"), "INVALID",
                      "no reference outputs found to copy");

@@ -1,6 +1,9 @@
 // The CLI end to end on the tiny test suite: the example submission scores VALID and writes
 // every report; bad input gives a clear error and a non-zero exit; ci compares reports.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "scoring/report.h"
 #include "test_util.h"
@@ -86,6 +89,44 @@ TEST(EndToEnd, BadInputGivesClearErrors) {
     EXPECT_EQ(r.exit_code, 3);
     EXPECT_NE(r.output.find("does not build"), std::string::npos) << r.output;
     EXPECT_EQ(testing::read_json(dir.path + "/broken.json")["verdict"], "REJECTED");
+}
+
+// An interrupted score leaves a complete, parseable report of what was measured so far and
+// no trainer running. (No timing is asserted: the interrupt lands whenever the first
+// repetition has been written.)
+TEST(EndToEnd, InterruptionLosesNothingAlreadyMeasured) {
+    TempDir dir;
+    const std::string suite = dir.path + "/suite";
+    std::string tiny = testing::read_text(testing::project_root() + "/tasks/test/tiny.toml");
+    for (const char* name : {"one", "two", "three"}) {
+        std::string text = tiny;
+        text.replace(text.find("name = \"tiny\""), 13, std::string("name = \"") + name + "\"");
+        testing::write_text(suite + "/" + name + ".toml", text);
+    }
+    const std::string json = dir.path + "/r.json";
+    SpawnSpec spec;
+    spec.argv = {TRAINOPT_CLI, "baseline", "--suite", suite,       "--reps",
+                 "5",          "--json",   json,      "--workdir", dir.path + "/work"};
+    spec.env = sandbox_environment();
+    spec.output_path = dir.path + "/log";
+    pid_t pid = fork();
+    if (pid == 0) {
+        std::vector<char*> argv;
+        for (auto& a : spec.argv) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        execv(argv[0], argv.data());
+        _exit(127);
+    }
+    while (!std::filesystem::exists(json)) usleep(20000);
+    kill(pid, SIGINT);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    nlohmann::json report = testing::read_json(json);
+    ASSERT_FALSE(report.is_discarded()) << testing::read_text(json);
+    EXPECT_TRUE(report["verdict"] == "INCOMPLETE" || report["verdict"] == "VALID")
+        << report["verdict"];
+    EXPECT_GE(report["tasks"].size(), 1u);
+    EXPECT_GE(report["tasks"][0]["baseline_seconds"].size(), 1u);
 }
 
 // ci decides from speedups; crafted previous reports make the outcome certain on any machine.
