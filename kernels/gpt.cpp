@@ -29,17 +29,6 @@ size_t num_parameters(const GPTConfig& config) {
 
 namespace {
 
-void point_parameters(ParameterTensors& p, float* memory, const GPTConfig& config) {
-    auto sizes = param_tensor_sizes(config);
-    float** ptrs[kNumParamTensors] = {&p.wte,      &p.wpe,      &p.ln1w, &p.ln1b, &p.qkvw, &p.qkvb,
-                                      &p.attprojw, &p.attprojb, &p.ln2w, &p.ln2b, &p.fcw,  &p.fcb,
-                                      &p.fcprojw,  &p.fcprojb,  &p.lnfw, &p.lnfb};
-    for (int i = 0; i < kNumParamTensors; i++) {
-        *ptrs[i] = memory;
-        memory += sizes[i];
-    }
-}
-
 std::array<size_t, kNumActTensors> act_tensor_sizes(const GPTConfig& cfg, size_t B, size_t T) {
     const size_t C = cfg.channels, L = cfg.num_layers, NH = cfg.num_heads, V = cfg.vocab_size;
     return {B * T * C,
@@ -81,6 +70,17 @@ void point_activations(ActivationTensors& a, float* memory,
 }
 
 }  // namespace
+
+void point_parameters(ParameterTensors& p, float* memory, const GPTConfig& config) {
+    auto sizes = param_tensor_sizes(config);
+    float** ptrs[kNumParamTensors] = {&p.wte,      &p.wpe,      &p.ln1w, &p.ln1b, &p.qkvw, &p.qkvb,
+                                      &p.attprojw, &p.attprojb, &p.ln2w, &p.ln2b, &p.fcw,  &p.fcb,
+                                      &p.fcprojw,  &p.fcprojb,  &p.lnfw, &p.lnfb};
+    for (int i = 0; i < kNumParamTensors; i++) {
+        *ptrs[i] = memory;
+        memory += sizes[i];
+    }
+}
 
 void gpt_create(GPT& model, const GPTConfig& config, int B, int T, const KernelTable& kernels) {
     model.config = config;

@@ -54,6 +54,10 @@ struct ParameterTensors {
     float* lnfb;
 };
 
+// Points each tensor of `tensors` into `memory`, which holds num_parameters(config) floats in
+// the canonical layout.
+void point_parameters(ParameterTensors& tensors, float* memory, const GPTConfig& config);
+
 struct ActivationTensors {
     float* encoded;    // (B,T,C)
     float* ln1;        // (L,B,T,C)

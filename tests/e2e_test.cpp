@@ -38,6 +38,15 @@ TEST(EndToEnd, ExampleSubmissionIsValidAndReportsAreWritten) {
     EXPECT_EQ(re.exit_code, 0) << re.output;
 }
 
+TEST(EndToEnd, ExpertSubmissionPassesVerificationUnchanged) {
+    TempDir dir;
+    auto r = testing::run_cli({"verify", testing::project_root() + "/submissions/expert", "--suite",
+                               "test", "--json", dir.path + "/r.json"},
+                              dir.path + "/log");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(testing::read_json(dir.path + "/r.json")["verdict"], "VALID");
+}
+
 TEST(EndToEnd, VerifyAWorkspace) {
     TempDir dir;
     const std::string ws = dir.path + "/ws";

@@ -345,17 +345,6 @@ struct Model {
     KernelProfile update_profile;
 };
 
-void point(ParameterTensors& t, float* mem, const GPTConfig& cfg) {
-    auto sizes = param_tensor_sizes(cfg);
-    float** ptrs[] = {&t.wte,      &t.wpe,      &t.ln1w, &t.ln1b, &t.qkvw, &t.qkvb,
-                      &t.attprojw, &t.attprojb, &t.ln2w, &t.ln2b, &t.fcw,  &t.fcb,
-                      &t.fcprojw,  &t.fcprojb,  &t.lnfw, &t.lnfb};
-    for (int i = 0; i < kNumParamTensors; i++) {
-        *ptrs[i] = mem;
-        mem += sizes[i];
-    }
-}
-
 void activations_create(Activations& a, const GPTConfig& cfg, size_t B, size_t T) {
     const size_t BT = B * T, C = cfg.channels, L = cfg.num_layers, V = cfg.vocab_size;
     const size_t NH = cfg.num_heads;
@@ -394,7 +383,7 @@ void model_create(Model& model, const GPTConfig& cfg, int B, int T, int threads)
     model.params.assign(n, 0.0f);
     model.m.assign(n, 0.0f);
     model.v.assign(n, 0.0f);
-    point(model.p, model.params.data(), cfg);
+    point_parameters(model.p, model.params.data(), cfg);
     const int count = std::max(1, std::min(threads, B));
     model.replicas = std::vector<Replica>(count);
     model.replica_loss_sums.assign(count, 0.0f);
@@ -406,7 +395,7 @@ void model_create(Model& model, const GPTConfig& cfg, int B, int T, int threads)
         rep.par = count == 1;
         b0 += rep.B;
         rep.grads.assign(n, 0.0f);
-        point(rep.g, rep.grads.data(), cfg);
+        point_parameters(rep.g, rep.grads.data(), cfg);
         activations_create(rep.a, cfg, rep.B, T);
         rep.scratch = tbb::enumerable_thread_specific<AttentionScratch>(
             [T] { return AttentionScratch{std::vector<float>((size_t)T * T)}; });
