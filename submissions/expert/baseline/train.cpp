@@ -22,12 +22,14 @@
 #include <tbb/global_control.h>
 #include <tbb/parallel_for.h>
 #include <tbb/task_arena.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <vector>
@@ -675,6 +677,14 @@ int fail(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // OpenBLAS starts its worker threads when the library loads, and they spin (sched_yield)
+    // for about 0.1 s waiting for work this trainer never gives them: every BLAS call here is
+    // single-threaded inside oneTBB. Only the environment at load time can stop that, so set it
+    // and re-execute once (if exec fails, carry on with the spinning threads).
+    if (getenv("OPENBLAS_NUM_THREADS") == nullptr) {
+        setenv("OPENBLAS_NUM_THREADS", "1", 1);
+        execv("/proc/self/exe", argv);
+    }
     CLI::App app{"trainopt expert trainer"};
     std::string task_path, data_dir, out_dir, nonce;
     uint64_t seed = 0;
