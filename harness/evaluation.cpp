@@ -196,10 +196,10 @@ TaskEvaluation evaluate_task(const HarnessContext& ctx, const TrainerBuild& base
         }
         failure = run_failure(sub, "the submission's trainer");
         RunOutputs outputs;
-        if (failure.empty() && !read_run_outputs(sub.out_dir, task, outputs, problems)) {
-            for (const std::string& p : problems) rep.verdict.reasons.push_back(p);
-        } else if (!failure.empty()) {
+        if (!failure.empty()) {
             rep.verdict.reasons.push_back(failure);
+        } else if (!read_run_outputs(sub.out_dir, task, outputs, problems)) {
+            rep.verdict.reasons = problems;
         } else {
             if (on_progress) on_progress(eval, r, "verify");
             reference.init_params.assign(num_parameters(config), 0.0f);

@@ -157,33 +157,28 @@ ScoreOutcome run_score(const ScoreOptions& options) {
         if (!copy_pristine_tree(project_root, scratch, outcome.error)) return outcome;
         std::vector<std::string> problems;
         spdlog::info("intake: applying {} {}", report.submission_kind, options.submission);
-        if (!apply_submission(sub, project_root, scratch, problems)) {
+        // A refused submission gets a complete REJECTED report and no runs.
+        auto reject = [&](const std::vector<std::string>& reasons) {
             report.complete = true;
-            for (const std::string& p : problems) report.rejected.push_back("intake: " + p);
-            for (const std::string& p : problems) spdlog::error("rejected: {}", p);
+            for (const std::string& reason : reasons) {
+                report.rejected.push_back(reason);
+                spdlog::error("rejected: {}", reason);
+            }
             outcome.ok = write_reports(options, report, outcome.error);
             return outcome;
+        };
+        if (!apply_submission(sub, project_root, scratch, problems)) {
+            for (std::string& p : problems) p = "intake: " + p;
+            return reject(problems);
         }
         spdlog::info("build: compiling the submission's trainer (sandbox: {})", report.sandbox);
         BuildResult build = build_trainer(scratch, ctx.sandbox, ctx.threads);
-        if (!build.ok) {
-            report.complete = true;
-            report.rejected.push_back("the submission does not build: " + build.error);
-            spdlog::error("rejected: {}", report.rejected.back());
-            outcome.ok = write_reports(options, report, outcome.error);
-            return outcome;
-        }
+        if (!build.ok) return reject({"the submission does not build: " + build.error});
         spdlog::info("build: done in {:.1f} s", build.seconds);
         std::vector<std::string> audit_warnings;
         std::vector<std::string> audit = audit_trainer_binary(build.trainer_path, audit_warnings);
         for (const std::string& w : audit_warnings) report.warnings.push_back(w);
-        if (!audit.empty()) {
-            report.complete = true;
-            for (const std::string& p : audit) report.rejected.push_back(p);
-            for (const std::string& p : audit) spdlog::error("rejected: {}", p);
-            outcome.ok = write_reports(options, report, outcome.error);
-            return outcome;
-        }
+        if (!audit.empty()) return reject(audit);
         submission = {build.trainer_path, build.build_root};
     }
 
