@@ -38,6 +38,7 @@
 #include "kernels/gpt.h"
 #include "kernels/rng.h"
 #include "kernels/trainer_outputs.h"
+#include "small_gemm.h"
 #include "tasks/data.h"
 #include "tasks/task_spec.h"
 
@@ -100,8 +101,9 @@ void gemm(bool par, bool transA, bool transB, int M, int N, int K, const float* 
 }
 
 // out(BT,OC) = base(BT,OC) + bias(OC) + inp(BT,C) @ w(OC,C)^T; base may be null, bias too.
-void linear_forward(bool par, float* out, const float* inp, const float* w, const float* bias,
-                    const float* base, int BT, int C, int OC) {
+// With wT (w transposed, (C,OC)) the product runs on fast::gemm_small tiles instead of sgemm.
+void linear_forward(bool par, float* out, const float* inp, const float* w, const float* wT,
+                    const float* bias, const float* base, int BT, int C, int OC) {
     if (base != nullptr || bias != nullptr) {
         parallel_range(par, BT, (double)BT * OC, 64, [&](int r0, int r1) {
             for (int i = r0; i < r1; i++) {
@@ -112,14 +114,23 @@ void linear_forward(bool par, float* out, const float* inp, const float* w, cons
             }
         });
     }
-    gemm(par, false, true, BT, OC, C, inp, C, w, C, (base || bias) ? 1.0f : 0.0f, out, OC);
+    if (wT != nullptr)
+        fast::gemm_small(BT, OC, C, inp, C, 1, wT, OC, out, OC, 1.0f, base || bias);
+    else
+        gemm(par, false, true, BT, OC, C, inp, C, w, C, (base || bias) ? 1.0f : 0.0f, out, OC);
 }
 
-// dinp(BT,C) = dout @ w (overwrite); dw(OC,C) += dout^T @ inp; dbias(OC) += colsum(dout)
-void linear_backward(bool par, float* dinp, float* dw, float* dbias, const float* dout,
+// dinp(BT,C) = dout @ w (overwrite); dw(OC,C) += dout^T @ inp; dbias(OC) += colsum(dout).
+// small: run the products on fast::gemm_small tiles (C must be a multiple of 8).
+void linear_backward(bool par, bool small, float* dinp, float* dw, float* dbias, const float* dout,
                      const float* inp, const float* w, int BT, int C, int OC) {
-    gemm(par, false, false, BT, C, OC, dout, OC, w, C, 0.0f, dinp, C);
-    gemm(par, true, false, OC, C, BT, dout, OC, inp, C, 1.0f, dw, C);
+    if (small) {
+        fast::gemm_small(BT, C, OC, dout, OC, 1, w, C, dinp, C, 1.0f, false);
+        fast::gemm_small(OC, C, BT, dout, 1, OC, inp, C, dw, C, 1.0f, true);
+    } else {
+        gemm(par, false, false, BT, C, OC, dout, OC, w, C, 0.0f, dinp, C);
+        gemm(par, true, false, OC, C, BT, dout, OC, inp, C, 1.0f, dw, C);
+    }
     if (dbias != nullptr) {
         for (int i = 0; i < BT; i++) {
             const float* d = dout + (size_t)i * OC;
@@ -200,7 +211,10 @@ void layernorm_backward(bool par, float* dinp, float* dw, float* db, const float
 // attention: per (b, h), scores = q k^T (T,T), causal softmax, out = att v.
 
 struct AttentionScratch {
-    std::vector<float> scores;  // (T,T)
+    std::vector<float> scores;     // (T,T) BLAS path
+    std::vector<float> att, dpre;  // (kQueryBlock,Tp) one block of probabilities and their grads
+    std::vector<float> kt, vt;     // (hs,Tp) one head's keys and values transposed, zero-padded
+    std::vector<float> rowdot;     // (T) <dout, out> per query
 };
 
 // The causal mask makes the upper triangle of every (T,T) product zero, so the sgemms run on
@@ -208,8 +222,8 @@ struct AttentionScratch {
 // is 56% of the full products' work.
 constexpr int kAttentionBlock = 64;
 
-void attention_forward(bool par, float* out, float* att, const float* qkv, int B, int T, int C,
-                       int NH, tbb::enumerable_thread_specific<AttentionScratch>& scratch) {
+void attention_forward_blas(bool par, float* out, float* att, const float* qkv, int B, int T, int C,
+                            int NH, tbb::enumerable_thread_specific<AttentionScratch>& scratch) {
     const int C3 = 3 * C, hs = C / NH;
     const float scale = 1.0f / sqrtf((float)hs);
     parallel_range(par, B * NH, (double)B * NH * T * T * hs, 1, [&](int bh0, int bh1) {
@@ -242,9 +256,9 @@ void attention_forward(bool par, float* out, float* att, const float* qkv, int B
 }
 
 // dqkv is overwritten.
-void attention_backward(bool par, float* dqkv, const float* dout, const float* qkv,
-                        const float* att, int B, int T, int C, int NH,
-                        tbb::enumerable_thread_specific<AttentionScratch>& scratch) {
+void attention_backward_blas(bool par, float* dqkv, const float* dout, const float* qkv,
+                             const float* att, int B, int T, int C, int NH,
+                             tbb::enumerable_thread_specific<AttentionScratch>& scratch) {
     const int C3 = 3 * C, hs = C / NH;
     const float scale = 1.0f / sqrtf((float)hs);
     parallel_range(par, B * NH, (double)B * NH * T * T * hs, 1, [&](int bh0, int bh1) {
@@ -294,6 +308,154 @@ void attention_backward(bool par, float* dqkv, const float* dout, const float* q
     });
 }
 
+// Heads of 8, 16, 24... channels, flash-attention style. The products are too small for sgemm
+// calls to pay off (a head of the small task is a 32x32x8 product), so they run on
+// fast::gemm_small tiles of kQueryTile queries, each against only the keys it can see. The
+// (T,T) attention matrix is never stored: at T = 512 it is 1 MB per head, and writing it in the
+// forward and reading it twice in the backward cost more than recomputing it. The forward keeps
+// each row's max and 1/sum; the backward recomputes the scores with the same tiles (so the
+// probabilities are bit-identical to the forward's) and uses rowsum(att * datt) = <dout, out>.
+constexpr int kQueryTile = 6;
+constexpr int kQueryBlock = 48;  // queries per dk/dv update (P and dS blocks stay in L2)
+
+void attention_forward_small(bool par, float* out, float* row_max, float* row_inv, const float* qkv,
+                             int B, int T, int C, int NH,
+                             tbb::enumerable_thread_specific<AttentionScratch>& scratch) {
+    const int C3 = 3 * C, hs = C / NH, Tp = fast::round_up8(T);
+    const float scale = 1.0f / sqrtf((float)hs);
+    parallel_range(par, B * NH, (double)B * NH * T * T * hs, 1, [&](int bh0, int bh1) {
+        AttentionScratch& s = scratch.local();
+        float* att = s.att.data();
+        float* kt = s.kt.data();
+        for (int bh = bh0; bh < bh1; bh++) {
+            const int b = bh / NH, h = bh % NH;
+            const float* q = qkv + (size_t)b * T * C3 + h * hs;
+            const float* k = q + C;
+            const float* v = q + 2 * C;
+            float* mx = row_max + (size_t)bh * T;
+            float* inv = row_inv + (size_t)bh * T;
+            for (int j = 0; j < T; j++)
+                for (int d = 0; d < hs; d++) kt[(size_t)d * Tp + j] = k[(size_t)j * C3 + d];
+            for (int i0 = 0; i0 < T; i0 += kQueryTile) {
+                const int m = std::min(kQueryTile, T - i0), i1 = i0 + m;
+                fast::gemm_small(m, fast::round_up8(i1), hs, q + (size_t)i0 * C3, C3, 1, kt, Tp,
+                                 att, Tp, scale, false);
+                for (int t = i0; t < i1; t++) {
+                    float* row = att + (size_t)(t - i0) * Tp;
+                    mx[t] = fast::max_of(row, t + 1);
+                    inv[t] = 1.0f / fast::exp_shift_sum(row, row, t + 1, mx[t]);
+#pragma omp simd
+                    for (int t2 = 0; t2 <= t; t2++) row[t2] *= inv[t];
+                    std::fill(row + t + 1, row + i1, 0.0f);
+                }
+                fast::gemm_small(m, hs, i1, att, Tp, 1, v, C3,
+                                 out + ((size_t)b * T + i0) * C + h * hs, C, 1.0f, false);
+            }
+        }
+    });
+}
+
+// dqkv is overwritten.
+void attention_backward_small(bool par, float* dqkv, const float* dout, const float* qkv,
+                              const float* out, const float* row_max, const float* row_inv, int B,
+                              int T, int C, int NH,
+                              tbb::enumerable_thread_specific<AttentionScratch>& scratch) {
+    const int C3 = 3 * C, hs = C / NH, Tp = fast::round_up8(T);
+    const float scale = 1.0f / sqrtf((float)hs);
+    parallel_range(par, B * NH, (double)B * NH * T * T * hs, 1, [&](int bh0, int bh1) {
+        AttentionScratch& s = scratch.local();
+        float* att = s.att.data();
+        float* dpre = s.dpre.data();
+        float* kt = s.kt.data();
+        float* vt = s.vt.data();
+        float* rowdot = s.rowdot.data();
+        for (int bh = bh0; bh < bh1; bh++) {
+            const int b = bh / NH, h = bh % NH;
+            const size_t base = (size_t)b * T * C3 + h * hs;
+            const float* q = qkv + base;
+            const float* k = q + C;
+            const float* v = q + 2 * C;
+            float* dq = dqkv + base;
+            float* dk = dq + C;
+            float* dv = dq + 2 * C;
+            const float* d = dout + (size_t)b * T * C + h * hs;
+            const float* o = out + (size_t)b * T * C + h * hs;
+            const float* mx = row_max + (size_t)bh * T;
+            const float* inv = row_inv + (size_t)bh * T;
+            for (int j = 0; j < T; j++) {
+                float dot = 0.0f;
+                for (int c = 0; c < hs; c++) {
+                    kt[(size_t)c * Tp + j] = k[(size_t)j * C3 + c];
+                    vt[(size_t)c * Tp + j] = v[(size_t)j * C3 + c];
+                    dot += d[(size_t)j * C + c] * o[(size_t)j * C + c];
+                    dk[(size_t)j * C3 + c] = 0.0f;
+                    dv[(size_t)j * C3 + c] = 0.0f;
+                }
+                rowdot[j] = dot;  // = sum over keys of att * datt
+            }
+            for (int q0 = 0; q0 < T; q0 += kQueryBlock) {
+                const int q1 = std::min(T, q0 + kQueryBlock);
+                // per query tile: recompute att, datt = dout v^T, the O(T) softmax backward
+                // dpre = att * (datt - rowdot) * scale, then dq = dpre k
+                for (int i0 = q0; i0 < q1; i0 += kQueryTile) {
+                    const int m = std::min(kQueryTile, q1 - i0), i1 = i0 + m;
+                    const int n = fast::round_up8(i1);
+                    float* a = att + (size_t)(i0 - q0) * Tp;
+                    float* dp = dpre + (size_t)(i0 - q0) * Tp;
+                    fast::gemm_small(m, n, hs, q + (size_t)i0 * C3, C3, 1, kt, Tp, a, Tp, scale,
+                                     false);
+                    fast::gemm_small(m, n, hs, d + (size_t)i0 * C, C, 1, vt, Tp, dp, Tp, 1.0f,
+                                     false);
+                    for (int t = i0; t < i1; t++) {
+                        float* ar = a + (size_t)(t - i0) * Tp;
+                        float* dr = dp + (size_t)(t - i0) * Tp;
+                        fast::exp_shift_sum(ar, ar, t + 1, mx[t]);
+                        const float ri = inv[t], rd = rowdot[t];
+#pragma omp simd
+                        for (int t2 = 0; t2 <= t; t2++) {
+                            ar[t2] *= ri;
+                            dr[t2] = ar[t2] * (dr[t2] - rd) * scale;
+                        }
+                        std::fill(ar + t + 1, ar + q1, 0.0f);
+                        std::fill(dr + t + 1, dr + q1, 0.0f);
+                    }
+                    fast::gemm_small(m, hs, i1, dp, Tp, 1, k, C3, dq + (size_t)i0 * C3, C3, 1.0f,
+                                     false);
+                }
+                // keys 0..q1 from this block's queries: dv += att^T dout, dk += dpre^T q
+                fast::gemm_small(q1, hs, q1 - q0, att, 1, Tp, d + (size_t)q0 * C, C, dv, C3, 1.0f,
+                                 true);
+                fast::gemm_small(q1, hs, q1 - q0, dpre, 1, Tp, q + (size_t)q0 * C3, C3, dk, C3,
+                                 1.0f, true);
+            }
+        }
+    });
+}
+
+bool small_heads(const GPTConfig& cfg) {
+    return (cfg.channels / cfg.num_heads) % 8 == 0;
+}
+
+// att is used (and must be non-null) only when !small_heads; row_max and row_inv only when it is.
+void attention_forward(bool par, float* out, float* att, float* row_max, float* row_inv,
+                       const float* qkv, int B, int T, int C, int NH,
+                       tbb::enumerable_thread_specific<AttentionScratch>& scratch) {
+    if ((C / NH) % 8 == 0)
+        attention_forward_small(par, out, row_max, row_inv, qkv, B, T, C, NH, scratch);
+    else
+        attention_forward_blas(par, out, att, qkv, B, T, C, NH, scratch);
+}
+
+void attention_backward(bool par, float* dqkv, const float* dout, const float* qkv,
+                        const float* out, const float* att, const float* row_max,
+                        const float* row_inv, int B, int T, int C, int NH,
+                        tbb::enumerable_thread_specific<AttentionScratch>& scratch) {
+    if ((C / NH) % 8 == 0)
+        attention_backward_small(par, dqkv, dout, qkv, out, row_max, row_inv, B, T, C, NH, scratch);
+    else
+        attention_backward_blas(par, dqkv, dout, qkv, att, B, T, C, NH, scratch);
+}
+
 // ----------------------------------------------------------------------------------------------
 // softmax + cross-entropy + its backward, one pass per row. logits become dlogits in place.
 
@@ -320,8 +482,9 @@ void softmax_xent(bool par, float* logits, float* losses, const int* targets, in
 // the model
 
 struct Activations {
-    std::vector<float> encoded, ln1, ln1_mean, ln1_rstd, qkv, atty, att, residual2, ln2, ln2_mean,
-        ln2_rstd, fch, fch_gelu, residual3, lnf, lnf_mean, lnf_rstd, logits, losses;
+    std::vector<float> encoded, ln1, ln1_mean, ln1_rstd, qkv, atty, att, att_max, att_inv,
+        residual2, ln2, ln2_mean, ln2_rstd, fch, fch_gelu, residual3, lnf, lnf_mean, lnf_rstd,
+        logits, losses;
     // backward scratch
     std::vector<float> dres, dres2, dln, dqkv, datty, dfch;
 };
@@ -337,11 +500,29 @@ struct Replica {
     KernelProfile profile;
 };
 
+// The layers' weights transposed to (in, out), for forward products on fast::gemm_small tiles;
+// rewritten after every update. Used when every replica runs single-threaded and the layers are
+// narrow (d_model <= 128): there sgemm's per-call packing costs more than the products. The LM
+// head joins them when it is small too (not for an 8192-word vocabulary, where sgemm wins).
+struct TransposedWeights {
+    bool layers = false, head = false;
+    std::vector<float> data;
+    struct Job {
+        const float* src;  // (rows, cols)
+        float* dst;        // (cols, rows)
+        int rows, cols;
+    };
+    std::vector<Job> jobs;
+    std::vector<const float*> qkvw, attprojw, fcw, fcprojw;  // per layer, null when unused
+    const float* wte = nullptr;
+};
+
 struct Model {
     GPTConfig cfg;
     int T = 0;
     std::vector<float> params, m, v;
     ParameterTensors p{};
+    TransposedWeights wT;
     std::vector<Replica> replicas;
     std::vector<float> replica_loss_sums;
     KernelProfile update_profile;
@@ -356,7 +537,12 @@ void activations_create(Activations& a, const GPTConfig& cfg, size_t B, size_t T
     a.ln1_rstd.assign(L * BT, 0);
     a.qkv.assign(L * BT * 3 * C, 0);
     a.atty.assign(L * BT * C, 0);
-    a.att.assign(L * B * NH * T * T, 0);
+    if (small_heads(cfg)) {
+        a.att_max.assign(L * B * NH * T, 0);
+        a.att_inv.assign(L * B * NH * T, 0);
+    } else {
+        a.att.assign(L * B * NH * T * T, 0);
+    }
     a.residual2.assign(L * BT * C, 0);
     a.ln2.assign(L * BT * C, 0);
     a.ln2_mean.assign(L * BT, 0);
@@ -375,6 +561,44 @@ void activations_create(Activations& a, const GPTConfig& cfg, size_t B, size_t T
     a.dqkv.assign(BT * 3 * C, 0);
     a.datty.assign(BT * C, 0);
     a.dfch.assign(BT * 4 * C, 0);
+}
+
+void transposed_weights_create(TransposedWeights& wT, const ParameterTensors& p,
+                               const GPTConfig& cfg, int replicas) {
+    const int C = cfg.channels, L = cfg.num_layers, V = cfg.vocab_size;
+    wT.layers = replicas > 1 && C % 8 == 0 && C <= 128;
+    wT.head = wT.layers && V % 8 == 0 && (size_t)V * C <= 65536;
+    wT.qkvw.assign(L, nullptr);
+    wT.attprojw.assign(L, nullptr);
+    wT.fcw.assign(L, nullptr);
+    wT.fcprojw.assign(L, nullptr);
+    if (!wT.layers) return;
+    wT.data.assign((size_t)L * 12 * C * C + (wT.head ? (size_t)V * C : 0), 0.0f);
+    float* dst = wT.data.data();
+    auto add = [&](const float* src, int rows, int cols) {
+        wT.jobs.push_back({src, dst, rows, cols});
+        dst += (size_t)rows * cols;
+        return wT.jobs.back().dst;
+    };
+    for (int l = 0; l < L; l++) {
+        wT.qkvw[l] = add(p.qkvw + (size_t)l * 3 * C * C, 3 * C, C);
+        wT.attprojw[l] = add(p.attprojw + (size_t)l * C * C, C, C);
+        wT.fcw[l] = add(p.fcw + (size_t)l * 4 * C * C, 4 * C, C);
+        wT.fcprojw[l] = add(p.fcprojw + (size_t)l * 4 * C * C, C, 4 * C);
+    }
+    if (wT.head) wT.wte = add(p.wte, V, C);
+}
+
+void transposed_weights_refresh(TransposedWeights& wT) {
+    const int n = (int)wT.jobs.size();
+    parallel_range(true, n, (double)wT.data.size(), 1, [&](int j0, int j1) {
+        for (int j = j0; j < j1; j++) {
+            const TransposedWeights::Job& job = wT.jobs[j];
+            for (int r = 0; r < job.rows; r++)
+                for (int c = 0; c < job.cols; c++)
+                    job.dst[(size_t)c * job.rows + r] = job.src[(size_t)r * job.cols + c];
+        }
+    });
 }
 
 // Splits the batch into min(threads, B) replicas of near-equal size.
@@ -399,9 +623,23 @@ void model_create(Model& model, const GPTConfig& cfg, int B, int T, int threads)
         rep.grads.assign(n, 0.0f);
         point_parameters(rep.g, rep.grads.data(), cfg);
         activations_create(rep.a, cfg, rep.B, T);
-        rep.scratch = tbb::enumerable_thread_specific<AttentionScratch>(
-            [T] { return AttentionScratch{std::vector<float>((size_t)T * T)}; });
+        const size_t Tp = fast::round_up8(T), hs = cfg.channels / cfg.num_heads;
+        const bool small = small_heads(cfg);
+        rep.scratch = tbb::enumerable_thread_specific<AttentionScratch>([=] {
+            AttentionScratch s;
+            if (small) {
+                s.att.assign(kQueryBlock * Tp, 0.0f);
+                s.dpre.assign(kQueryBlock * Tp, 0.0f);
+                s.kt.assign(hs * Tp, 0.0f);
+                s.vt.assign(hs * Tp, 0.0f);
+                s.rowdot.assign(T, 0.0f);
+            } else {
+                s.scores.assign((size_t)T * T, 0.0f);
+            }
+            return s;
+        });
     }
+    transposed_weights_create(model.wT, model.p, cfg, count);
 }
 
 // Forward, per-row losses and dlogits (in a.logits) for one replica. Returns its loss sum.
@@ -435,18 +673,20 @@ float forward(const Model& model, Replica& rep, const int* inputs, const int* ta
         {
             KernelTimer timer(rep.profile, KernelId::matmul);
             linear_forward(par, a.qkv.data() + o3, a.ln1.data() + o1,
-                           p.qkvw + (size_t)l * 3 * C * C, p.qkvb + l * 3 * C, nullptr, BT, C,
-                           3 * C);
+                           p.qkvw + (size_t)l * 3 * C * C, model.wT.qkvw[l], p.qkvb + l * 3 * C,
+                           nullptr, BT, C, 3 * C);
         }
         {
             KernelTimer timer(rep.profile, KernelId::attention);
-            attention_forward(par, a.atty.data() + o1, a.att.data() + (size_t)l * B * NH * T * T,
-                              a.qkv.data() + o3, B, T, C, NH, rep.scratch);
+            const size_t oh = (size_t)l * B * NH * T;
+            attention_forward(par, a.atty.data() + o1, a.att.data() + oh * T, a.att_max.data() + oh,
+                              a.att_inv.data() + oh, a.qkv.data() + o3, B, T, C, NH, rep.scratch);
         }
         {
             KernelTimer timer(rep.profile, KernelId::matmul);
             linear_forward(par, a.residual2.data() + o1, a.atty.data() + o1,
-                           p.attprojw + (size_t)l * C * C, p.attprojb + l * C, residual, BT, C, C);
+                           p.attprojw + (size_t)l * C * C, model.wT.attprojw[l], p.attprojb + l * C,
+                           residual, BT, C, C);
         }
         {
             KernelTimer timer(rep.profile, KernelId::layernorm);
@@ -457,7 +697,7 @@ float forward(const Model& model, Replica& rep, const int* inputs, const int* ta
         {
             KernelTimer timer(rep.profile, KernelId::matmul);
             linear_forward(par, a.fch.data() + o4, a.ln2.data() + o1, p.fcw + (size_t)l * 4 * C * C,
-                           p.fcb + l * 4 * C, nullptr, BT, C, 4 * C);
+                           model.wT.fcw[l], p.fcb + l * 4 * C, nullptr, BT, C, 4 * C);
         }
         const int n4 = BT * 4 * C;
         {
@@ -469,8 +709,8 @@ float forward(const Model& model, Replica& rep, const int* inputs, const int* ta
         {
             KernelTimer timer(rep.profile, KernelId::matmul);
             linear_forward(par, a.residual3.data() + o1, a.fch_gelu.data() + o4,
-                           p.fcprojw + (size_t)l * 4 * C * C, p.fcprojb + l * C,
-                           a.residual2.data() + o1, BT, 4 * C, C);
+                           p.fcprojw + (size_t)l * 4 * C * C, model.wT.fcprojw[l],
+                           p.fcprojb + l * C, a.residual2.data() + o1, BT, 4 * C, C);
         }
     }
     const float* last = a.residual3.data() + (size_t)(L - 1) * BT * C;
@@ -481,7 +721,8 @@ float forward(const Model& model, Replica& rep, const int* inputs, const int* ta
     }
     {
         KernelTimer timer(rep.profile, KernelId::matmul);
-        linear_forward(par, a.logits.data(), a.lnf.data(), p.wte, nullptr, nullptr, BT, C, V);
+        linear_forward(par, a.logits.data(), a.lnf.data(), p.wte, model.wT.wte, nullptr, nullptr,
+                       BT, C, V);
     }
     {
         KernelTimer timer(rep.profile, KernelId::softmax_xent);
@@ -505,8 +746,8 @@ void backward(const Model& model, Replica& rep, const int* inputs) {
     // LM head (tied to wte) and the final layernorm; the residual gradient lands in a.dres
     {
         KernelTimer timer(rep.profile, KernelId::matmul);
-        linear_backward(par, a.dln.data(), g.wte, nullptr, a.logits.data(), a.lnf.data(), p.wte, BT,
-                        C, V);
+        linear_backward(par, model.wT.head, a.dln.data(), g.wte, nullptr, a.logits.data(),
+                        a.lnf.data(), p.wte, BT, C, V);
     }
     const float* last = a.residual3.data() + (size_t)(L - 1) * BT * C;
     {
@@ -522,7 +763,7 @@ void backward(const Model& model, Replica& rep, const int* inputs) {
         // MLP: residual3 = residual2 + fcproj(gelu(fc(ln2(residual2))))
         {
             KernelTimer timer(rep.profile, KernelId::matmul);
-            linear_backward(par, a.dfch.data(), g.fcprojw + (size_t)l * 4 * C * C,
+            linear_backward(par, model.wT.layers, a.dfch.data(), g.fcprojw + (size_t)l * 4 * C * C,
                             g.fcprojb + l * C, a.dres.data(), a.fch_gelu.data() + o4,
                             p.fcprojw + (size_t)l * 4 * C * C, BT, 4 * C, C);
         }
@@ -536,9 +777,9 @@ void backward(const Model& model, Replica& rep, const int* inputs) {
         }
         {
             KernelTimer timer(rep.profile, KernelId::matmul);
-            linear_backward(par, a.dln.data(), g.fcw + (size_t)l * 4 * C * C, g.fcb + l * 4 * C,
-                            a.dfch.data(), a.ln2.data() + o1, p.fcw + (size_t)l * 4 * C * C, BT, C,
-                            4 * C);
+            linear_backward(par, model.wT.layers, a.dln.data(), g.fcw + (size_t)l * 4 * C * C,
+                            g.fcb + l * 4 * C, a.dfch.data(), a.ln2.data() + o1,
+                            p.fcw + (size_t)l * 4 * C * C, BT, C, 4 * C);
         }
         {
             KernelTimer timer(rep.profile, KernelId::layernorm);
@@ -549,20 +790,22 @@ void backward(const Model& model, Replica& rep, const int* inputs) {
         // attention: residual2 = residual + attproj(attention(qkv(ln1(residual))))
         {
             KernelTimer timer(rep.profile, KernelId::matmul);
-            linear_backward(par, a.datty.data(), g.attprojw + (size_t)l * C * C, g.attprojb + l * C,
-                            a.dres2.data(), a.atty.data() + o1, p.attprojw + (size_t)l * C * C, BT,
-                            C, C);
+            linear_backward(par, model.wT.layers, a.datty.data(), g.attprojw + (size_t)l * C * C,
+                            g.attprojb + l * C, a.dres2.data(), a.atty.data() + o1,
+                            p.attprojw + (size_t)l * C * C, BT, C, C);
         }
         {
             KernelTimer timer(rep.profile, KernelId::attention);
+            const size_t oh = (size_t)l * B * NH * T;
             attention_backward(par, a.dqkv.data(), a.datty.data(), a.qkv.data() + o3,
-                               a.att.data() + (size_t)l * B * NH * T * T, B, T, C, NH, rep.scratch);
+                               a.atty.data() + o1, a.att.data() + oh * T, a.att_max.data() + oh,
+                               a.att_inv.data() + oh, B, T, C, NH, rep.scratch);
         }
         {
             KernelTimer timer(rep.profile, KernelId::matmul);
-            linear_backward(par, a.dln.data(), g.qkvw + (size_t)l * 3 * C * C, g.qkvb + l * 3 * C,
-                            a.dqkv.data(), a.ln1.data() + o1, p.qkvw + (size_t)l * 3 * C * C, BT, C,
-                            3 * C);
+            linear_backward(par, model.wT.layers, a.dln.data(), g.qkvw + (size_t)l * 3 * C * C,
+                            g.qkvb + l * 3 * C, a.dqkv.data(), a.ln1.data() + o1,
+                            p.qkvw + (size_t)l * 3 * C * C, BT, C, 3 * C);
         }
         {
             KernelTimer timer(rep.profile, KernelId::layernorm);
@@ -717,6 +960,7 @@ int main(int argc, char** argv) {
     Model model;
     model_create(model, cfg, B, T, pool);
     init_params_parallel(model.params.data(), cfg, seed);
+    transposed_weights_refresh(model.wT);
 
     std::vector<int> inputs(B * T), targets(B * T);
     std::vector<float> losses(task.train.steps);
@@ -732,6 +976,7 @@ int main(int argc, char** argv) {
         losses[step] = train_step(model, inputs.data(), targets.data(), B * T);
         KernelTimer timer(model.update_profile, KernelId::adamw);
         adamw(model, task.train, step + 1);
+        transposed_weights_refresh(model.wT);
     }
     const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
 
