@@ -3,6 +3,8 @@
 
 #include <immintrin.h>
 
+#include <cmath>
+
 namespace trainopt::fast {
 
 // exp(x) for 8 lanes, Cephes polynomial: within 2 ulp of expf over the clamped range.
@@ -39,6 +41,56 @@ inline float hmax8(__m256 v) {
     s = _mm_max_ps(s, _mm_movehl_ps(s, s));
     s = _mm_max_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
+}
+
+// Lanes 0..n-1 set (0 <= n <= 8).
+inline __m256 lane_mask(int n) {
+    return _mm256_castsi256_ps(
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
+}
+
+// Softmax of row[0..n) in place; row is padded to a multiple of 8 and the padding lanes
+// row[n..round_up8(n)) become 0. Short rows (causal attention's first rows) stay vectorized:
+// no scalar expf tail. Returns the row's max and 1/sum of the exponentials.
+inline void softmax_row(float* row, int n, float& max_out, float& inv_out) {
+    const __m256 neg_inf = _mm256_set1_ps(-INFINITY);
+    __m256 m = neg_inf;
+    int i = 0;
+    for (; i + 8 <= n; i += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(row + i));
+    if (i < n)
+        m = _mm256_max_ps(m, _mm256_blendv_ps(neg_inf, _mm256_loadu_ps(row + i), lane_mask(n - i)));
+    const float mx = hmax8(m);
+    const __m256 shift = _mm256_set1_ps(mx);
+    __m256 sum = _mm256_setzero_ps();
+    for (i = 0; i < n; i += 8) {
+        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(row + i), shift));
+        if (i + 8 > n) e = _mm256_and_ps(e, lane_mask(n - i));
+        _mm256_storeu_ps(row + i, e);
+        sum = _mm256_add_ps(sum, e);
+    }
+    const float inv = 1.0f / hsum8(sum);
+    const __m256 scale = _mm256_set1_ps(inv);
+    for (i = 0; i < n; i += 8)
+        _mm256_storeu_ps(row + i, _mm256_mul_ps(_mm256_loadu_ps(row + i), scale));
+    max_out = mx;
+    inv_out = inv;
+}
+
+// Attention backward for one query row, recomputing its probabilities exactly as softmax_row
+// did: att = exp(att - max) * inv, then dpre = att * (dpre - rowdot) * scale, over [0, n);
+// both rows padded to a multiple of 8, padding lanes set to 0.
+inline void softmax_row_backward(float* att, float* dpre, int n, float max, float inv, float rowdot,
+                                 float scale) {
+    const __m256 shift = _mm256_set1_ps(max), vinv = _mm256_set1_ps(inv);
+    const __m256 vdot = _mm256_set1_ps(rowdot), vscale = _mm256_set1_ps(scale);
+    for (int i = 0; i < n; i += 8) {
+        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(att + i), shift));
+        if (i + 8 > n) e = _mm256_and_ps(e, lane_mask(n - i));
+        const __m256 a = _mm256_mul_ps(e, vinv);
+        const __m256 d = _mm256_sub_ps(_mm256_loadu_ps(dpre + i), vdot);
+        _mm256_storeu_ps(att + i, a);
+        _mm256_storeu_ps(dpre + i, _mm256_mul_ps(_mm256_mul_ps(a, d), vscale));
+    }
 }
 
 // out[i] = exp(in[i] - shift); returns the sum of out[0..n)

@@ -32,6 +32,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <vector>
 
 #include "fast_math.h"
@@ -39,6 +40,7 @@
 #include "kernels/rng.h"
 #include "kernels/trainer_outputs.h"
 #include "small_gemm.h"
+#include "spin_pool.h"
 #include "tasks/data.h"
 #include "tasks/task_spec.h"
 
@@ -120,19 +122,20 @@ void linear_forward(bool par, float* out, const float* inp, const float* w, cons
         gemm(par, false, true, BT, OC, C, inp, C, w, C, (base || bias) ? 1.0f : 0.0f, out, OC);
 }
 
-// dinp(BT,C) = dout @ w (overwrite); dw(OC,C) += dout^T @ inp; dbias(OC) += colsum(dout).
+// dinp(BT,C) = dout @ w; dw(OC,C) = dout^T @ inp; dbias(OC) = colsum(dout) (all overwritten).
 // small: run the products on fast::gemm_small tiles (C must be a multiple of 8).
 void linear_backward(bool par, bool small, float* dinp, float* dw, float* dbias, const float* dout,
                      const float* inp, const float* w, int BT, int C, int OC) {
     if (small) {
         fast::gemm_small(BT, C, OC, dout, OC, 1, w, C, dinp, C, 1.0f, false);
-        fast::gemm_small(OC, C, BT, dout, 1, OC, inp, C, dw, C, 1.0f, true);
+        fast::gemm_small(OC, C, BT, dout, 1, OC, inp, C, dw, C, 1.0f, false);
     } else {
         gemm(par, false, false, BT, C, OC, dout, OC, w, C, 0.0f, dinp, C);
-        gemm(par, true, false, OC, C, BT, dout, OC, inp, C, 1.0f, dw, C);
+        gemm(par, true, false, OC, C, BT, dout, OC, inp, C, 0.0f, dw, C);
     }
     if (dbias != nullptr) {
-        for (int i = 0; i < BT; i++) {
+        std::copy(dout, dout + OC, dbias);
+        for (int i = 1; i < BT; i++) {
             const float* d = dout + (size_t)i * OC;
 #pragma omp simd
             for (int j = 0; j < OC; j++) dbias[j] += d[j];
@@ -166,7 +169,7 @@ void layernorm_forward(bool par, float* out, float* mean, float* rstd, const flo
     });
 }
 
-// dinp = add + layernorm'(dout) (overwrite; add may be null); dw, db accumulate.
+// dinp = add + layernorm'(dout) (add may be null); dinp, dw, db are overwritten.
 void layernorm_backward(bool par, float* dinp, float* dw, float* db, const float* dout,
                         const float* inp, const float* w, const float* mean, const float* rstd,
                         const float* add, int BT, int C) {
@@ -195,6 +198,8 @@ void layernorm_backward(bool par, float* dinp, float* dw, float* db, const float
         }
     });
     // parameter gradients: a serial pass keeps the summation order fixed (deterministic)
+    std::fill(dw, dw + C, 0.0f);
+    std::fill(db, db + C, 0.0f);
     for (int i = 0; i < BT; i++) {
         const float* d = dout + (size_t)i * C;
         const float* x = inp + (size_t)i * C;
@@ -342,11 +347,8 @@ void attention_forward_small(bool par, float* out, float* row_max, float* row_in
                                  att, Tp, scale, false);
                 for (int t = i0; t < i1; t++) {
                     float* row = att + (size_t)(t - i0) * Tp;
-                    mx[t] = fast::max_of(row, t + 1);
-                    inv[t] = 1.0f / fast::exp_shift_sum(row, row, t + 1, mx[t]);
-#pragma omp simd
-                    for (int t2 = 0; t2 <= t; t2++) row[t2] *= inv[t];
-                    std::fill(row + t + 1, row + i1, 0.0f);
+                    fast::softmax_row(row, t + 1, mx[t], inv[t]);
+                    std::fill(row + std::min(fast::round_up8(t + 1), i1), row + i1, 0.0f);
                 }
                 fast::gemm_small(m, hs, i1, att, Tp, 1, v, C3,
                                  out + ((size_t)b * T + i0) * C + h * hs, C, 1.0f, false);
@@ -409,15 +411,10 @@ void attention_backward_small(bool par, float* dqkv, const float* dout, const fl
                     for (int t = i0; t < i1; t++) {
                         float* ar = a + (size_t)(t - i0) * Tp;
                         float* dr = dp + (size_t)(t - i0) * Tp;
-                        fast::exp_shift_sum(ar, ar, t + 1, mx[t]);
-                        const float ri = inv[t], rd = rowdot[t];
-#pragma omp simd
-                        for (int t2 = 0; t2 <= t; t2++) {
-                            ar[t2] *= ri;
-                            dr[t2] = ar[t2] * (dr[t2] - rd) * scale;
-                        }
-                        std::fill(ar + t + 1, ar + q1, 0.0f);
-                        std::fill(dr + t + 1, dr + q1, 0.0f);
+                        fast::softmax_row_backward(ar, dr, t + 1, mx[t], inv[t], rowdot[t], scale);
+                        const int z = std::min(fast::round_up8(t + 1), q1);
+                        std::fill(ar + z, ar + q1, 0.0f);
+                        std::fill(dr + z, dr + q1, 0.0f);
                     }
                     fast::gemm_small(m, hs, i1, dp, Tp, 1, k, C3, dq + (size_t)i0 * C3, C3, 1.0f,
                                      false);
@@ -478,13 +475,53 @@ void softmax_xent(bool par, float* logits, float* losses, const int* targets, in
     });
 }
 
+// The same for logits stored transposed, (V, BT): used with a wide vocabulary, where the LM head
+// products then have the small operand (lnf, (BT,C)) as the one kept in L1 and stream the
+// (V,C) embedding through once, instead of walking 16-column panels of a (C,V) matrix whose
+// rows are 32 KB apart. Eight positions are one vector, so every pass is vectorized. logitsT
+// becomes dlogitsT; col_max, col_sum are (BT) scratch; BT must be a multiple of 8.
+void softmax_xent_transposed(float* logitsT, float* losses, float* col_max, float* col_sum,
+                             const int* targets, int BT, int V, float dloss) {
+    const int G = BT / 8;
+    for (int g = 0; g < G; g++) _mm256_storeu_ps(col_max + 8 * g, _mm256_set1_ps(-INFINITY));
+    for (int v = 0; v < V; v++) {
+        const float* row = logitsT + (size_t)v * BT;
+        for (int g = 0; g < G; g++)
+            _mm256_storeu_ps(col_max + 8 * g, _mm256_max_ps(_mm256_loadu_ps(col_max + 8 * g),
+                                                            _mm256_loadu_ps(row + 8 * g)));
+    }
+    for (int i = 0; i < BT; i++)
+        losses[i] = col_max[i] - logitsT[(size_t)targets[i] * BT + i];  // + log(sum) below
+    std::fill(col_sum, col_sum + BT, 0.0f);
+    for (int v = 0; v < V; v++) {
+        float* row = logitsT + (size_t)v * BT;
+        for (int g = 0; g < G; g++) {
+            const __m256 e = fast::exp8(
+                _mm256_sub_ps(_mm256_loadu_ps(row + 8 * g), _mm256_loadu_ps(col_max + 8 * g)));
+            _mm256_storeu_ps(row + 8 * g, e);
+            _mm256_storeu_ps(col_sum + 8 * g, _mm256_add_ps(_mm256_loadu_ps(col_sum + 8 * g), e));
+        }
+    }
+    for (int i = 0; i < BT; i++) {
+        losses[i] += logf(col_sum[i]);
+        col_sum[i] = dloss / col_sum[i];  // now the scale from exp to dlogits
+    }
+    for (int v = 0; v < V; v++) {
+        float* row = logitsT + (size_t)v * BT;
+        for (int g = 0; g < G; g++)
+            _mm256_storeu_ps(row + 8 * g, _mm256_mul_ps(_mm256_loadu_ps(row + 8 * g),
+                                                        _mm256_loadu_ps(col_sum + 8 * g)));
+    }
+    for (int i = 0; i < BT; i++) logitsT[(size_t)targets[i] * BT + i] -= dloss;
+}
+
 // ----------------------------------------------------------------------------------------------
 // the model
 
 struct Activations {
     std::vector<float> encoded, ln1, ln1_mean, ln1_rstd, qkv, atty, att, att_max, att_inv,
-        residual2, ln2, ln2_mean, ln2_rstd, fch, fch_gelu, residual3, lnf, lnf_mean, lnf_rstd,
-        logits, losses;
+        residual2, ln2, ln2_mean, ln2_rstd, fch, fch_gelu, residual3, lnf, lnf_mean, lnf_rstd, lnfT,
+        col_max, col_sum, logits, losses;
     // backward scratch
     std::vector<float> dres, dres2, dln, dqkv, datty, dfch;
 };
@@ -506,6 +543,7 @@ struct Replica {
 // head joins them when it is small too (not for an 8192-word vocabulary, where sgemm wins).
 struct TransposedWeights {
     bool layers = false, head = false;
+    bool logits = false;  // LM head with logits stored (V,BT) (a wide vocabulary)
     std::vector<float> data;
     struct Job {
         const float* src;  // (rows, cols)
@@ -523,6 +561,11 @@ struct Model {
     std::vector<float> params, m, v;
     ParameterTensors p{};
     TransposedWeights wT;
+    // With several replicas: one spinning thread per replica, and the parameter update split
+    // into one slice per thread, cut at weight-matrix boundaries so that each thread can also
+    // transpose the matrices it has just updated.
+    std::unique_ptr<fast::SpinPool> pool;
+    std::vector<size_t> update_bounds;
     std::vector<Replica> replicas;
     std::vector<float> replica_loss_sums;
     KernelProfile update_profile;
@@ -553,6 +596,9 @@ void activations_create(Activations& a, const GPTConfig& cfg, size_t B, size_t T
     a.lnf.assign(BT * C, 0);
     a.lnf_mean.assign(BT, 0);
     a.lnf_rstd.assign(BT, 0);
+    a.lnfT.assign(BT * C, 0);
+    a.col_max.assign(BT, 0);
+    a.col_sum.assign(BT, 0);
     a.logits.assign(BT * V, 0);
     a.losses.assign(BT, 0);
     a.dres.assign(BT * C, 0);
@@ -564,10 +610,11 @@ void activations_create(Activations& a, const GPTConfig& cfg, size_t B, size_t T
 }
 
 void transposed_weights_create(TransposedWeights& wT, const ParameterTensors& p,
-                               const GPTConfig& cfg, int replicas) {
+                               const GPTConfig& cfg, int T, int replicas) {
     const int C = cfg.channels, L = cfg.num_layers, V = cfg.vocab_size;
     wT.layers = replicas > 1 && C % 8 == 0 && C <= 128;
     wT.head = wT.layers && V % 8 == 0 && (size_t)V * C <= 65536;
+    wT.logits = wT.layers && !wT.head && T % 8 == 0;
     wT.qkvw.assign(L, nullptr);
     wT.attprojw.assign(L, nullptr);
     wT.fcw.assign(L, nullptr);
@@ -589,15 +636,16 @@ void transposed_weights_create(TransposedWeights& wT, const ParameterTensors& p,
     if (wT.head) wT.wte = add(p.wte, V, C);
 }
 
+void transpose_job(const TransposedWeights::Job& job) {
+    for (int r = 0; r < job.rows; r++)
+        for (int c = 0; c < job.cols; c++)
+            job.dst[(size_t)c * job.rows + r] = job.src[(size_t)r * job.cols + c];
+}
+
 void transposed_weights_refresh(TransposedWeights& wT) {
     const int n = (int)wT.jobs.size();
     parallel_range(true, n, (double)wT.data.size(), 1, [&](int j0, int j1) {
-        for (int j = j0; j < j1; j++) {
-            const TransposedWeights::Job& job = wT.jobs[j];
-            for (int r = 0; r < job.rows; r++)
-                for (int c = 0; c < job.cols; c++)
-                    job.dst[(size_t)c * job.rows + r] = job.src[(size_t)r * job.cols + c];
-        }
+        for (int j = j0; j < j1; j++) transpose_job(wT.jobs[j]);
     });
 }
 
@@ -639,7 +687,30 @@ void model_create(Model& model, const GPTConfig& cfg, int B, int T, int threads)
             return s;
         });
     }
-    transposed_weights_create(model.wT, model.p, cfg, count);
+    transposed_weights_create(model.wT, model.p, cfg, T, count);
+    if (count > 1) {
+        std::vector<size_t> cuts{0, n};  // allowed cut points: anywhere, or matrix boundaries
+        for (const TransposedWeights::Job& job : model.wT.jobs) {
+            const size_t start = job.src - model.params.data();
+            cuts.push_back(start);
+            cuts.push_back(start + (size_t)job.rows * job.cols);
+        }
+        model.update_bounds.assign(count + 1, n);
+        model.update_bounds[0] = 0;
+        for (int w = 1; w < count; w++) {
+            const size_t ideal = n * w / count / 16 * 16;
+            if (model.wT.jobs.empty()) {
+                model.update_bounds[w] = ideal;
+                continue;
+            }
+            size_t best = 0;
+            for (size_t c : cuts)
+                if (std::llabs((long long)c - (long long)ideal) <
+                    std::llabs((long long)best - (long long)ideal))
+                    best = c;
+            model.update_bounds[w] = std::max(best, model.update_bounds[w - 1]);
+        }
+    }
 }
 
 // Forward, per-row losses and dlogits (in a.logits) for one replica. Returns its loss sum.
@@ -721,12 +792,24 @@ float forward(const Model& model, Replica& rep, const int* inputs, const int* ta
     }
     {
         KernelTimer timer(rep.profile, KernelId::matmul);
-        linear_forward(par, a.logits.data(), a.lnf.data(), p.wte, model.wT.wte, nullptr, nullptr,
-                       BT, C, V);
+        if (model.wT.logits) {
+            // logitsT(V,BT) = wte(V,C) lnf^T(C,BT)
+            for (int i = 0; i < BT; i++)
+                for (int c = 0; c < C; c++) a.lnfT[(size_t)c * BT + i] = a.lnf[(size_t)i * C + c];
+            fast::gemm_small(V, BT, C, p.wte, C, 1, a.lnfT.data(), BT, a.logits.data(), BT, 1.0f,
+                             false);
+        } else {
+            linear_forward(par, a.logits.data(), a.lnf.data(), p.wte, model.wT.wte, nullptr,
+                           nullptr, BT, C, V);
+        }
     }
     {
         KernelTimer timer(rep.profile, KernelId::softmax_xent);
-        softmax_xent(par, a.logits.data(), a.losses.data(), targets, BT, V, 1.0f / total_rows);
+        if (model.wT.logits)
+            softmax_xent_transposed(a.logits.data(), a.losses.data(), a.col_max.data(),
+                                    a.col_sum.data(), targets, BT, V, 1.0f / total_rows);
+        else
+            softmax_xent(par, a.logits.data(), a.losses.data(), targets, BT, V, 1.0f / total_rows);
     }
     float loss_sum = 0.0f;
     for (int i = 0; i < BT; i++) loss_sum += a.losses[i];
@@ -741,13 +824,23 @@ void backward(const Model& model, Replica& rep, const int* inputs) {
     const ParameterTensors& p = model.p;
     ParameterTensors& g = rep.g;
     Activations& a = rep.a;
-    std::memset(rep.grads.data(), 0, rep.grads.size() * sizeof(float));
+    // Every parameter gradient is written (not accumulated) by its kernel, the LM head's wte
+    // gradient first, so the encoder's scatter-adds below land on it; only wpe's needs zeroing.
+    std::fill(g.wpe, g.wpe + (size_t)model.cfg.max_seq_len * C, 0.0f);
 
     // LM head (tied to wte) and the final layernorm; the residual gradient lands in a.dres
     {
         KernelTimer timer(rep.profile, KernelId::matmul);
-        linear_backward(par, model.wT.head, a.dln.data(), g.wte, nullptr, a.logits.data(),
-                        a.lnf.data(), p.wte, BT, C, V);
+        if (model.wT.logits) {
+            // dlnf(BT,C) = dlogits wte; dwte(V,C) += dlogitsT lnf
+            fast::gemm_small(BT, C, V, a.logits.data(), 1, BT, p.wte, C, a.dln.data(), C, 1.0f,
+                             false);
+            fast::gemm_small(V, C, BT, a.logits.data(), BT, 1, a.lnf.data(), C, g.wte, C, 1.0f,
+                             false);
+        } else {
+            linear_backward(par, model.wT.head, a.dln.data(), g.wte, nullptr, a.logits.data(),
+                            a.lnf.data(), p.wte, BT, C, V);
+        }
     }
     const float* last = a.residual3.data() + (size_t)(L - 1) * BT * C;
     {
@@ -842,8 +935,7 @@ float train_step(Model& model, const int* inputs, const int* targets, int total_
     if (count == 1) {
         sums[0] = run(0);
     } else {
-        tbb::parallel_for(
-            0, count, [&](int r) { sums[r] = run(r); }, tbb::static_partitioner());
+        model.pool->run([&](int r) { sums[r] = run(r); });
     }
     float total = 0.0f;
     for (float s : sums) total += s;
@@ -851,31 +943,62 @@ float train_step(Model& model, const int* inputs, const int* targets, int total_
 }
 
 // Sums the replicas' gradients (in replica order, so the result is deterministic) and applies
-// AdamW, in one pass over the parameters.
-void adamw(Model& model, const TrainSpec& ts, int t) {
+// AdamW to params[r0, r1), in one pass.
+// AdamW on n parameters with gradient ga (+ gb when kTwoReplicas: summed in registers, not
+// written back, since this pass is memory-bound).
+template <bool kTwoReplicas>
+void adamw_kernel(float* __restrict params, float* __restrict m, float* __restrict v,
+                  const float* __restrict ga, const float* __restrict gb, int n,
+                  const TrainSpec& ts, float c1, float c2) {
+    const float beta1 = ts.beta1, beta2 = ts.beta2, lr = ts.lr, eps = ts.eps;
+    const float decay = ts.weight_decay;
+#pragma omp simd
+    for (int i = 0; i < n; i++) {
+        float gr = kTwoReplicas ? ga[i] + gb[i] : ga[i];
+        float mi = beta1 * m[i] + (1.0f - beta1) * gr;
+        float vi = beta2 * v[i] + (1.0f - beta2) * gr * gr;
+        m[i] = mi;
+        v[i] = vi;
+        params[i] -= lr * ((mi * c1) / (sqrtf(vi * c2) + eps) + decay * params[i]);
+    }
+}
+
+void adamw_range(Model& model, const TrainSpec& ts, int t, int r0, int r1) {
     const float c1 = 1.0f / (1.0f - powf(ts.beta1, t));
     const float c2 = 1.0f / (1.0f - powf(ts.beta2, t));
-    float* params = model.params.data();
-    float* m = model.m.data();
-    float* v = model.v.data();
-    const int count = (int)model.replicas.size();
-    float* g0 = model.replicas[0].grads.data();
+    float* params = model.params.data() + r0;
+    float* m = model.m.data() + r0;
+    float* v = model.v.data() + r0;
+    const int count = (int)model.replicas.size(), n = r1 - r0;
+    float* g0 = model.replicas[0].grads.data() + r0;
+    if (count == 2) {
+        const float* g1 = model.replicas[1].grads.data() + r0;
+        adamw_kernel<true>(params, m, v, g0, g1, n, ts, c1, c2);
+        return;
+    }
+    for (int r = 1; r < count; r++) {
+        const float* gr = model.replicas[r].grads.data() + r0;
+#pragma omp simd
+        for (int i = 0; i < n; i++) g0[i] += gr[i];
+    }
+    adamw_kernel<false>(params, m, v, g0, nullptr, n, ts, c1, c2);
+}
+
+// The update: AdamW on every parameter, then the transposed weight copies.
+void update(Model& model, const TrainSpec& ts, int t) {
     const int n = (int)model.params.size();
-    parallel_range(true, n, (double)n * 2 * count, 16384, [&](int r0, int r1) {
-        for (int r = 1; r < count; r++) {
-            const float* gr = model.replicas[r].grads.data();
-#pragma omp simd
-            for (int i = r0; i < r1; i++) g0[i] += gr[i];
-        }
-#pragma omp simd
-        for (int i = r0; i < r1; i++) {
-            float gr = g0[i];
-            float mi = ts.beta1 * m[i] + (1.0f - ts.beta1) * gr;
-            float vi = ts.beta2 * v[i] + (1.0f - ts.beta2) * gr * gr;
-            m[i] = mi;
-            v[i] = vi;
-            params[i] -=
-                ts.lr * ((mi * c1) / (sqrtf(vi * c2) + ts.eps) + ts.weight_decay * params[i]);
+    if (model.pool == nullptr) {
+        parallel_range(true, n, (double)n * 2, 16384,
+                       [&](int r0, int r1) { adamw_range(model, ts, t, r0, r1); });
+        transposed_weights_refresh(model.wT);
+        return;
+    }
+    model.pool->run([&](int w) {
+        const size_t r0 = model.update_bounds[w], r1 = model.update_bounds[w + 1];
+        adamw_range(model, ts, t, (int)r0, (int)r1);
+        for (const TransposedWeights::Job& job : model.wT.jobs) {
+            const size_t start = job.src - model.params.data();
+            if (start >= r0 && start < r1) transpose_job(job);
         }
     });
 }
@@ -961,6 +1084,9 @@ int main(int argc, char** argv) {
     model_create(model, cfg, B, T, pool);
     init_params_parallel(model.params.data(), cfg, seed);
     transposed_weights_refresh(model.wT);
+    // started only now: its spinning threads would compete with oneTBB's during initialisation
+    if (model.replicas.size() > 1)
+        model.pool = std::make_unique<fast::SpinPool>(model.replicas.size());
 
     std::vector<int> inputs(B * T), targets(B * T);
     std::vector<float> losses(task.train.steps);
@@ -975,10 +1101,10 @@ int main(int argc, char** argv) {
         }
         losses[step] = train_step(model, inputs.data(), targets.data(), B * T);
         KernelTimer timer(model.update_profile, KernelId::adamw);
-        adamw(model, task.train, step + 1);
-        transposed_weights_refresh(model.wT);
+        update(model, task.train, step + 1);
     }
     const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
+    model.pool.reset();  // stop the spinning workers before the serial output writing
 
     // replica 0's kernel times (replicas run in parallel on equal shares) plus the update
     TrainerRunInfo info{nonce, seed, task.name, elapsed.count(), model.replicas[0].profile};
