@@ -17,12 +17,10 @@
 // - backward kernels overwrite their outputs instead of accumulating into zeroed buffers, so only
 //   the parameter gradients are cleared each step;
 // - GELU and exp use AVX2 polynomial approximations within 2 ulp of libm.
-#include <cblas.h>
 #include <tbb/enumerable_thread_specific.h>
 #include <tbb/global_control.h>
 #include <tbb/parallel_for.h>
 #include <tbb/task_arena.h>
-#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -39,12 +37,11 @@
 #include "kernels/gpt.h"
 #include "kernels/rng.h"
 #include "kernels/trainer_outputs.h"
+#include "lazy_blas.h"
 #include "small_gemm.h"
 #include "spin_pool.h"
 #include "tasks/data.h"
 #include "tasks/task_spec.h"
-
-extern "C" void openblas_set_num_threads(int);
 
 using namespace trainopt;
 
@@ -78,7 +75,7 @@ void gemm(bool par, bool transA, bool transB, int M, int N, int K, const float* 
     const int threads = tbb::this_task_arena::max_concurrency();
     const double work = 2.0 * M * N * K;
     if (!par || threads == 1 || work < 1.5e6) {
-        cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+        blas::sgemm(CblasRowMajor, ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
         return;
     }
     const bool split_rows = M >= N;
@@ -91,11 +88,11 @@ void gemm(bool par, bool transA, bool transB, int M, int N, int K, const float* 
             if (i0 >= i1) return;
             if (split_rows) {
                 const float* a = transA ? A + i0 : A + (size_t)i0 * lda;
-                cblas_sgemm(CblasRowMajor, ta, tb, i1 - i0, N, K, 1.0f, a, lda, B, ldb, beta,
+                blas::sgemm(CblasRowMajor, ta, tb, i1 - i0, N, K, 1.0f, a, lda, B, ldb, beta,
                             C + (size_t)i0 * ldc, ldc);
             } else {
                 const float* b = transB ? B + (size_t)i0 * ldb : B + i0;
-                cblas_sgemm(CblasRowMajor, ta, tb, M, i1 - i0, K, 1.0f, A, lda, b, ldb, beta,
+                blas::sgemm(CblasRowMajor, ta, tb, M, i1 - i0, K, 1.0f, A, lda, b, ldb, beta,
                             C + i0, ldc);
             }
         },
@@ -241,7 +238,7 @@ void attention_forward_blas(bool par, float* out, float* att, const float* qkv, 
             float* scores = scratch.local().scores.data();
             for (int r0 = 0; r0 < T; r0 += kAttentionBlock) {
                 const int r1 = std::min(T, r0 + kAttentionBlock);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, r1, hs, scale,
+                blas::sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, r1, hs, scale,
                             q + (size_t)r0 * C3, C3, k, C3, 0.0f, scores + (size_t)r0 * T, T);
                 for (int t = r0; t < r1; t++) {
                     const float* sr = scores + (size_t)t * T;
@@ -252,7 +249,7 @@ void attention_forward_blas(bool par, float* out, float* att, const float* qkv, 
                     for (int t2 = 0; t2 <= t; t2++) row[t2] *= inv;
                     std::fill(row + t + 1, row + T, 0.0f);
                 }
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, hs, r1, 1.0f,
+                blas::sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, hs, r1, 1.0f,
                             a + (size_t)r0 * T, T, v, C3, 0.0f,
                             out + ((size_t)b * T + r0) * C + h * hs, C);
             }
@@ -283,7 +280,7 @@ void attention_backward_blas(bool par, float* dqkv, const float* dout, const flo
             // dpre = att * (datt - <att, datt>) * scale, then dq = dpre k
             for (int r0 = 0; r0 < T; r0 += kAttentionBlock) {
                 const int r1 = std::min(T, r0 + kAttentionBlock);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, r1, hs, 1.0f,
+                blas::sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, r1, hs, 1.0f,
                             d + (size_t)r0 * C, C, v, C3, 0.0f, dpre + (size_t)r0 * T, T);
                 for (int t = r0; t < r1; t++) {
                     const float* ar = a + (size_t)t * T;
@@ -295,17 +292,17 @@ void attention_backward_blas(bool par, float* dqkv, const float* dout, const flo
                     for (int t2 = 0; t2 <= t; t2++) dr[t2] = ar[t2] * (dr[t2] - dot) * scale;
                     std::fill(dr + t + 1, dr + T, 0.0f);
                 }
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, hs, r1, 1.0f,
+                blas::sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, hs, r1, 1.0f,
                             dpre + (size_t)r0 * T, T, k, C3, 0.0f, dq + (size_t)r0 * C3, C3);
             }
             // per key block: only queries at or after the block see it
             // dv = att^T dout, dk = dpre^T q
             for (int c0 = 0; c0 < T; c0 += kAttentionBlock) {
                 const int c1 = std::min(T, c0 + kAttentionBlock);
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, c1 - c0, hs, T - c0, 1.0f,
+                blas::sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, c1 - c0, hs, T - c0, 1.0f,
                             a + (size_t)c0 * T + c0, T, d + (size_t)c0 * C, C, 0.0f,
                             dv + (size_t)c0 * C3, C3);
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, c1 - c0, hs, T - c0, 1.0f,
+                blas::sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, c1 - c0, hs, T - c0, 1.0f,
                             dpre + (size_t)c0 * T + c0, T, q + (size_t)c0 * C3, C3, 0.0f,
                             dk + (size_t)c0 * C3, C3);
             }
@@ -1043,14 +1040,7 @@ int fail(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    // OpenBLAS starts its worker threads when the library loads, and they spin (sched_yield)
-    // for about 0.1 s waiting for work this trainer never gives them: every BLAS call here is
-    // single-threaded inside oneTBB. Only the environment at load time can stop that, so set it
-    // and re-execute once (if exec fails, carry on with the spinning threads).
-    if (getenv("OPENBLAS_NUM_THREADS") == nullptr) {
-        setenv("OPENBLAS_NUM_THREADS", "1", 1);
-        execv("/proc/self/exe", argv);
-    }
+    blas::configure();  // before any thread exists
     CLI::App app{"trainopt expert trainer"};
     std::string task_path, data_dir, out_dir, nonce;
     uint64_t seed = 0;
@@ -1063,7 +1053,6 @@ int main(int argc, char** argv) {
     app.add_option("--threads", threads);
     CLI11_PARSE(app, argc, argv);
 
-    openblas_set_num_threads(1);  // BLAS runs single-threaded inside TBB tiles
     const int pool = threads > 0 ? threads : (int)std::thread::hardware_concurrency();
     tbb::global_control limit(tbb::global_control::max_allowed_parallelism, pool);
 
