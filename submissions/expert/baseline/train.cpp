@@ -2,20 +2,21 @@
 // speed. Same init (gpt_init_params), same batches (the seed's data stream), same math; only
 // the order of floating-point operations differs.
 //
-// What changed, and why:
+// What changed, and why (measurements in docs/performance.md):
 // - data parallelism: the batch is split into one replica per thread; each replica runs the
-//   whole forward and backward on its rows single-threaded (two synchronisations per step
-//   instead of one per kernel, which is what the small, overhead-bound shapes need), and the
-//   replicas' gradients are summed in a fixed order inside the AdamW pass;
-// - with a single replica (batch 1, or one thread) every matmul is split into row tiles run in
-//   parallel instead, each an OpenBLAS sgemm called single-threaded, so there is one thread
-//   pool and no oversubscription between BLAS and TBB;
-// - attention per (batch, head) is four sgemms plus a vectorized causal softmax, and its softmax
-//   backward is O(T) per row instead of the reference's O(T^2);
-// - bias adds and residual adds are folded into the sgemm's C operand (beta = 1);
+//   whole forward and backward on its rows single-threaded, and the replicas' gradients are
+//   summed in a fixed order inside the AdamW pass. The two joins per step run on a spinning
+//   fork-join pool (spin_pool.h), since waking sleeping threads costs tens of microseconds;
+// - products of narrow layers (d_model <= 128), of attention heads and of a wide-vocabulary LM
+//   head run on AVX2 register-blocked tiles (small_gemm.h); larger ones on OpenBLAS, opened on
+//   first use and single-threaded (lazy_blas.h); with a single replica (batch 1, or one
+//   thread) those are split into row tiles across oneTBB's threads instead;
+// - attention is flash-style: causal query tiles against the keys they can see, the (T,T)
+//   matrix never stored, probabilities recomputed in the backward, softmax backward O(T);
+// - bias and residual adds are folded into the products' C operand;
 // - softmax, cross-entropy and its backward are one pass per row, writing dlogits in place;
-// - backward kernels overwrite their outputs instead of accumulating into zeroed buffers, so only
-//   the parameter gradients are cleared each step;
+// - backward kernels overwrite their outputs (parameter gradients too), so nothing is cleared
+//   each step but the position-embedding gradient;
 // - GELU and exp use AVX2 polynomial approximations within 2 ulp of libm.
 #include <tbb/enumerable_thread_specific.h>
 #include <tbb/global_control.h>
