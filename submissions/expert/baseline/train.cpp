@@ -220,6 +220,35 @@ struct AttentionScratch {
     std::vector<float> rowdot;     // (T) <dout, out> per query
 };
 
+// One head's slices: q, k and v are rows of stride 3C inside the (B,T,3C) qkv tensor (dq, dk,
+// dv likewise inside dqkv); a head's part of a (B,T,C) tensor starts at head_offset.
+struct HeadQKV {
+    const float *q, *k, *v;
+};
+struct HeadDQKV {
+    float *dq, *dk, *dv;
+};
+
+size_t head_qkv_offset(int b, int h, int T, int C, int hs) {
+    return (size_t)b * T * 3 * C + (size_t)h * hs;
+}
+size_t head_offset(int b, int h, int T, int C, int hs) {
+    return (size_t)b * T * C + (size_t)h * hs;
+}
+HeadQKV head_qkv(const float* qkv, int b, int h, int T, int C, int hs) {
+    const float* q = qkv + head_qkv_offset(b, h, T, C, hs);
+    return {q, q + C, q + 2 * C};
+}
+HeadDQKV head_dqkv(float* dqkv, int b, int h, int T, int C, int hs) {
+    float* dq = dqkv + head_qkv_offset(b, h, T, C, hs);
+    return {dq, dq + C, dq + 2 * C};
+}
+
+// Heads of a multiple of 8 channels take the tiled (flash-style) path, others the sgemm one.
+bool small_heads(int C, int NH) {
+    return (C / NH) % 8 == 0;
+}
+
 // The causal mask makes the upper triangle of every (T,T) product zero, so the sgemms run on
 // row blocks of kAttentionBlock queries against only the keys they can see: for T = 512 that
 // is 56% of the full products' work.
@@ -232,9 +261,7 @@ void attention_forward_blas(bool par, float* out, float* att, const float* qkv, 
     parallel_range(par, B * NH, (double)B * NH * T * T * hs, 1, [&](int bh0, int bh1) {
         for (int bh = bh0; bh < bh1; bh++) {
             const int b = bh / NH, h = bh % NH;
-            const float* q = qkv + (size_t)b * T * C3 + h * hs;
-            const float* k = q + C;
-            const float* v = q + 2 * C;
+            const auto [q, k, v] = head_qkv(qkv, b, h, T, C, hs);
             float* a = att + (size_t)bh * T * T;
             float* scores = scratch.local().scores.data();
             for (int r0 = 0; r0 < T; r0 += kAttentionBlock) {
@@ -252,7 +279,7 @@ void attention_forward_blas(bool par, float* out, float* att, const float* qkv, 
                 }
                 blas::sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, hs, r1, 1.0f,
                             a + (size_t)r0 * T, T, v, C3, 0.0f,
-                            out + ((size_t)b * T + r0) * C + h * hs, C);
+                            out + head_offset(b, h, T, C, hs) + (size_t)r0 * C, C);
             }
         }
     });
@@ -267,15 +294,10 @@ void attention_backward_blas(bool par, float* dqkv, const float* dout, const flo
     parallel_range(par, B * NH, (double)B * NH * T * T * hs, 1, [&](int bh0, int bh1) {
         for (int bh = bh0; bh < bh1; bh++) {
             const int b = bh / NH, h = bh % NH;
-            const size_t base = (size_t)b * T * C3 + h * hs;
-            const float* q = qkv + base;
-            const float* k = q + C;
-            const float* v = q + 2 * C;
-            float* dq = dqkv + base;
-            float* dk = dq + C;
-            float* dv = dq + 2 * C;
+            const auto [q, k, v] = head_qkv(qkv, b, h, T, C, hs);
+            const auto [dq, dk, dv] = head_dqkv(dqkv, b, h, T, C, hs);
             const float* a = att + (size_t)bh * T * T;
-            const float* d = dout + (size_t)b * T * C + h * hs;
+            const float* d = dout + head_offset(b, h, T, C, hs);
             float* dpre = scratch.local().scores.data();
             // per query block: datt = dout v^T over visible keys, then the O(T) softmax backward
             // dpre = att * (datt - <att, datt>) * scale, then dq = dpre k
@@ -332,9 +354,7 @@ void attention_forward_small(bool par, float* out, float* row_max, float* row_in
         float* kt = s.kt.data();
         for (int bh = bh0; bh < bh1; bh++) {
             const int b = bh / NH, h = bh % NH;
-            const float* q = qkv + (size_t)b * T * C3 + h * hs;
-            const float* k = q + C;
-            const float* v = q + 2 * C;
+            const auto [q, k, v] = head_qkv(qkv, b, h, T, C, hs);
             float* mx = row_max + (size_t)bh * T;
             float* inv = row_inv + (size_t)bh * T;
             for (int j = 0; j < T; j++)
@@ -349,7 +369,8 @@ void attention_forward_small(bool par, float* out, float* row_max, float* row_in
                     std::fill(row + std::min(fast::round_up8(t + 1), i1), row + i1, 0.0f);
                 }
                 fast::gemm_small(m, hs, i1, att, Tp, 1, v, C3,
-                                 out + ((size_t)b * T + i0) * C + h * hs, C, 1.0f, false);
+                                 out + head_offset(b, h, T, C, hs) + (size_t)i0 * C, C, 1.0f,
+                                 false);
             }
         }
     });
@@ -371,15 +392,10 @@ void attention_backward_small(bool par, float* dqkv, const float* dout, const fl
         float* rowdot = s.rowdot.data();
         for (int bh = bh0; bh < bh1; bh++) {
             const int b = bh / NH, h = bh % NH;
-            const size_t base = (size_t)b * T * C3 + h * hs;
-            const float* q = qkv + base;
-            const float* k = q + C;
-            const float* v = q + 2 * C;
-            float* dq = dqkv + base;
-            float* dk = dq + C;
-            float* dv = dq + 2 * C;
-            const float* d = dout + (size_t)b * T * C + h * hs;
-            const float* o = out + (size_t)b * T * C + h * hs;
+            const auto [q, k, v] = head_qkv(qkv, b, h, T, C, hs);
+            const auto [dq, dk, dv] = head_dqkv(dqkv, b, h, T, C, hs);
+            const float* d = dout + head_offset(b, h, T, C, hs);
+            const float* o = out + head_offset(b, h, T, C, hs);
             const float* mx = row_max + (size_t)bh * T;
             const float* inv = row_inv + (size_t)bh * T;
             for (int j = 0; j < T; j++) {
@@ -427,15 +443,11 @@ void attention_backward_small(bool par, float* dqkv, const float* dout, const fl
     });
 }
 
-bool small_heads(const GPTConfig& cfg) {
-    return (cfg.channels / cfg.num_heads) % 8 == 0;
-}
-
 // att is used (and must be non-null) only when !small_heads; row_max and row_inv only when it is.
 void attention_forward(bool par, float* out, float* att, float* row_max, float* row_inv,
                        const float* qkv, int B, int T, int C, int NH,
                        tbb::enumerable_thread_specific<AttentionScratch>& scratch) {
-    if ((C / NH) % 8 == 0)
+    if (small_heads(C, NH))
         attention_forward_small(par, out, row_max, row_inv, qkv, B, T, C, NH, scratch);
     else
         attention_forward_blas(par, out, att, qkv, B, T, C, NH, scratch);
@@ -445,7 +457,7 @@ void attention_backward(bool par, float* dqkv, const float* dout, const float* q
                         const float* out, const float* att, const float* row_max,
                         const float* row_inv, int B, int T, int C, int NH,
                         tbb::enumerable_thread_specific<AttentionScratch>& scratch) {
-    if ((C / NH) % 8 == 0)
+    if (small_heads(C, NH))
         attention_backward_small(par, dqkv, dout, qkv, out, row_max, row_inv, B, T, C, NH, scratch);
     else
         attention_backward_blas(par, dqkv, dout, qkv, att, B, T, C, NH, scratch);
@@ -578,7 +590,7 @@ void activations_create(Activations& a, const GPTConfig& cfg, size_t B, size_t T
     a.ln1_rstd.assign(L * BT, 0);
     a.qkv.assign(L * BT * 3 * C, 0);
     a.atty.assign(L * BT * C, 0);
-    if (small_heads(cfg)) {
+    if (small_heads(cfg.channels, cfg.num_heads)) {
         a.att_max.assign(L * B * NH * T, 0);
         a.att_inv.assign(L * B * NH * T, 0);
     } else {
@@ -670,7 +682,7 @@ void model_create(Model& model, const GPTConfig& cfg, int B, int T, int threads)
         point_parameters(rep.g, rep.grads.data(), cfg);
         activations_create(rep.a, cfg, rep.B, T);
         const size_t Tp = fast::round_up8(T), hs = cfg.channels / cfg.num_heads;
-        const bool small = small_heads(cfg);
+        const bool small = small_heads(cfg.channels, cfg.num_heads);
         rep.scratch = tbb::enumerable_thread_specific<AttentionScratch>([=] {
             AttentionScratch s;
             if (small) {
@@ -986,9 +998,9 @@ void adamw_range(Model& model, const TrainSpec& ts, int t, int r0, int r1) {
 void update(Model& model, const TrainSpec& ts, int t) {
     const int n = (int)model.params.size();
     if (model.pool == nullptr) {
+        // a single replica: no transposed weights to refresh (see transposed_weights_create)
         parallel_range(true, n, (double)n * 2, 16384,
                        [&](int r0, int r1) { adamw_range(model, ts, t, r0, r1); });
-        transposed_weights_refresh(model.wT);
         return;
     }
     model.pool->run([&](int w) {
