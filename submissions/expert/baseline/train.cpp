@@ -1102,6 +1102,7 @@ int main(int argc, char** argv) {
             std::copy(tokens.begin() + s + 1, tokens.begin() + s + T + 1, targets.begin() + b * T);
         }
         losses[step] = train_step(model, inputs.data(), targets.data(), B * T);
+        // reported as adamw: the update, the transposed weight copies' refresh included
         KernelTimer timer(model.update_profile, KernelId::adamw);
         update(model, task.train, step + 1);
     }
