@@ -22,6 +22,11 @@ std::string fixed(double v, int digits) {
     return buf;
 }
 
+// The speed-of-light column needs the machine peak, which `verify` does not measure.
+std::string speed_of_light_text(const TaskReport& t) {
+    return t.speed_of_light_speedup > 0 ? fixed(t.speed_of_light_speedup, 0) + "x" : "n/a";
+}
+
 std::string html_escape(const std::string& s) {
     std::string out;
     for (char c : s) {
@@ -251,7 +256,7 @@ std::string report_to_markdown(const ScoreReport& r) {
            << (t.valid ? "yes" : "**NO**") << " | " << fixed(median(t.baseline_seconds), 2) << " | "
            << fixed(median(t.submission_seconds), 3) << " | " << fixed(t.speedup, 2) << "x | "
            << fixed(t.speedup_ci.low, 2) << " - " << fixed(t.speedup_ci.high, 2) << " | "
-           << fixed(t.speed_of_light_speedup, 0) << "x | " << std::scientific << t.max_loss_diff
+           << speed_of_light_text(t) << " | " << std::scientific << t.max_loss_diff
            << " | " << t.max_heldout_diff << " | " << t.max_weight_distance << std::defaultfloat
            << " | " << fixed(t.baseline_peak_rss_mb, 0) << " / "
            << fixed(t.submission_peak_rss_mb, 0) << " |\n";
@@ -410,7 +415,7 @@ std::string report_to_html(const ScoreReport& r) {
           << fixed(median(t.baseline_seconds), 2) << "</td><td>"
           << fixed(median(t.submission_seconds), 3) << "</td><td>" << fixed(t.speedup, 2)
           << "x</td><td>" << fixed(t.speedup_ci.low, 2) << " - " << fixed(t.speedup_ci.high, 2)
-          << "</td><td>" << fixed(t.speed_of_light_speedup, 0) << "x</td><td>" << t.max_loss_diff
+          << "</td><td>" << speed_of_light_text(t) << "</td><td>" << t.max_loss_diff
           << "</td><td>" << t.max_heldout_diff << "</td><td>" << t.max_weight_distance
           << "</td></tr>";
     }

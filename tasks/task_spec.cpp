@@ -112,7 +112,9 @@ bool load_task(const std::string& path, TaskSpec& out, std::string& error) {
         return false;
     }
     TaskSpec t;
-    t.file = path;
+    // absolute, so that a suite given as a relative directory still resolves inside a sandbox
+    // whose working directory is elsewhere
+    t.file = fs::absolute(path).lexically_normal().string();
     std::string err;
     auto fail = [&](const std::string& why) {
         error = "task file " + path + ": " + why;

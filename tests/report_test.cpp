@@ -84,6 +84,17 @@ TEST(Report, MarkdownAndHtmlCarryTheHeadlineAndTheHumanLine) {
     EXPECT_EQ(html.find("a<b"), std::string::npos);
 }
 
+TEST(Report, WithoutAMeasuredPeakTheSpeedOfLightIsNotApplicable) {
+    ScoreReport r = sample_report();
+    r.peak_gflops = 0;  // `verify` does not measure the peak
+    for (TaskReport& t : r.tasks) t.speed_of_light_seconds = t.speed_of_light_speedup = 0;
+    finalize_report(r);
+    EXPECT_EQ(r.tasks[0].speed_of_light_speedup, 0.0);
+    EXPECT_NE(report_to_markdown(r).find("| n/a |"), std::string::npos);
+    EXPECT_EQ(report_to_markdown(r).find("| 0x |"), std::string::npos);
+    EXPECT_NE(report_to_html(r).find("<td>n/a</td>"), std::string::npos);
+}
+
 TEST(Report, AtomicWriteReplacesWholeFiles) {
     testing::TempDir dir;
     std::string error;

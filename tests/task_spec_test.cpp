@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "tasks/data.h"
 #include "test_util.h"
 
@@ -53,6 +55,20 @@ TEST(TaskSpec, LoadsAValidFileWithDefaults) {
     EXPECT_EQ(task.model.heads, 2);
     EXPECT_FLOAT_EQ(task.train.beta2, 0.999f);
     EXPECT_GT(task.tolerances.loss_abs, 0);
+}
+
+TEST(TaskSpec, RecordsAnAbsolutePathForARelativeFile) {
+    TempDir dir;
+    write_text(dir.path + "/t.toml", kValidTask);
+    const std::filesystem::path cwd = std::filesystem::current_path();
+    std::filesystem::current_path(dir.path);
+    TaskSpec task;
+    std::string error;
+    const bool loaded = load_task("./t.toml", task, error);
+    std::filesystem::current_path(cwd);
+    ASSERT_TRUE(loaded) << error;
+    EXPECT_TRUE(std::filesystem::path(task.file).is_absolute()) << task.file;
+    EXPECT_EQ(task.file, (std::filesystem::path(dir.path) / "t.toml").lexically_normal().string());
 }
 
 TEST(TaskSpec, EveryShippedSuiteLoads) {

@@ -2,7 +2,31 @@
 
 #include <cmath>
 
+// glibc's vector math library (libmvec), AVX2 variants: declared by hand since only the
+// compiler's auto-vectorizer is meant to call them, but their ABI is fixed (GLIBC_2.22).
+extern "C" __m256d _ZGVdN4v_log(__m256d x);
+extern "C" __m256d _ZGVdN4v_cos(__m256d x);
+
 namespace trainopt::fast {
+
+void init_normals(Rng& rng, float* out, int n, float scale) {
+    const __m256d tiny = _mm256_set1_pd(1e-300), two_pi = _mm256_set1_pd(6.283185307179586);
+    const __m256d minus_two = _mm256_set1_pd(-2.0), std_dev = _mm256_set1_pd(0.02);
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        alignas(32) double u1[4], u2[4];
+        for (int k = 0; k < 4; k++) {  // draw order as in Rng::next_normal
+            u1[k] = rng.next_double();
+            u2[k] = rng.next_double();
+        }
+        const __m256d radius = _mm256_sqrt_pd(
+            _mm256_mul_pd(minus_two, _ZGVdN4v_log(_mm256_max_pd(_mm256_load_pd(u1), tiny))));
+        const __m256d angle = _ZGVdN4v_cos(_mm256_mul_pd(two_pi, _mm256_load_pd(u2)));
+        const __m128 w = _mm256_cvtpd_ps(_mm256_mul_pd(std_dev, _mm256_mul_pd(radius, angle)));
+        _mm_storeu_ps(out + i, _mm_mul_ps(w, _mm_set1_ps(scale)));
+    }
+    for (; i < n; i++) out[i] = static_cast<float>(0.02 * rng.next_normal()) * scale;
+}
 
 float exp_shift_sum(float* out, const float* in, int n, float shift) {
     const __m256 s = _mm256_set1_ps(shift);

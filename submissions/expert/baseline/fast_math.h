@@ -5,6 +5,8 @@
 
 #include <cmath>
 
+#include "kernels/rng.h"
+
 namespace trainopt::fast {
 
 // exp(x) for 8 lanes, Cephes polynomial: within 2 ulp of expf over the clamped range.
@@ -101,5 +103,12 @@ float max_of(const float* x, int n);
 // dinp[i] = gelu'(inp[i]) * dout[i] (dinp may alias dout).
 void gelu_forward(float* out, const float* inp, int n);
 void gelu_backward(float* dinp, const float* inp, const float* dout, int n);
+
+// out[i] = scale * (float)(0.02 * rng.next_normal()) for i in [0, n): gpt_init_params' draws,
+// with the double-precision log and cos from glibc's libmvec, four lanes at a time (the scalar
+// libm calls were 20-30 ms of a 0.5 s run). libmvec is within 4 ulp of libm in double, so after
+// rounding to float the weights are the reference's (measured: every float identical on the
+// four default tasks, docs/performance.md).
+void init_normals(Rng& rng, float* out, int n, float scale);
 
 }  // namespace trainopt::fast

@@ -32,6 +32,7 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "fast_math.h"
@@ -664,10 +665,6 @@ void model_create(Model& model, const GPTConfig& cfg, int B, int T, int threads)
     model.cfg = cfg;
     model.T = T;
     const size_t n = num_parameters(cfg);
-    model.params.assign(n, 0.0f);
-    model.m.assign(n, 0.0f);
-    model.v.assign(n, 0.0f);
-    point_parameters(model.p, model.params.data(), cfg);
     const int count = std::max(1, std::min(threads, B));
     model.replicas = std::vector<Replica>(count);
     model.replica_loss_sums.assign(count, 0.0f);
@@ -678,9 +675,25 @@ void model_create(Model& model, const GPTConfig& cfg, int B, int T, int threads)
         rep.B = B / count + (r < B % count ? 1 : 0);
         rep.par = count == 1;
         b0 += rep.B;
+    }
+    // 10-40 MB of fresh zeroed memory, whose first touch costs ~2.5 us per 4 KB page on this VM
+    // (15-20 ms of the matmul task's 0.5 s). Page faults on two threads take half the time, so
+    // each replica's thread allocates its own buffers, and params, m and v go round the threads.
+    auto allocate = [&](int r) {
+        Replica& rep = model.replicas[r];
         rep.grads.assign(n, 0.0f);
-        point_parameters(rep.g, rep.grads.data(), cfg);
         activations_create(rep.a, cfg, rep.B, T);
+        std::vector<float>* model_arrays[] = {&model.params, &model.m, &model.v};
+        for (int k = r; k < 3; k += count) model_arrays[k]->assign(n, 0.0f);
+    };
+    std::vector<std::thread> helpers;
+    for (int r = 1; r < count; r++) helpers.emplace_back(allocate, r);
+    allocate(0);
+    for (std::thread& t : helpers) t.join();
+    point_parameters(model.p, model.params.data(), cfg);
+    for (int r = 0; r < count; r++) {
+        Replica& rep = model.replicas[r];
+        point_parameters(rep.g, rep.grads.data(), cfg);
         const size_t Tp = fast::round_up8(T), hs = cfg.channels / cfg.num_heads;
         const bool small = small_heads(cfg.channels, cfg.num_heads);
         rep.scratch = tbb::enumerable_thread_specific<AttentionScratch>([=] {
@@ -1013,8 +1026,9 @@ void update(Model& model, const TrainSpec& ts, int t) {
     });
 }
 
-// gpt_init_params, bit for bit, in parallel. splitmix64 is a counter-based generator (draw k is
-// mix(state + (k + 1) * gamma)), so a chunk of parameters can start at its own draw index.
+// gpt_init_params in parallel and vectorized. splitmix64 is a counter-based generator (draw k is
+// mix(state + (k + 1) * gamma)), so a chunk of parameters can start at its own draw index; the
+// floats are the reference's (fast::init_normals).
 void init_params_parallel(float* params, const GPTConfig& cfg, uint64_t seed) {
     auto sizes = param_tensor_sizes(cfg);
     const float residual_scale = 1.0f / std::sqrt(2.0f * cfg.num_layers);
@@ -1032,12 +1046,10 @@ void init_params_parallel(float* params, const GPTConfig& cfg, uint64_t seed) {
             std::fill(p, p + n, ln_weight ? 1.0f : 0.0f);
         } else {
             const uint64_t first = draws_before;
-            parallel_range(true, n, (double)n * 40, 4096, [&](int j0, int j1) {
+            const float scale = residual_proj ? residual_scale : 1.0f;
+            parallel_range(true, n, (double)n * 10, 4096, [&](int j0, int j1) {
                 Rng rng(start_state + (first + 2 * (uint64_t)j0) * gamma);
-                for (int j = j0; j < j1; j++) {
-                    float w = static_cast<float>(0.02 * rng.next_normal());
-                    p[j] = residual_proj ? w * residual_scale : w;
-                }
+                fast::init_normals(rng, p + j0, j1 - j0, scale);
             });
             draws_before += 2 * (uint64_t)n;
         }
