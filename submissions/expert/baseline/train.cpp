@@ -250,6 +250,13 @@ bool small_heads(int C, int NH) {
     return (C / NH) % 8 == 0;
 }
 
+// Row stride of the flash path's scratch matrices (att, dpre, kt, vt): T rounded up to 8, plus
+// 16 floats so that rows are never a power-of-two multiple of 512 bytes apart. At T = 512 a
+// stride of 2 KB maps all 16 rows of a key panel into 2 of L1's 64 sets (8 ways each).
+int scratch_stride(int T) {
+    return fast::round_up8(T) + 16;
+}
+
 // The causal mask makes the upper triangle of every (T,T) product zero, so the sgemms run on
 // row blocks of kAttentionBlock queries against only the keys they can see: for T = 512 that
 // is 56% of the full products' work.
@@ -347,7 +354,7 @@ constexpr int kQueryBlock = 48;  // queries per dk/dv update (P and dS blocks st
 void attention_forward_small(bool par, float* out, float* row_max, float* row_inv, const float* qkv,
                              int B, int T, int C, int NH,
                              tbb::enumerable_thread_specific<AttentionScratch>& scratch) {
-    const int C3 = 3 * C, hs = C / NH, Tp = fast::round_up8(T);
+    const int C3 = 3 * C, hs = C / NH, Tp = scratch_stride(T);
     const float scale = 1.0f / sqrtf((float)hs);
     parallel_range(par, B * NH, (double)B * NH * T * T * hs, 1, [&](int bh0, int bh1) {
         AttentionScratch& s = scratch.local();
@@ -358,8 +365,7 @@ void attention_forward_small(bool par, float* out, float* row_max, float* row_in
             const auto [q, k, v] = head_qkv(qkv, b, h, T, C, hs);
             float* mx = row_max + (size_t)bh * T;
             float* inv = row_inv + (size_t)bh * T;
-            for (int j = 0; j < T; j++)
-                for (int d = 0; d < hs; d++) kt[(size_t)d * Tp + j] = k[(size_t)j * C3 + d];
+            fast::transpose(k, C3, kt, Tp, T, hs);
             for (int i0 = 0; i0 < T; i0 += kQueryTile) {
                 const int m = std::min(kQueryTile, T - i0), i1 = i0 + m;
                 fast::gemm_small(m, fast::round_up8(i1), hs, q + (size_t)i0 * C3, C3, 1, kt, Tp,
@@ -382,7 +388,7 @@ void attention_backward_small(bool par, float* dqkv, const float* dout, const fl
                               const float* out, const float* row_max, const float* row_inv, int B,
                               int T, int C, int NH,
                               tbb::enumerable_thread_specific<AttentionScratch>& scratch) {
-    const int C3 = 3 * C, hs = C / NH, Tp = fast::round_up8(T);
+    const int C3 = 3 * C, hs = C / NH, Tp = scratch_stride(T);
     const float scale = 1.0f / sqrtf((float)hs);
     parallel_range(par, B * NH, (double)B * NH * T * T * hs, 1, [&](int bh0, int bh1) {
         AttentionScratch& s = scratch.local();
@@ -399,16 +405,17 @@ void attention_backward_small(bool par, float* dqkv, const float* dout, const fl
             const float* o = out + head_offset(b, h, T, C, hs);
             const float* mx = row_max + (size_t)bh * T;
             const float* inv = row_inv + (size_t)bh * T;
+            fast::transpose(k, C3, kt, Tp, T, hs);
+            fast::transpose(v, C3, vt, Tp, T, hs);
             for (int j = 0; j < T; j++) {
-                float dot = 0.0f;
-                for (int c = 0; c < hs; c++) {
-                    kt[(size_t)c * Tp + j] = k[(size_t)j * C3 + c];
-                    vt[(size_t)c * Tp + j] = v[(size_t)j * C3 + c];
-                    dot += d[(size_t)j * C + c] * o[(size_t)j * C + c];
-                    dk[(size_t)j * C3 + c] = 0.0f;
-                    dv[(size_t)j * C3 + c] = 0.0f;
-                }
-                rowdot[j] = dot;  // = sum over keys of att * datt
+                const float* dj = d + (size_t)j * C;
+                const float* oj = o + (size_t)j * C;
+                __m256 dot = _mm256_mul_ps(_mm256_loadu_ps(dj), _mm256_loadu_ps(oj));
+                for (int c = 8; c < hs; c += 8)
+                    dot = _mm256_fmadd_ps(_mm256_loadu_ps(dj + c), _mm256_loadu_ps(oj + c), dot);
+                rowdot[j] = fast::hsum8(dot);  // = sum over keys of att * datt
+                std::fill(dk + (size_t)j * C3, dk + (size_t)j * C3 + hs, 0.0f);
+                std::fill(dv + (size_t)j * C3, dv + (size_t)j * C3 + hs, 0.0f);
             }
             for (int q0 = 0; q0 < T; q0 += kQueryBlock) {
                 const int q1 = std::min(T, q0 + kQueryBlock);
@@ -694,7 +701,7 @@ void model_create(Model& model, const GPTConfig& cfg, int B, int T, int threads)
     for (int r = 0; r < count; r++) {
         Replica& rep = model.replicas[r];
         point_parameters(rep.g, rep.grads.data(), cfg);
-        const size_t Tp = fast::round_up8(T), hs = cfg.channels / cfg.num_heads;
+        const size_t Tp = scratch_stride(T), hs = cfg.channels / cfg.num_heads;
         const bool small = small_heads(cfg.channels, cfg.num_heads);
         rep.scratch = tbb::enumerable_thread_specific<AttentionScratch>([=] {
             AttentionScratch s;
