@@ -94,19 +94,44 @@ inline void gemm_panel(int M, int K, const float* A, ptrdiff_t ars, ptrdiff_t ac
 // rows of A stay in L1 (measured: 50 -> 65 GFLOP/s for the 192x64x512 weight gradients).
 constexpr int kKChunk = 128;
 
+// A panel of B that several row tiles share is first copied to a contiguous buffer: rows of B
+// 1 or 2 KB apart (the 256-wide weights, T = 512 activations) map a 128-row panel into 4 or 2
+// of L1's 64 sets, and the panel was fetched again from L2 for every row tile. Measured on the
+// long-context task's 15 layer shapes, single core: 65-71 -> 74-91 GFLOP/s.
+template <int NV>
+inline const float* pack_panel(const float* B, ptrdiff_t ldb, int kc, float* packed) {
+    for (int k = 0; k < kc; k++)
+        for (int v = 0; v < NV; v++)
+            _mm256_store_ps(packed + (k * NV + v) * 8, _mm256_loadu_ps(B + k * ldb + 8 * v));
+    return packed;
+}
+
 inline void gemm_small(int M, int N, int K, const float* A, ptrdiff_t ars, ptrdiff_t acs,
                        const float* B, ptrdiff_t ldb, float* C, ptrdiff_t ldc, float alpha,
                        bool accumulate) {
-    const int chunk = M > 8 ? kKChunk : K;
+    const bool shared = M > 8;  // several row tiles per panel
+    const int chunk = shared ? kKChunk : K;
+    alignas(32) float packed[kKChunk * 16];
     for (int k0 = 0; k0 < K; k0 += chunk) {
         const int kc = K - k0 < chunk ? K - k0 : chunk;
         const float* a = A + k0 * acs;
         const float* b = B + k0 * ldb;
         const bool acc = accumulate || k0 > 0;
         int j = 0;
-        for (; j + 16 <= N; j += 16)
-            gemm_panel<6, 2>(M, kc, a, ars, acs, b + j, ldb, C + j, ldc, alpha, acc);
-        if (j < N) gemm_panel<8, 1>(M, kc, a, ars, acs, b + j, ldb, C + j, ldc, alpha, acc);
+        for (; j + 16 <= N; j += 16) {
+            if (shared)
+                gemm_panel<6, 2>(M, kc, a, ars, acs, pack_panel<2>(b + j, ldb, kc, packed), 16,
+                                 C + j, ldc, alpha, acc);
+            else
+                gemm_panel<6, 2>(M, kc, a, ars, acs, b + j, ldb, C + j, ldc, alpha, acc);
+        }
+        if (j < N) {
+            if (shared)
+                gemm_panel<8, 1>(M, kc, a, ars, acs, pack_panel<1>(b + j, ldb, kc, packed), 8,
+                                 C + j, ldc, alpha, acc);
+            else
+                gemm_panel<8, 1>(M, kc, a, ars, acs, b + j, ldb, C + j, ldc, alpha, acc);
+        }
     }
 }
 
