@@ -655,9 +655,7 @@ void transposed_weights_create(TransposedWeights& wT, const ParameterTensors& p,
 }
 
 void transpose_job(const TransposedWeights::Job& job) {
-    for (int r = 0; r < job.rows; r++)
-        for (int c = 0; c < job.cols; c++)
-            job.dst[(size_t)c * job.rows + r] = job.src[(size_t)r * job.cols + c];
+    fast::transpose(job.src, job.cols, job.dst, job.rows, job.rows, job.cols);
 }
 
 void transposed_weights_refresh(TransposedWeights& wT) {
