@@ -141,8 +141,8 @@ void gelu_backward(float* dinp, const float* inp, const float* dout, int n);
 // out[i] = scale * (float)(0.02 * rng.next_normal()) for i in [0, n): gpt_init_params' draws,
 // with the double-precision log and cos from glibc's libmvec, four lanes at a time (the scalar
 // libm calls were 20-30 ms of a 0.5 s run). libmvec is within 4 ulp of libm in double, so after
-// rounding to float the weights are the reference's (measured: every float identical on the
-// four default tasks, docs/performance.md).
+// rounding to float the weights are the reference's (measured: 21.7M floats over 5 shapes and
+// 12 seeds, none differ; docs/performance.md).
 void init_normals(Rng& rng, float* out, int n, float scale);
 
 }  // namespace trainopt::fast

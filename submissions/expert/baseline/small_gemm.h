@@ -119,18 +119,12 @@ inline void gemm_small(int M, int N, int K, const float* A, ptrdiff_t ars, ptrdi
         const bool acc = accumulate || k0 > 0;
         int j = 0;
         for (; j + 16 <= N; j += 16) {
-            if (shared)
-                gemm_panel<6, 2>(M, kc, a, ars, acs, pack_panel<2>(b + j, ldb, kc, packed), 16,
-                                 C + j, ldc, alpha, acc);
-            else
-                gemm_panel<6, 2>(M, kc, a, ars, acs, b + j, ldb, C + j, ldc, alpha, acc);
+            const float* panel = shared ? pack_panel<2>(b + j, ldb, kc, packed) : b + j;
+            gemm_panel<6, 2>(M, kc, a, ars, acs, panel, shared ? 16 : ldb, C + j, ldc, alpha, acc);
         }
         if (j < N) {
-            if (shared)
-                gemm_panel<8, 1>(M, kc, a, ars, acs, pack_panel<1>(b + j, ldb, kc, packed), 8,
-                                 C + j, ldc, alpha, acc);
-            else
-                gemm_panel<8, 1>(M, kc, a, ars, acs, b + j, ldb, C + j, ldc, alpha, acc);
+            const float* panel = shared ? pack_panel<1>(b + j, ldb, kc, packed) : b + j;
+            gemm_panel<8, 1>(M, kc, a, ars, acs, panel, shared ? 8 : ldb, C + j, ldc, alpha, acc);
         }
     }
 }

@@ -580,8 +580,8 @@ struct Model {
     ParameterTensors p{};
     TransposedWeights wT;
     // With several replicas: one spinning thread per replica, and the parameter update split
-    // into one slice per thread, cut at weight-matrix boundaries so that each thread can also
-    // transpose the matrices it has just updated.
+    // into one slice per thread, never inside a matrix that has a transposed copy, so that each
+    // thread can also transpose the matrices it has just updated.
     std::unique_ptr<fast::SpinPool> pool;
     std::vector<size_t> update_bounds;
     std::vector<Replica> replicas;
@@ -652,6 +652,11 @@ void transposed_weights_create(TransposedWeights& wT, const ParameterTensors& p,
         wT.fcprojw[l] = add(p.fcprojw + (size_t)l * 4 * C * C, C, 4 * C);
     }
     if (wT.head) wT.wte = add(p.wte, V, C);
+}
+
+// Where a transposed matrix's source starts among the parameters.
+size_t job_start(const TransposedWeights::Job& job, const std::vector<float>& params) {
+    return job.src - params.data();
 }
 
 void transpose_job(const TransposedWeights::Job& job) {
@@ -725,7 +730,7 @@ void model_create(Model& model, const GPTConfig& cfg, int B, int T, int threads)
         for (int w = 1; w < count; w++) {
             size_t cut = n * w / count / 16 * 16;
             for (const TransposedWeights::Job& job : model.wT.jobs) {
-                const size_t start = job.src - model.params.data();
+                const size_t start = job_start(job, model.params);
                 const size_t end = start + (size_t)job.rows * job.cols;
                 if (cut > start && cut < end) cut = cut - start < end - cut ? start : end;
             }
@@ -815,8 +820,7 @@ float forward(const Model& model, Replica& rep, const int* inputs, const int* ta
         KernelTimer timer(rep.profile, KernelId::matmul);
         if (model.wT.logits) {
             // logitsT(V,BT) = wte(V,C) lnf^T(C,BT)
-            for (int i = 0; i < BT; i++)
-                for (int c = 0; c < C; c++) a.lnfT[(size_t)c * BT + i] = a.lnf[(size_t)i * C + c];
+            fast::transpose(a.lnf.data(), C, a.lnfT.data(), BT, BT, C);
             fast::gemm_small(V, BT, C, p.wte, C, 1, a.lnfT.data(), BT, a.logits.data(), BT, 1.0f,
                              false);
         } else {
@@ -963,8 +967,6 @@ float train_step(Model& model, const int* inputs, const int* targets, int total_
     return total / total_rows;
 }
 
-// Sums the replicas' gradients (in replica order, so the result is deterministic) and applies
-// AdamW to params[r0, r1), in one pass.
 // AdamW on n parameters with gradient ga (+ gb when kTwoReplicas: summed in registers, not
 // written back, since this pass is memory-bound).
 template <bool kTwoReplicas>
@@ -984,6 +986,8 @@ void adamw_kernel(float* __restrict params, float* __restrict m, float* __restri
     }
 }
 
+// Sums the replicas' gradients (in replica order, so the result is deterministic) and applies
+// AdamW to params[r0, r1), in one pass.
 void adamw_range(Model& model, const TrainSpec& ts, int t, int r0, int r1) {
     const float c1 = 1.0f / (1.0f - powf(ts.beta1, t));
     const float c2 = 1.0f / (1.0f - powf(ts.beta2, t));
@@ -1018,7 +1022,7 @@ void update(Model& model, const TrainSpec& ts, int t) {
         const size_t r0 = model.update_bounds[w], r1 = model.update_bounds[w + 1];
         adamw_range(model, ts, t, (int)r0, (int)r1);
         for (const TransposedWeights::Job& job : model.wT.jobs) {
-            const size_t start = job.src - model.params.data();
+            const size_t start = job_start(job, model.params);
             if (start >= r0 && start < r1) transpose_job(job);
         }
     });
