@@ -65,48 +65,40 @@ inline __m256 half_one_plus_tanh8(__m256 u) {
 }
 }  // namespace
 
-void gelu_forward(float* out, const float* inp, int n) {
+void gelu_forward(float* out, float* inp_then_grad, int n) {
+    const __m256 one = _mm256_set1_ps(1.0f), four = _mm256_set1_ps(4.0f);
     const __m256 k = _mm256_set1_ps(kScale), c = _mm256_set1_ps(0.044715f);
+    const __m256 half_k = _mm256_set1_ps(0.5f * kScale), c3 = _mm256_set1_ps(3.0f * 0.044715f);
+    float* io = inp_then_grad;
     int i = 0;
     for (; i + 8 <= n; i += 8) {
-        __m256 x = _mm256_loadu_ps(inp + i);
-        __m256 x3 = _mm256_mul_ps(_mm256_mul_ps(x, x), x);
-        __m256 s = half_one_plus_tanh8(_mm256_mul_ps(k, _mm256_fmadd_ps(c, x3, x)));
+        const __m256 x = _mm256_loadu_ps(io + i);
+        const __m256 x2 = _mm256_mul_ps(x, x);
+        const __m256 s =
+            half_one_plus_tanh8(_mm256_mul_ps(k, _mm256_fmadd_ps(c, _mm256_mul_ps(x2, x), x)));
+        // sech^2(u) = 1 - tanh^2(u) = 4 s (1 - s), with s = 0.5 (1 + tanh(u))
+        const __m256 sech2 = _mm256_mul_ps(four, _mm256_mul_ps(s, _mm256_sub_ps(one, s)));
+        // gelu' = s + 0.5 x sech2 k (1 + 3 c x^2)
+        const __m256 grad = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_mul_ps(x, half_k), sech2),
+                                            _mm256_fmadd_ps(c3, x2, one), s);
         _mm256_storeu_ps(out + i, _mm256_mul_ps(x, s));
+        _mm256_storeu_ps(io + i, grad);
     }
     for (; i < n; i++) {
-        float x = inp[i];
-        out[i] = 0.5f * x * (1.0f + tanhf(kScale * (x + 0.044715f * x * x * x)));
+        const float x = io[i];
+        const float th = tanhf(kScale * (x + 0.044715f * x * x * x));
+        const float sech2 = 1.0f - th * th;
+        out[i] = 0.5f * x * (1.0f + th);
+        io[i] = 0.5f * (1.0f + th) + x * 0.5f * sech2 * kScale * (1.0f + 3.0f * 0.044715f * x * x);
     }
 }
 
-void gelu_backward(float* dinp, const float* inp, const float* dout, int n) {
-    const __m256 one = _mm256_set1_ps(1.0f), two = _mm256_set1_ps(2.0f);
-    const __m256 k = _mm256_set1_ps(kScale), c = _mm256_set1_ps(0.044715f);
-    const __m256 c3 = _mm256_set1_ps(3.0f * 0.044715f);
+void gelu_backward(float* dinp, const float* grad, const float* dout, int n) {
     int i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 x = _mm256_loadu_ps(inp + i);
-        __m256 x2 = _mm256_mul_ps(x, x);
-        __m256 s =
-            half_one_plus_tanh8(_mm256_mul_ps(k, _mm256_fmadd_ps(_mm256_mul_ps(c, x2), x, x)));
-        // sech^2(u) = 1 - tanh^2(u) = 4 s (1 - s), with s = 0.5 (1 + tanh(u))
-        __m256 sech2 =
-            _mm256_mul_ps(_mm256_mul_ps(two, two), _mm256_mul_ps(s, _mm256_sub_ps(one, s)));
-        // gelu' = s + 0.5 x sech2 k (1 + 3 c x^2)
-        __m256 grad = _mm256_fmadd_ps(
-            _mm256_mul_ps(_mm256_mul_ps(_mm256_mul_ps(x, _mm256_set1_ps(0.5f)), sech2), k),
-            _mm256_fmadd_ps(c3, x2, one), s);
-        _mm256_storeu_ps(dinp + i, _mm256_mul_ps(grad, _mm256_loadu_ps(dout + i)));
-    }
-    for (; i < n; i++) {
-        float x = inp[i];
-        float th = tanhf(kScale * (x + 0.044715f * x * x * x));
-        float sech2 = 1.0f - th * th;
-        float grad =
-            0.5f * (1.0f + th) + x * 0.5f * sech2 * kScale * (1.0f + 3.0f * 0.044715f * x * x);
-        dinp[i] = grad * dout[i];
-    }
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dinp + i,
+                         _mm256_mul_ps(_mm256_loadu_ps(grad + i), _mm256_loadu_ps(dout + i)));
+    for (; i < n; i++) dinp[i] = grad[i] * dout[i];
 }
 
 }  // namespace trainopt::fast

@@ -133,10 +133,12 @@ inline void softmax_row_backward(float* att, float* dpre, int n, float max, floa
 float exp_shift_sum(float* out, const float* in, int n, float shift);
 float max_of(const float* x, int n);
 
-// GELU (tanh form) forward and backward over n values; backward overwrites
-// dinp[i] = gelu'(inp[i]) * dout[i] (dinp may alias dout).
-void gelu_forward(float* out, const float* inp, int n);
-void gelu_backward(float* dinp, const float* inp, const float* dout, int n);
+// GELU (tanh form) over n values. The forward also computes the derivative, which shares the
+// exponential with the value, and stores it over the input (the pre-activation is needed only
+// for it); the backward is then dinp[i] = grad[i] * dout[i] (dinp may alias dout). One exp per
+// element instead of two.
+void gelu_forward(float* out, float* inp_then_grad, int n);
+void gelu_backward(float* dinp, const float* grad, const float* dout, int n);
 
 // out[i] = scale * (float)(0.02 * rng.next_normal()) for i in [0, n): gpt_init_params' draws,
 // with the double-precision log and cos from glibc's libmvec, four lanes at a time (the scalar

@@ -536,6 +536,7 @@ void softmax_xent_transposed(float* logitsT, float* losses, float* col_max, floa
 // ----------------------------------------------------------------------------------------------
 // the model
 
+// fch holds the fc layer's output until the GELU forward overwrites it with GELU's derivative.
 struct Activations {
     std::vector<float> encoded, ln1, ln1_mean, ln1_rstd, qkv, atty, att, att_max, att_inv,
         residual2, ln2, ln2_mean, ln2_rstd, fch, fch_gelu, residual3, lnf, lnf_mean, lnf_rstd, lnfT,
