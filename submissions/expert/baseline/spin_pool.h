@@ -46,20 +46,22 @@ class SpinPool {
         job_ = nullptr;
     }
 
-  private:
-    // With more threads than usable CPUs a spinning thread only delays the one it waits for.
-    static int usable_cpus() {
-        cpu_set_t set;
-        if (sched_getaffinity(0, sizeof(set), &set) != 0) return 1;
-        return CPU_COUNT(&set);
-    }
-
+    // One round of a spin-wait loop (spins counts the rounds): a pause, or a yield once the
+    // loop has spun long enough or at once when threads outnumber the usable CPUs.
     void backoff(int& spins) const {
         if (++spins < spin_limit_) {
             _mm_pause();
         } else {
             sched_yield();
         }
+    }
+
+  private:
+    // With more threads than usable CPUs a spinning thread only delays the one it waits for.
+    static int usable_cpus() {
+        cpu_set_t set;
+        if (sched_getaffinity(0, sizeof(set), &set) != 0) return 1;
+        return CPU_COUNT(&set);
     }
 
     void worker_loop(int w) {

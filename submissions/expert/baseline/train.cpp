@@ -25,6 +25,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -574,17 +575,39 @@ struct TransposedWeights {
     const float* wte = nullptr;
 };
 
+// The update in pieces that a thread can take as soon as every replica's backward has produced
+// their gradients: a layer's parameters are final once all replicas are past that layer, so the
+// thread whose replica finishes first updates the top layers while the other still works on the
+// lower ones (waiting for the slower replica was 5-10% of a step). AdamW is elementwise, so
+// which thread updates which piece does not change a bit of the result.
+struct UpdateUnit {
+    size_t begin = 0, end = 0;  // parameter range
+    int stage = 0;              // backward stage that completes its gradients (see StepProgress)
+    const TransposedWeights::Job* job = nullptr;  // re-transpose rows [row0, row1) of job->src
+    int row0 = 0, row1 = 0;
+};
+
+// Per step: how many backward stages each replica has completed (stage 0: LM head and final
+// layernorm; 1 + (L-1-l): layer l; L+1: the embeddings), and the next update unit to take.
+struct StepProgress {
+    struct alignas(64) Counter {
+        std::atomic<int> value{0};
+    };
+    std::unique_ptr<Counter[]> stages_done;
+    alignas(64) std::atomic<int> next_unit{0};
+};
+
 struct Model {
     GPTConfig cfg;
     int T = 0;
     std::vector<float> params, m, v;
     ParameterTensors p{};
     TransposedWeights wT;
-    // With several replicas: one spinning thread per replica, and the parameter update split
-    // into one slice per thread, never inside a matrix that has a transposed copy, so that each
-    // thread can also transpose the matrices it has just updated.
+    // With several replicas: one spinning thread per replica, which runs its replica's forward
+    // and backward and then takes update units (below) until none is left.
     std::unique_ptr<fast::SpinPool> pool;
-    std::vector<size_t> update_bounds;
+    std::vector<UpdateUnit> update_units;
+    std::unique_ptr<StepProgress> progress;
     std::vector<Replica> replicas;
     std::vector<float> replica_loss_sums;
     KernelProfile update_profile;
@@ -671,6 +694,50 @@ void transposed_weights_refresh(TransposedWeights& wT) {
     });
 }
 
+// The update units in the order their gradients complete. Pieces of about kUpdateChunk floats;
+// matrices with a transposed copy are cut into row blocks (multiples of 8 rows), each
+// re-transposed by the thread that updated it.
+constexpr size_t kUpdateChunk = 16384;
+
+std::vector<UpdateUnit> make_update_units(const Model& model) {
+    const GPTConfig& cfg = model.cfg;
+    const int L = cfg.num_layers;
+    const auto sizes = param_tensor_sizes(cfg);
+    std::vector<UpdateUnit> units;
+    auto add_range = [&](size_t begin, size_t end, int stage) {
+        for (const TransposedWeights::Job& job : model.wT.jobs) {
+            if (job_start(job, model.params) != begin) continue;
+            const int rows_per_unit = std::max<int>(8, (int)(kUpdateChunk / job.cols) / 8 * 8);
+            for (int r0 = 0; r0 < job.rows; r0 += rows_per_unit) {
+                const int r1 = std::min(job.rows, r0 + rows_per_unit);
+                units.push_back({begin + (size_t)r0 * job.cols, begin + (size_t)r1 * job.cols,
+                                 stage, &job, r0, r1});
+            }
+            return;
+        }
+        for (size_t b = begin; b < end; b += kUpdateChunk)
+            units.push_back({b, std::min(end, b + kUpdateChunk), stage, nullptr, 0, 0});
+    };
+    size_t offsets[kNumParamTensors];
+    size_t offset = 0;
+    for (int i = 0; i < kNumParamTensors; i++) {
+        offsets[i] = offset;
+        offset += sizes[i];
+    }
+    const int lnfw = kNumParamTensors - 2, lnfb = kNumParamTensors - 1;
+    add_range(offsets[lnfw], offsets[lnfw] + sizes[lnfw], 0);
+    add_range(offsets[lnfb], offsets[lnfb] + sizes[lnfb], 0);
+    for (int l = L - 1; l >= 0; l--) {
+        for (int i = 2; i < lnfw; i++) {  // ln1w .. fcprojb: L stacked slices each
+            const size_t per_layer = sizes[i] / L;
+            add_range(offsets[i] + l * per_layer, offsets[i] + (l + 1) * per_layer, L - l);
+        }
+    }
+    add_range(offsets[0], offsets[0] + sizes[0], L + 1);  // wte: the encoder's scatter is last
+    add_range(offsets[1], offsets[1] + sizes[1], L + 1);  // wpe
+    return units;
+}
+
 // Splits the batch into min(threads, B) replicas of near-equal size.
 void model_create(Model& model, const GPTConfig& cfg, int B, int T, int threads) {
     model.cfg = cfg;
@@ -723,20 +790,9 @@ void model_create(Model& model, const GPTConfig& cfg, int B, int T, int threads)
     }
     transposed_weights_create(model.wT, model.p, cfg, T, count);
     if (count > 1) {
-        // Equal shares, except that a cut never splits a matrix with a transposed copy (its
-        // updater re-transposes it). Cutting only at matrix boundaries gave one thread 91% of
-        // the wide-vocabulary model's parameters (the 8192x64 embedding is one matrix).
-        model.update_bounds.assign(count + 1, n);
-        model.update_bounds[0] = 0;
-        for (int w = 1; w < count; w++) {
-            size_t cut = n * w / count / 16 * 16;
-            for (const TransposedWeights::Job& job : model.wT.jobs) {
-                const size_t start = job_start(job, model.params);
-                const size_t end = start + (size_t)job.rows * job.cols;
-                if (cut > start && cut < end) cut = cut - start < end - cut ? start : end;
-            }
-            model.update_bounds[w] = std::max(cut, model.update_bounds[w - 1]);
-        }
+        model.update_units = make_update_units(model);
+        model.progress = std::make_unique<StepProgress>();
+        model.progress->stages_done = std::make_unique<StepProgress::Counter[]>(count);
     }
 }
 
@@ -842,7 +898,12 @@ float forward(const Model& model, Replica& rep, const int* inputs, const int* ta
     return loss_sum;
 }
 
-void backward(const Model& model, Replica& rep, const int* inputs) {
+// stages_done (may be null) is raised after each stage whose gradients are then final: the LM
+// head and final layernorm, each layer, the embeddings (see StepProgress).
+void backward(const Model& model, Replica& rep, const int* inputs, std::atomic<int>* stages_done) {
+    auto stage_done = [&](int stages) {
+        if (stages_done != nullptr) stages_done->store(stages, std::memory_order_release);
+    };
     const bool par = rep.par;
     const int B = rep.B, T = model.T, BT = B * T;
     const int C = model.cfg.channels, L = model.cfg.num_layers, NH = model.cfg.num_heads;
@@ -874,6 +935,7 @@ void backward(const Model& model, Replica& rep, const int* inputs) {
         layernorm_backward(par, a.dres.data(), g.lnfw, g.lnfb, a.dln.data(), last, p.lnfw,
                            a.lnf_mean.data(), a.lnf_rstd.data(), nullptr, BT, C);
     }
+    stage_done(1);
 
     for (int l = L - 1; l >= 0; l--) {
         const size_t o1 = (size_t)l * BT * C, o3 = o1 * 3, o4 = o1 * 4, ob = (size_t)l * BT;
@@ -932,6 +994,7 @@ void backward(const Model& model, Replica& rep, const int* inputs) {
                                residual, p.ln1w + l * C, a.ln1_mean.data() + ob,
                                a.ln1_rstd.data() + ob, a.dres2.data(), BT, C);
         }
+        stage_done(L - l + 1);
     }
     for (int b = 0; b < B; b++) {
         for (int t = 0; t < T; t++) {
@@ -945,27 +1008,7 @@ void backward(const Model& model, Replica& rep, const int* inputs) {
             }
         }
     }
-}
-
-// One training step over the whole batch; returns the mean loss.
-float train_step(Model& model, const int* inputs, const int* targets, int total_rows) {
-    auto run = [&](int r) {
-        Replica& rep = model.replicas[r];
-        const size_t offset = (size_t)rep.b0 * model.T;
-        float loss_sum = forward(model, rep, inputs + offset, targets + offset, total_rows);
-        backward(model, rep, inputs + offset);
-        return loss_sum;
-    };
-    const int count = (int)model.replicas.size();
-    std::vector<float>& sums = model.replica_loss_sums;
-    if (count == 1) {
-        sums[0] = run(0);
-    } else {
-        model.pool->run([&](int r) { sums[r] = run(r); });
-    }
-    float total = 0.0f;
-    for (float s : sums) total += s;
-    return total / total_rows;
+    stage_done(L + 2);
 }
 
 // AdamW on n parameters with gradient ga (+ gb when kTwoReplicas: summed in registers, not
@@ -1010,23 +1053,60 @@ void adamw_range(Model& model, const TrainSpec& ts, int t, int r0, int r1) {
     adamw_kernel<false>(params, m, v, g0, nullptr, n, ts, c1, c2);
 }
 
-// The update: AdamW on every parameter, then the transposed weight copies.
-void update(Model& model, const TrainSpec& ts, int t) {
-    const int n = (int)model.params.size();
-    if (model.pool == nullptr) {
+// Takes update units in order until none is left, each once every replica's backward has
+// completed its stage. Only the updating is timed (as adamw), not the waiting.
+void run_update_units(Model& model, const TrainSpec& ts, int t, KernelProfile& profile) {
+    StepProgress& progress = *model.progress;
+    const int count = (int)model.replicas.size();
+    const int n = (int)model.update_units.size();
+    for (int u = progress.next_unit.fetch_add(1, std::memory_order_relaxed); u < n;
+         u = progress.next_unit.fetch_add(1, std::memory_order_relaxed)) {
+        const UpdateUnit& unit = model.update_units[u];
+        int spins = 0;
+        for (int r = 0; r < count; r++)
+            while (progress.stages_done[r].value.load(std::memory_order_acquire) <= unit.stage)
+                model.pool->backoff(spins);
+        KernelTimer timer(profile, KernelId::adamw);
+        adamw_range(model, ts, t, (int)unit.begin, (int)unit.end);
+        if (unit.job != nullptr) {
+            const TransposedWeights::Job& job = *unit.job;
+            fast::transpose(job.src + (size_t)unit.row0 * job.cols, job.cols, job.dst + unit.row0,
+                            job.rows, unit.row1 - unit.row0, job.cols);
+        }
+    }
+}
+
+// One training step over the whole batch, the update included; returns the mean loss (of the
+// parameters before the update). t counts steps from 1.
+float train_step(Model& model, const TrainSpec& ts, int t, const int* inputs, const int* targets,
+                 int total_rows) {
+    const int count = (int)model.replicas.size();
+    std::vector<float>& sums = model.replica_loss_sums;
+    auto run = [&](int r, std::atomic<int>* stages_done) {
+        Replica& rep = model.replicas[r];
+        const size_t offset = (size_t)rep.b0 * model.T;
+        sums[r] = forward(model, rep, inputs + offset, targets + offset, total_rows);
+        backward(model, rep, inputs + offset, stages_done);
+    };
+    if (count == 1) {
+        run(0, nullptr);
         // a single replica: no transposed weights to refresh (see transposed_weights_create)
+        KernelTimer timer(model.update_profile, KernelId::adamw);
+        const int n = (int)model.params.size();
         parallel_range(true, n, (double)n * 2, 16384,
                        [&](int r0, int r1) { adamw_range(model, ts, t, r0, r1); });
-        return;
+    } else {
+        StepProgress& progress = *model.progress;
+        for (int r = 0; r < count; r++) progress.stages_done[r].value.store(0);
+        progress.next_unit.store(0);
+        model.pool->run([&](int r) {
+            run(r, &progress.stages_done[r].value);
+            run_update_units(model, ts, t, model.replicas[r].profile);
+        });
     }
-    model.pool->run([&](int w) {
-        const size_t r0 = model.update_bounds[w], r1 = model.update_bounds[w + 1];
-        adamw_range(model, ts, t, (int)r0, (int)r1);
-        for (const TransposedWeights::Job& job : model.wT.jobs) {
-            const size_t start = job_start(job, model.params);
-            if (start >= r0 && start < r1) transpose_job(job);
-        }
-    });
+    float total = 0.0f;
+    for (float s : sums) total += s;
+    return total / total_rows;
 }
 
 // gpt_init_params in parallel and vectorized. splitmix64 is a counter-based generator (draw k is
@@ -1116,10 +1196,8 @@ int main(int argc, char** argv) {
             std::copy(tokens.begin() + s, tokens.begin() + s + T, inputs.begin() + b * T);
             std::copy(tokens.begin() + s + 1, tokens.begin() + s + T + 1, targets.begin() + b * T);
         }
-        losses[step] = train_step(model, inputs.data(), targets.data(), B * T);
-        // reported as adamw: the update, the transposed weight copies' refresh included
-        KernelTimer timer(model.update_profile, KernelId::adamw);
-        update(model, task.train, step + 1);
+        losses[step] =
+            train_step(model, task.train, step + 1, inputs.data(), targets.data(), B * T);
     }
     const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
     model.pool.reset();  // stop the spinning workers before the serial output writing
