@@ -46,6 +46,25 @@ inline float hmax8(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
+// r[i] becomes column i of the 8x8 matrix whose rows were r[0..8).
+inline void transpose8x8(__m256 r[8]) {
+    __m256 t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+        r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+    }
+}
+
 // dst(cols, rows) = src(rows, cols)^T: src rows src_stride apart, dst rows dst_stride apart,
 // cols a multiple of 8. 8x8 blocks go through registers (the attention heads' keys and values
 // are transposed once per head; one float at a time that was 40% of the backward's own time).
@@ -55,24 +74,11 @@ inline void transpose(const float* src, ptrdiff_t src_stride, float* dst, ptrdif
     for (; r0 + 8 <= rows; r0 += 8) {
         for (int c0 = 0; c0 < cols; c0 += 8) {
             const float* s = src + r0 * src_stride + c0;
-            __m256 r[8], t[8], u[8];
+            __m256 r[8];
             for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(s + i * src_stride);
-            for (int i = 0; i < 8; i += 2) {
-                t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-                t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-            }
-            for (int i = 0; i < 8; i += 4) {
-                u[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-                u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-                u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-                u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
-            }
+            transpose8x8(r);
             float* d = dst + c0 * dst_stride + r0;
-            for (int i = 0; i < 4; i++) {
-                _mm256_storeu_ps(d + i * dst_stride, _mm256_permute2f128_ps(u[i], u[i + 4], 0x20));
-                _mm256_storeu_ps(d + (i + 4) * dst_stride,
-                                 _mm256_permute2f128_ps(u[i], u[i + 4], 0x31));
-            }
+            for (int i = 0; i < 8; i++) _mm256_storeu_ps(d + i * dst_stride, r[i]);
         }
     }
     for (; r0 < rows; r0++)

@@ -352,6 +352,157 @@ void attention_backward_blas(bool par, float* dqkv, const float* dout, const flo
 constexpr int kQueryTile = 6;
 constexpr int kQueryBlock = 48;  // queries per dk/dv update (P and dS blocks stay in L2)
 
+// Heads of exactly 8 channels: one vector per row of q, k, v, too narrow for product tiles (the
+// small task's 32x32x8 head products spent most of their time in call and tail overhead). Here
+// the 8 queries of a block share each vector instead: a key's scores for all of them are 8 FMAs
+// against the block's transposed queries, the softmax's max and sum are lane-wise (no
+// horizontal reductions), and the output accumulates transposed. Lanes past T are zero queries
+// whose results are never stored.
+namespace hs8 {
+
+// col[c], lane l = x[(i0 + l) * stride + c] for the n <= 8 rows of a block; missing rows zero.
+inline void load_block(const float* x, ptrdiff_t stride, int n, __m256 col[8]) {
+    for (int l = 0; l < 8; l++)
+        col[l] = l < n ? _mm256_loadu_ps(x + l * stride) : _mm256_setzero_ps();
+    fast::transpose8x8(col);
+}
+
+inline void store_block(float* x, ptrdiff_t stride, int n, __m256 col[8]) {
+    fast::transpose8x8(col);
+    for (int l = 0; l < n; l++) _mm256_storeu_ps(x + l * stride, col[l]);
+}
+
+// sum_c row[c] * cols[c]: one row of 8 channels against the block's 8 transposed rows
+inline __m256 row_dot(const float* row, const __m256 cols[8]) {
+    __m256 a = _mm256_mul_ps(_mm256_broadcast_ss(row), cols[0]);
+    __m256 b = _mm256_mul_ps(_mm256_broadcast_ss(row + 1), cols[1]);
+    for (int c = 2; c < 8; c += 2) {
+        a = _mm256_fmadd_ps(_mm256_broadcast_ss(row + c), cols[c], a);
+        b = _mm256_fmadd_ps(_mm256_broadcast_ss(row + c + 1), cols[c + 1], b);
+    }
+    return _mm256_add_ps(a, b);
+}
+
+// Lanes whose query (i0 + lane) may see key j.
+inline __m256 causal_mask(int i0, int j) {
+    const __m256i query =
+        _mm256_add_epi32(_mm256_set1_epi32(i0 + 1), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    return _mm256_castsi256_ps(_mm256_cmpgt_epi32(query, _mm256_set1_epi32(j)));
+}
+
+// One head: out (stride C), per-query max and 1/sum; scores is (T, 8) scratch.
+void forward(float* out, ptrdiff_t C, float* row_max, float* row_inv, const float* q,
+             const float* k, const float* v, ptrdiff_t C3, int T, float* scores) {
+    const __m256 scale = _mm256_set1_ps(1.0f / sqrtf(8.0f));
+    const __m256 neg_inf = _mm256_set1_ps(-INFINITY);
+    for (int i0 = 0; i0 < T; i0 += 8) {
+        const int n = std::min(8, T - i0), keys = i0 + n;
+        __m256 qt[8];
+        load_block(q + (size_t)i0 * C3, C3, n, qt);
+        __m256 mx = neg_inf;
+        for (int j = 0; j < keys; j++) {
+            __m256 s = _mm256_mul_ps(row_dot(k + (size_t)j * C3, qt), scale);
+            if (j >= i0) s = _mm256_blendv_ps(neg_inf, s, causal_mask(i0, j));
+            _mm256_storeu_ps(scores + 8 * j, s);
+            mx = _mm256_max_ps(mx, s);
+        }
+        // exponentials first, then the products: each loop's iterations are short and
+        // independent, so several are in flight (one loop doing both was latency-bound)
+        __m256 sum = _mm256_setzero_ps(), ot[8];
+        for (int j = 0; j < keys; j++) {
+            __m256 e = fast::exp8(_mm256_sub_ps(_mm256_loadu_ps(scores + 8 * j), mx));
+            if (j >= i0) e = _mm256_and_ps(e, causal_mask(i0, j));
+            _mm256_storeu_ps(scores + 8 * j, e);
+            sum = _mm256_add_ps(sum, e);
+        }
+        for (int c = 0; c < 8; c++) ot[c] = _mm256_setzero_ps();
+        for (int j = 0; j < keys; j++) {
+            const __m256 e = _mm256_loadu_ps(scores + 8 * j);
+            const float* vj = v + (size_t)j * C3;
+            for (int c = 0; c < 8; c++)
+                ot[c] = _mm256_fmadd_ps(_mm256_broadcast_ss(vj + c), e, ot[c]);
+        }
+        const __m256 inv = _mm256_div_ps(_mm256_set1_ps(1.0f), sum);
+        for (int c = 0; c < 8; c++) ot[c] = _mm256_mul_ps(ot[c], inv);
+        store_block(out + (size_t)i0 * C, C, n, ot);
+        const __m256i stored = _mm256_castps_si256(fast::lane_mask(n));
+        _mm256_maskstore_ps(row_max + i0, stored, mx);
+        _mm256_maskstore_ps(row_inv + i0, stored, inv);
+    }
+}
+
+// One head's dq, dk, dv (stride C3, all overwritten), recomputing the probabilities from the
+// stored max and 1/sum; dK and dV rows gather the 8 queries' lanes one at a time.
+void backward(float* dq, float* dk, float* dv, const float* dout, const float* out, ptrdiff_t C,
+              const float* q, const float* k, const float* v, ptrdiff_t C3, const float* row_max,
+              const float* row_inv, int T, float* probs, float* dscores) {
+    const __m256 scale = _mm256_set1_ps(1.0f / sqrtf(8.0f));
+    for (int j = 0; j < T; j++) {
+        _mm256_storeu_ps(dk + (size_t)j * C3, _mm256_setzero_ps());
+        _mm256_storeu_ps(dv + (size_t)j * C3, _mm256_setzero_ps());
+    }
+    for (int i0 = 0; i0 < T; i0 += 8) {
+        const int n = std::min(8, T - i0), keys = i0 + n;
+        const float* qb = q + (size_t)i0 * C3;
+        const float* db = dout + (size_t)i0 * C;
+        __m256 qt[8], dot[8], ot[8], dqt[8];
+        load_block(qb, C3, n, qt);
+        load_block(db, C, n, dot);
+        load_block(out + (size_t)i0 * C, C, n, ot);
+        __m256 rowdot = _mm256_mul_ps(dot[0], ot[0]);  // sum over keys of att * datt
+        for (int c = 1; c < 8; c++) rowdot = _mm256_fmadd_ps(dot[c], ot[c], rowdot);
+        const __m256i valid = _mm256_castps_si256(fast::lane_mask(n));
+        const __m256 mx = _mm256_maskload_ps(row_max + i0, valid);
+        const __m256 inv = _mm256_maskload_ps(row_inv + i0, valid);  // 0 past T: p = 0 there
+        // three loops with short independent iterations (one loop doing everything per key
+        // was latency-bound): probabilities and their gradients, then dq, then dk and dv
+        for (int j = 0; j < keys; j++) {
+            const __m256 s = _mm256_mul_ps(row_dot(k + (size_t)j * C3, qt), scale);
+            __m256 p = _mm256_mul_ps(fast::exp8(_mm256_sub_ps(s, mx)), inv);
+            if (j >= i0) p = _mm256_and_ps(p, causal_mask(i0, j));
+            const __m256 dp = row_dot(v + (size_t)j * C3, dot);
+            _mm256_storeu_ps(probs + 8 * j, p);
+            _mm256_storeu_ps(dscores + 8 * j,
+                             _mm256_mul_ps(_mm256_mul_ps(p, _mm256_sub_ps(dp, rowdot)), scale));
+        }
+        for (int c = 0; c < 8; c++) dqt[c] = _mm256_setzero_ps();
+        for (int j = 0; j < keys; j++) {
+            const float* kj = k + (size_t)j * C3;
+            const __m256 ds = _mm256_loadu_ps(dscores + 8 * j);
+            for (int c = 0; c < 8; c++)
+                dqt[c] = _mm256_fmadd_ps(_mm256_broadcast_ss(kj + c), ds, dqt[c]);
+        }
+        for (int j = 0; j < keys; j++) {
+            float* dkj = dk + (size_t)j * C3;
+            float* dvj = dv + (size_t)j * C3;
+            __m256 dk0 = _mm256_loadu_ps(dkj), dv0 = _mm256_loadu_ps(dvj);
+            __m256 dk1 = _mm256_setzero_ps(), dv1 = _mm256_setzero_ps();
+            const float* ds = dscores + 8 * j;
+            const float* p = probs + 8 * j;
+            int l = 0;
+            for (; l + 2 <= n; l += 2) {
+                dk0 =
+                    _mm256_fmadd_ps(_mm256_broadcast_ss(ds + l), _mm256_loadu_ps(qb + l * C3), dk0);
+                dk1 = _mm256_fmadd_ps(_mm256_broadcast_ss(ds + l + 1),
+                                      _mm256_loadu_ps(qb + (l + 1) * C3), dk1);
+                dv0 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + l), _mm256_loadu_ps(db + l * C), dv0);
+                dv1 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + l + 1),
+                                      _mm256_loadu_ps(db + (l + 1) * C), dv1);
+            }
+            if (l < n) {
+                dk0 =
+                    _mm256_fmadd_ps(_mm256_broadcast_ss(ds + l), _mm256_loadu_ps(qb + l * C3), dk0);
+                dv0 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + l), _mm256_loadu_ps(db + l * C), dv0);
+            }
+            _mm256_storeu_ps(dkj, _mm256_add_ps(dk0, dk1));
+            _mm256_storeu_ps(dvj, _mm256_add_ps(dv0, dv1));
+        }
+        store_block(dq + (size_t)i0 * C3, C3, n, dqt);
+    }
+}
+
+}  // namespace hs8
+
 void attention_forward_small(bool par, float* out, float* row_max, float* row_inv, const float* qkv,
                              int B, int T, int C, int NH,
                              tbb::enumerable_thread_specific<AttentionScratch>& scratch) {
@@ -366,6 +517,10 @@ void attention_forward_small(bool par, float* out, float* row_max, float* row_in
             const auto [q, k, v] = head_qkv(qkv, b, h, T, C, hs);
             float* mx = row_max + (size_t)bh * T;
             float* inv = row_inv + (size_t)bh * T;
+            if (hs == 8) {
+                hs8::forward(out + head_offset(b, h, T, C, hs), C, mx, inv, q, k, v, C3, T, att);
+                continue;
+            }
             fast::transpose(k, C3, kt, Tp, T, hs);
             for (int i0 = 0; i0 < T; i0 += kQueryTile) {
                 const int m = std::min(kQueryTile, T - i0), i1 = i0 + m;
@@ -406,6 +561,10 @@ void attention_backward_small(bool par, float* dqkv, const float* dout, const fl
             const float* o = out + head_offset(b, h, T, C, hs);
             const float* mx = row_max + (size_t)bh * T;
             const float* inv = row_inv + (size_t)bh * T;
+            if (hs == 8) {
+                hs8::backward(dq, dk, dv, d, o, C, q, k, v, C3, mx, inv, T, att, dpre);
+                continue;
+            }
             fast::transpose(k, C3, kt, Tp, T, hs);
             fast::transpose(v, C3, vt, Tp, T, hs);
             for (int j = 0; j < T; j++) {
