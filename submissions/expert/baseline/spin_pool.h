@@ -1,7 +1,7 @@
 // A fork-join pool whose workers spin between jobs instead of sleeping.
 //
-// The small task runs 1000 steps of about 0.4 ms, each with three parallel phases (replicas,
-// AdamW, weight transposes). Waking a sleeping thread through the kernel costs tens of
+// The small task runs 1000 steps of about 0.4 ms, each one parallel job (the replicas'
+// forward and backward, then the update). Waking a sleeping thread through the kernel costs tens of
 // microseconds on a VM, which is a visible share of such a step; a worker that spins on an
 // atomic counter starts within a few hundred nanoseconds. Workers spin briefly, then yield; with
 // more threads than usable CPUs they yield at once (1 CPU, 2 threads: 4x slower than serial when

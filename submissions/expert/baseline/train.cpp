@@ -5,19 +5,22 @@
 // What changed, and why (measurements in docs/performance.md):
 // - data parallelism: the batch is split into one replica per thread; each replica runs the
 //   whole forward and backward on its rows single-threaded, and the replicas' gradients are
-//   summed in a fixed order inside the AdamW pass. The two joins per step run on a spinning
+//   summed in a fixed order inside the AdamW pass. Each step is one job on a spinning
 //   fork-join pool (spin_pool.h), since waking sleeping threads costs tens of microseconds;
+//   a thread whose replica is done updates the layers every replica is past (UpdateUnit);
 // - products of narrow layers (d_model <= 128), of attention heads and of a wide-vocabulary LM
 //   head run on AVX2 register-blocked tiles (small_gemm.h); larger ones on OpenBLAS, opened on
 //   first use and single-threaded (lazy_blas.h); with a single replica (batch 1, or one
 //   thread) those are split into row tiles across oneTBB's threads instead;
 // - attention is flash-style: causal query tiles against the keys they can see, the (T,T)
 //   matrix never stored, probabilities recomputed in the backward, softmax backward O(T);
+//   heads of 8 channels put 8 queries in one vector instead (namespace hs8);
 // - bias and residual adds are folded into the products' C operand;
 // - softmax, cross-entropy and its backward are one pass per row, writing dlogits in place;
 // - backward kernels overwrite their outputs (parameter gradients too), so nothing is cleared
 //   each step but the position-embedding gradient;
-// - GELU and exp use AVX2 polynomial approximations within 2 ulp of libm.
+// - GELU and exp use AVX2 polynomial approximations within 2 ulp of libm; the GELU forward
+//   also stores the derivative, so the backward is a multiply.
 #include <tbb/enumerable_thread_specific.h>
 #include <tbb/global_control.h>
 #include <tbb/parallel_for.h>
@@ -1361,7 +1364,8 @@ int main(int argc, char** argv) {
     const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
     model.pool.reset();  // stop the spinning workers before the serial output writing
 
-    // replica 0's kernel times (replicas run in parallel on equal shares) plus the update
+    // replica 0's kernel times (replicas run in parallel on equal shares; its adamw is the
+    // update units its thread took), plus the single-replica update
     TrainerRunInfo info{nonce, seed, task.name, elapsed.count(), model.replicas[0].profile};
     info.profile.seconds[static_cast<int>(KernelId::adamw)] +=
         model.update_profile.seconds[static_cast<int>(KernelId::adamw)];
