@@ -91,10 +91,12 @@ inline __m256 lane_mask(int n) {
         _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
 }
 
-// Softmax of row[0..n) in place; row is padded to a multiple of 8 and the padding lanes
-// row[n..round_up8(n)) become 0. Short rows (causal attention's first rows) stay vectorized:
-// no scalar expf tail. Returns the row's max and 1/sum of the exponentials.
-inline void softmax_row(float* row, int n, float& max_out, float& inv_out) {
+// The exponentials of a softmax of row[0..n), in place: row[i] = exp(row[i] - max); row is
+// padded to a multiple of 8 and the padding lanes row[n..round_up8(n)) become 0. The caller
+// applies the 1/sum (attention scales its output rows instead: a pass over the row fewer).
+// Short rows (causal attention's first rows) stay vectorized: no scalar expf tail. Returns the
+// row's max and 1/sum of the exponentials.
+inline void softmax_row_unscaled(float* row, int n, float& max_out, float& inv_out) {
     const __m256 neg_inf = _mm256_set1_ps(-INFINITY);
     __m256 m = neg_inf;
     int i = 0;
@@ -110,12 +112,8 @@ inline void softmax_row(float* row, int n, float& max_out, float& inv_out) {
         _mm256_storeu_ps(row + i, e);
         sum = _mm256_add_ps(sum, e);
     }
-    const float inv = 1.0f / hsum8(sum);
-    const __m256 scale = _mm256_set1_ps(inv);
-    for (i = 0; i < n; i += 8)
-        _mm256_storeu_ps(row + i, _mm256_mul_ps(_mm256_loadu_ps(row + i), scale));
     max_out = mx;
-    inv_out = inv;
+    inv_out = 1.0f / hsum8(sum);
 }
 
 // Attention backward for one query row, recomputing its probabilities exactly as softmax_row

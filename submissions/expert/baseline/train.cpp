@@ -350,8 +350,10 @@ void attention_backward_blas(bool par, float* dqkv, const float* dout, const flo
 // fast::gemm_small tiles of kQueryTile queries, each against only the keys it can see. The
 // (T,T) attention matrix is never stored: at T = 512 it is 1 MB per head, and writing it in the
 // forward and reading it twice in the backward cost more than recomputing it. The forward keeps
-// each row's max and 1/sum; the backward recomputes the scores with the same tiles (so the
-// probabilities are bit-identical to the forward's) and uses rowsum(att * datt) = <dout, out>.
+// each row's max and 1/sum, and applies the 1/sum to the output rows rather than to the
+// probabilities (a pass over each row fewer); the backward recomputes the scores with the same
+// tiles (so the exponentials are bit-identical to the forward's) and uses
+// rowsum(att * datt) = <dout, out>.
 constexpr int kQueryTile = 6;
 constexpr int kQueryBlock = 48;  // queries per dk/dv update (P and dS blocks stay in L2)
 
@@ -531,12 +533,17 @@ void attention_forward_small(bool par, float* out, float* row_max, float* row_in
                                  att, Tp, scale, false);
                 for (int t = i0; t < i1; t++) {
                     float* row = att + (size_t)(t - i0) * Tp;
-                    fast::softmax_row(row, t + 1, mx[t], inv[t]);
+                    fast::softmax_row_unscaled(row, t + 1, mx[t], inv[t]);
                     std::fill(row + std::min(fast::round_up8(t + 1), i1), row + i1, 0.0f);
                 }
-                fast::gemm_small(m, hs, i1, att, Tp, 1, v, C3,
-                                 out + head_offset(b, h, T, C, hs) + (size_t)i0 * C, C, 1.0f,
-                                 false);
+                float* o = out + head_offset(b, h, T, C, hs) + (size_t)i0 * C;
+                fast::gemm_small(m, hs, i1, att, Tp, 1, v, C3, o, C, 1.0f, false);
+                for (int t = i0; t < i1; t++) {
+                    const __m256 scale_row = _mm256_set1_ps(inv[t]);
+                    float* ot = o + (size_t)(t - i0) * C;
+                    for (int c = 0; c < hs; c += 8)
+                        _mm256_storeu_ps(ot + c, _mm256_mul_ps(_mm256_loadu_ps(ot + c), scale_row));
+                }
             }
         }
     });
