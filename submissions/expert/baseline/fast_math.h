@@ -116,8 +116,9 @@ inline void softmax_row_unscaled(float* row, int n, float& max_out, float& inv_o
     inv_out = 1.0f / hsum8(sum);
 }
 
-// Attention backward for one query row, recomputing its probabilities exactly as softmax_row
-// did: att = exp(att - max) * inv, then dpre = att * (dpre - rowdot) * scale, over [0, n);
+// Attention backward for one query row, recomputing its exponentials exactly as
+// softmax_row_unscaled did: att = exp(att - max) * inv, then dpre = att * (dpre - rowdot) *
+// scale, over [0, n);
 // both rows padded to a multiple of 8, padding lanes set to 0.
 inline void softmax_row_backward(float* att, float* dpre, int n, float max, float inv, float rowdot,
                                  float scale) {

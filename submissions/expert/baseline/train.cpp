@@ -852,14 +852,16 @@ size_t job_start(const TransposedWeights::Job& job, const std::vector<float>& pa
     return job.src - params.data();
 }
 
-void transpose_job(const TransposedWeights::Job& job) {
-    fast::transpose(job.src, job.cols, job.dst, job.rows, job.rows, job.cols);
+// Re-transposes rows [row0, row1) of job.src into columns [row0, row1) of job.dst.
+void transpose_rows(const TransposedWeights::Job& job, int row0, int row1) {
+    fast::transpose(job.src + (size_t)row0 * job.cols, job.cols, job.dst + row0, job.rows,
+                    row1 - row0, job.cols);
 }
 
 void transposed_weights_refresh(TransposedWeights& wT) {
     const int n = (int)wT.jobs.size();
     parallel_range(true, n, (double)wT.data.size(), 1, [&](int j0, int j1) {
-        for (int j = j0; j < j1; j++) transpose_job(wT.jobs[j]);
+        for (int j = j0; j < j1; j++) transpose_rows(wT.jobs[j], 0, wT.jobs[j].rows);
     });
 }
 
@@ -1237,11 +1239,7 @@ void run_update_units(Model& model, const TrainSpec& ts, int t, KernelProfile& p
                 model.pool->backoff(spins);
         KernelTimer timer(profile, KernelId::adamw);
         adamw_range(model, ts, t, (int)unit.begin, (int)unit.end);
-        if (unit.job != nullptr) {
-            const TransposedWeights::Job& job = *unit.job;
-            fast::transpose(job.src + (size_t)unit.row0 * job.cols, job.cols, job.dst + unit.row0,
-                            job.rows, unit.row1 - unit.row0, job.cols);
-        }
+        if (unit.job != nullptr) transpose_rows(*unit.job, unit.row0, unit.row1);
     }
 }
 
