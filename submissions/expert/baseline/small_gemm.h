@@ -8,6 +8,8 @@
 
 #include <cstddef>
 
+#include "fast_math.h"
+
 namespace trainopt::fast {
 
 // C(MR, 8*NV) = alpha * A(MR, K) B(K, 8*NV)  (+ C when accumulate)
@@ -185,11 +187,6 @@ inline void gemm_panel16(int M, int K, const float* A, ptrdiff_t ars, ptrdiff_t 
     if (i < M)
         gemm_tail16<NV>(M - i, K, A + i * ars, ars, acs, B, ldb, C + i * ldc, ldc, alpha,
                         accumulate, last);
-}
-
-// Lanes 0..n-1 (0 <= n, capped at 16).
-inline __mmask16 lanes16(int n) {
-    return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
 }
 
 // Copies a kc x width panel of B (width <= 32) to a contiguous 32-wide buffer, zero-padded.

@@ -362,7 +362,8 @@ constexpr int kQueryBlock = 48;  // queries per dk/dv update (P and dS blocks st
 // the 8 queries of a block share each vector instead: a key's scores for all of them are 8 FMAs
 // against the block's transposed queries, the softmax's max and sum are lane-wise (no
 // horizontal reductions), and the output accumulates transposed. Lanes past T are zero queries
-// whose results are never stored.
+// whose results are never stored. (AVX2 machines; AVX-512 ones take namespace q16 below.)
+#ifndef __AVX512F__
 namespace hs8 {
 
 // col[c], lane l = x[(i0 + l) * stride + c] for the n <= 8 rows of a block; missing rows zero.
@@ -507,6 +508,151 @@ void backward(float* dq, float* dk, float* dv, const float* dout, const float* o
 }
 
 }  // namespace hs8
+#else
+// Heads of 8 or 16 channels on AVX-512: hs8's scheme with 16 queries per vector (T = 32 is two
+// blocks, not four), for 16-channel heads too (the long-context task): there the tiles' output
+// product has only 16 columns, one 16-lane vector, and 6 rows per query tile (6 accumulators,
+// latency-bound), while here every product keeps HS independent accumulators busy.
+namespace q16 {
+
+// col[c], lane l = x[l * stride + c] for c < HS and the n <= 16 rows of a block (missing rows
+// zero), through 8x8 transposes of each half.
+template <int HS>
+inline void load_block(const float* x, ptrdiff_t stride, int n, __m512 col[HS]) {
+    for (int g = 0; g < HS; g += 8) {
+        __m256 half[2][8];
+        for (int h = 0; h < 2; h++) {
+            for (int l = 0; l < 8; l++) {
+                const int row = 8 * h + l;
+                half[h][l] = row < n ? _mm256_loadu_ps(x + row * stride + g) : _mm256_setzero_ps();
+            }
+            fast::transpose8x8(half[h]);
+        }
+        for (int c = 0; c < 8; c++) col[g + c] = fast::join(half[0][c], half[1][c]);
+    }
+}
+
+template <int HS>
+inline void store_block(float* x, ptrdiff_t stride, int n, const __m512 col[HS]) {
+    for (int g = 0; g < HS; g += 8) {
+        __m256 half[2][8];
+        for (int c = 0; c < 8; c++) {
+            half[0][c] = _mm512_castps512_ps256(col[g + c]);
+            half[1][c] = fast::upper_half(col[g + c]);
+        }
+        for (int h = 0; h < 2; h++) {
+            fast::transpose8x8(half[h]);
+            for (int l = 0; l < 8 && 8 * h + l < n; l++)
+                _mm256_storeu_ps(x + (8 * h + l) * stride + g, half[h][l]);
+        }
+    }
+}
+
+// sum_c row[c] * cols[c], in two chains (for HS = 8 the same sums as hs8::row_dot)
+template <int HS>
+inline __m512 row_dot(const float* row, const __m512 cols[HS]) {
+    __m512 a = _mm512_mul_ps(_mm512_set1_ps(row[0]), cols[0]);
+    __m512 b = _mm512_mul_ps(_mm512_set1_ps(row[1]), cols[1]);
+    for (int c = 2; c < HS; c += 2) {
+        a = _mm512_fmadd_ps(_mm512_set1_ps(row[c]), cols[c], a);
+        b = _mm512_fmadd_ps(_mm512_set1_ps(row[c + 1]), cols[c + 1], b);
+    }
+    return _mm512_add_ps(a, b);
+}
+
+// Lanes whose query (i0 + lane) may see key j, for j > i0.
+inline __mmask16 causal_mask(int i0, int j) {
+    return (__mmask16)(0xFFFFu << (j - i0));
+}
+
+// One head: out (stride C), per-query max and 1/sum; scores is (T, 16) scratch.
+template <int HS>
+void forward(float* out, ptrdiff_t C, float* row_max, float* row_inv, const float* q,
+             const float* k, const float* v, ptrdiff_t C3, int T, float* scores) {
+    const __m512 scale = _mm512_set1_ps(1.0f / sqrtf((float)HS));
+    const __m512 neg_inf = _mm512_set1_ps(-INFINITY);
+    for (int i0 = 0; i0 < T; i0 += 16) {
+        const int n = std::min(16, T - i0), keys = i0 + n;
+        __m512 qt[HS];
+        load_block<HS>(q + (size_t)i0 * C3, C3, n, qt);
+        __m512 mx = neg_inf;
+        for (int j = 0; j < keys; j++) {
+            __m512 s = _mm512_mul_ps(row_dot<HS>(k + (size_t)j * C3, qt), scale);
+            if (j > i0) s = _mm512_mask_blend_ps(causal_mask(i0, j), neg_inf, s);
+            _mm512_storeu_ps(scores + 16 * j, s);
+            mx = _mm512_max_ps(mx, s);
+        }
+        __m512 sum = _mm512_setzero_ps(), ot[HS];
+        for (int j = 0; j < keys; j++) {
+            __m512 e = fast::exp16(_mm512_sub_ps(_mm512_loadu_ps(scores + 16 * j), mx));
+            if (j > i0) e = _mm512_maskz_mov_ps(causal_mask(i0, j), e);
+            _mm512_storeu_ps(scores + 16 * j, e);
+            sum = _mm512_add_ps(sum, e);
+        }
+        for (int c = 0; c < HS; c++) ot[c] = _mm512_setzero_ps();
+        for (int j = 0; j < keys; j++) {
+            const __m512 e = _mm512_loadu_ps(scores + 16 * j);
+            const float* vj = v + (size_t)j * C3;
+            for (int c = 0; c < HS; c++) ot[c] = _mm512_fmadd_ps(_mm512_set1_ps(vj[c]), e, ot[c]);
+        }
+        const __m512 inv = _mm512_div_ps(_mm512_set1_ps(1.0f), sum);
+        for (int c = 0; c < HS; c++) ot[c] = _mm512_mul_ps(ot[c], inv);
+        store_block<HS>(out + (size_t)i0 * C, C, n, ot);
+        _mm512_mask_storeu_ps(row_max + i0, fast::lanes16(n), mx);
+        _mm512_mask_storeu_ps(row_inv + i0, fast::lanes16(n), inv);
+    }
+}
+
+// One head's dq, dk, dv (stride C3, all overwritten), recomputing the probabilities from the
+// stored max and 1/sum; dK and dV rows gather the block's queries one at a time.
+template <int HS>
+void backward(float* dq, float* dk, float* dv, const float* dout, const float* out, ptrdiff_t C,
+              const float* q, const float* k, const float* v, ptrdiff_t C3, const float* row_max,
+              const float* row_inv, int T, float* probs, float* dscores) {
+    const __m512 scale = _mm512_set1_ps(1.0f / sqrtf((float)HS));
+    const __mmask16 channels = fast::lanes16(HS);
+    for (int j = 0; j < T; j++) {
+        _mm512_mask_storeu_ps(dk + (size_t)j * C3, channels, _mm512_setzero_ps());
+        _mm512_mask_storeu_ps(dv + (size_t)j * C3, channels, _mm512_setzero_ps());
+    }
+    for (int i0 = 0; i0 < T; i0 += 16) {
+        const int n = std::min(16, T - i0), keys = i0 + n;
+        const float* qb = q + (size_t)i0 * C3;
+        const float* db = dout + (size_t)i0 * C;
+        __m512 qt[HS], dot[HS], ot[HS], dqt[HS];
+        load_block<HS>(qb, C3, n, qt);
+        load_block<HS>(db, C, n, dot);
+        load_block<HS>(out + (size_t)i0 * C, C, n, ot);
+        __m512 rowdot = _mm512_mul_ps(dot[0], ot[0]);  // sum over keys of att * datt
+        for (int c = 1; c < HS; c++) rowdot = _mm512_fmadd_ps(dot[c], ot[c], rowdot);
+        const __m512 mx = _mm512_maskz_loadu_ps(fast::lanes16(n), row_max + i0);
+        const __m512 inv = _mm512_maskz_loadu_ps(fast::lanes16(n), row_inv + i0);  // 0 past T
+        // probabilities and their gradients, then dq, then dk and dv (as in hs8)
+        for (int j = 0; j < keys; j++) {
+            const __m512 s = _mm512_mul_ps(row_dot<HS>(k + (size_t)j * C3, qt), scale);
+            __m512 p = _mm512_mul_ps(fast::exp16(_mm512_sub_ps(s, mx)), inv);
+            if (j > i0) p = _mm512_maskz_mov_ps(causal_mask(i0, j), p);
+            const __m512 dp = row_dot<HS>(v + (size_t)j * C3, dot);
+            _mm512_storeu_ps(probs + 16 * j, p);
+            _mm512_storeu_ps(dscores + 16 * j,
+                             _mm512_mul_ps(_mm512_mul_ps(p, _mm512_sub_ps(dp, rowdot)), scale));
+        }
+        for (int c = 0; c < HS; c++) dqt[c] = _mm512_setzero_ps();
+        for (int j = 0; j < keys; j++) {
+            const float* kj = k + (size_t)j * C3;
+            const __m512 ds = _mm512_loadu_ps(dscores + 16 * j);
+            for (int c = 0; c < HS; c++)
+                dqt[c] = _mm512_fmadd_ps(_mm512_set1_ps(kj[c]), ds, dqt[c]);
+        }
+        // dk(keys, HS) += dscores(keys, n) q_block(n, HS), dv likewise with probs and dout
+        fast::gemm_small(keys, HS, n, dscores, 16, 1, qb, C3, dk, C3, 1.0f, true);
+        fast::gemm_small(keys, HS, n, probs, 16, 1, db, C, dv, C3, 1.0f, true);
+        store_block<HS>(dq + (size_t)i0 * C3, C3, n, dqt);
+    }
+}
+
+}  // namespace q16
+#endif
 
 void attention_forward_small(bool par, float* out, float* row_max, float* row_inv, const float* qkv,
                              int B, int T, int C, int NH,
@@ -522,10 +668,21 @@ void attention_forward_small(bool par, float* out, float* row_max, float* row_in
             const auto [q, k, v] = head_qkv(qkv, b, h, T, C, hs);
             float* mx = row_max + (size_t)bh * T;
             float* inv = row_inv + (size_t)bh * T;
+#ifdef __AVX512F__
+            if (hs == 8 || hs == 16) {
+                float* o = out + head_offset(b, h, T, C, hs);
+                if (hs == 8)
+                    q16::forward<8>(o, C, mx, inv, q, k, v, C3, T, att);
+                else
+                    q16::forward<16>(o, C, mx, inv, q, k, v, C3, T, att);
+                continue;
+            }
+#else
             if (hs == 8) {
                 hs8::forward(out + head_offset(b, h, T, C, hs), C, mx, inv, q, k, v, C3, T, att);
                 continue;
             }
+#endif
             fast::transpose(k, C3, kt, Tp, T, hs);
             for (int i0 = 0; i0 < T; i0 += kQueryTile) {
                 const int m = std::min(kQueryTile, T - i0), i1 = i0 + m;
@@ -571,10 +728,20 @@ void attention_backward_small(bool par, float* dqkv, const float* dout, const fl
             const float* o = out + head_offset(b, h, T, C, hs);
             const float* mx = row_max + (size_t)bh * T;
             const float* inv = row_inv + (size_t)bh * T;
+#ifdef __AVX512F__
+            if (hs == 8 || hs == 16) {
+                if (hs == 8)
+                    q16::backward<8>(dq, dk, dv, d, o, C, q, k, v, C3, mx, inv, T, att, dpre);
+                else
+                    q16::backward<16>(dq, dk, dv, d, o, C, q, k, v, C3, mx, inv, T, att, dpre);
+                continue;
+            }
+#else
             if (hs == 8) {
                 hs8::backward(dq, dk, dv, d, o, C, q, k, v, C3, mx, inv, T, att, dpre);
                 continue;
             }
+#endif
             fast::transpose(k, C3, kt, Tp, T, hs);
             fast::transpose(v, C3, vt, Tp, T, hs);
             for (int j = 0; j < T; j++) {
