@@ -6,6 +6,7 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstddef>
 
 #include "fast_math.h"
@@ -189,39 +190,56 @@ inline void gemm_panel16(int M, int K, const float* A, ptrdiff_t ars, ptrdiff_t 
                         accumulate, last);
 }
 
-// Copies a kc x width panel of B (width <= 32) to a contiguous 32-wide buffer, zero-padded.
+// Copies a kc x width panel of B (width <= 16 * NV) to a contiguous buffer of rows 16 * NV
+// wide, zero-padded.
+template <int NV>
 inline const float* pack_panel16(const float* B, ptrdiff_t ldb, int kc, int width, float* packed) {
-    const __mmask16 lo = lanes16(width), hi = lanes16(width - 16 > 0 ? width - 16 : 0);
-    for (int k = 0; k < kc; k++) {
-        _mm512_store_ps(packed + k * 32, _mm512_maskz_loadu_ps(lo, B + k * ldb));
-        _mm512_store_ps(packed + k * 32 + 16, _mm512_maskz_loadu_ps(hi, B + k * ldb + 16));
-    }
+    for (int k = 0; k < kc; k++)
+        for (int v = 0; v < NV; v++)
+            _mm512_store_ps(
+                packed + (k * NV + v) * 16,
+                _mm512_maskz_loadu_ps(lanes16(std::max(0, width - 16 * v)), B + k * ldb + 16 * v));
     return packed;
 }
 
-inline void gemm_small16(int M, int N, int K, const float* A, ptrdiff_t ars, ptrdiff_t acs,
-                         const float* B, ptrdiff_t ldb, float* C, ptrdiff_t ldc, float alpha,
-                         bool accumulate) {
-    const bool shared = M > 12;  // several row tiles per panel
+// Panels of B (kc x 16 * NV, packed when several row tiles share them) times all M rows of A,
+// columns [j0, N) of C in steps of 16 * NV; MR x (16 * NV) tiles.
+template <int MR, int NV>
+inline void gemm_panels16(int M, int N, int j0, int K, const float* A, ptrdiff_t ars, ptrdiff_t acs,
+                          const float* B, ptrdiff_t ldb, float* C, ptrdiff_t ldc, float alpha,
+                          bool accumulate) {
+    const bool shared = M > MR;
     const int chunk = shared ? kKChunk : K;
-    alignas(64) float packed[kKChunk * 32];
+    alignas(64) float packed[kKChunk * 16 * NV];
     for (int k0 = 0; k0 < K; k0 += chunk) {
         const int kc = K - k0 < chunk ? K - k0 : chunk;
         const float* a = A + k0 * acs;
         const float* b = B + k0 * ldb;
         const bool acc = accumulate || k0 > 0;
-        for (int j = 0; j < N; j += 32) {
-            const int width = N - j < 32 ? N - j : 32;
-            const float* panel = shared ? pack_panel16(b + j, ldb, kc, width, packed) : b + j;
-            const ptrdiff_t ld = shared ? 32 : ldb;
-            if (width > 16)
-                gemm_panel16<12, 2>(M, kc, a, ars, acs, panel, ld, C + j, ldc, alpha, acc,
-                                    lanes16(width - 16));
-            else
-                gemm_panel16<12, 1>(M, kc, a, ars, acs, panel, ld, C + j, ldc, alpha, acc,
+        for (int j = j0; j < N; j += 16 * NV) {
+            const int width = std::min(N - j, 16 * NV);
+            const float* panel = shared ? pack_panel16<NV>(b + j, ldb, kc, width, packed) : b + j;
+            const ptrdiff_t ld = shared ? 16 * NV : ldb;
+            const __mmask16 last = lanes16(width - 16 * (NV - 1));
+            if (width > 16 * (NV - 1))
+                gemm_panel16<MR, NV>(M, kc, a, ars, acs, panel, ld, C + j, ldc, alpha, acc, last);
+            else  // a last panel of at most 16 columns
+                gemm_panel16<MR, 1>(M, kc, a, ars, acs, panel, ld, C + j, ldc, alpha, acc,
                                     lanes16(width));
         }
     }
+}
+
+// 64-column panels of 6x64 tiles (24 accumulators; per k 4 loads and 6 broadcasts) while 64
+// columns are left, then 32-column panels of 12x32 tiles.
+inline void gemm_small16(int M, int N, int K, const float* A, ptrdiff_t ars, ptrdiff_t acs,
+                         const float* B, ptrdiff_t ldb, float* C, ptrdiff_t ldc, float alpha,
+                         bool accumulate) {
+    const int wide = N / 64 * 64;
+    if (wide > 0)
+        gemm_panels16<6, 4>(M, wide, 0, K, A, ars, acs, B, ldb, C, ldc, alpha, accumulate);
+    if (wide < N)
+        gemm_panels16<12, 2>(M, N, wide, K, A, ars, acs, B, ldb, C, ldc, alpha, accumulate);
 }
 #endif
 
