@@ -830,44 +830,114 @@ void softmax_xent(bool par, float* logits, float* losses, const int* targets, in
     });
 }
 
-// The same for logits stored transposed, (V, BT): used with a wide vocabulary, where the LM head
-// products then have the small operand (lnf, (BT,C)) as the one kept in L1 and stream the
-// (V,C) embedding through once, instead of walking 16-column panels of a (C,V) matrix whose
-// rows are 32 KB apart. Eight positions are one vector, so every pass is vectorized. logitsT
-// becomes dlogitsT; col_max, col_sum are (BT) scratch; BT must be a multiple of 8.
-void softmax_xent_transposed(float* logitsT, float* losses, float* col_max, float* col_sum,
-                             const int* targets, int BT, int V, float dloss) {
-    const int G = BT / 8;
-    for (int g = 0; g < G; g++) _mm256_storeu_ps(col_max + 8 * g, _mm256_set1_ps(-INFINITY));
-    for (int v = 0; v < V; v++) {
-        const float* row = logitsT + (size_t)v * BT;
-        for (int g = 0; g < G; g++)
-            _mm256_storeu_ps(col_max + 8 * g, _mm256_max_ps(_mm256_loadu_ps(col_max + 8 * g),
-                                                            _mm256_loadu_ps(row + 8 * g)));
-    }
-    for (int i = 0; i < BT; i++)
-        losses[i] = col_max[i] - logitsT[(size_t)targets[i] * BT + i];  // + log(sum) below
-    std::fill(col_sum, col_sum + BT, 0.0f);
-    for (int v = 0; v < V; v++) {
-        float* row = logitsT + (size_t)v * BT;
-        for (int g = 0; g < G; g++) {
-            const __m256 e = fast::exp8(
-                _mm256_sub_ps(_mm256_loadu_ps(row + 8 * g), _mm256_loadu_ps(col_max + 8 * g)));
-            _mm256_storeu_ps(row + 8 * g, e);
-            _mm256_storeu_ps(col_sum + 8 * g, _mm256_add_ps(_mm256_loadu_ps(col_sum + 8 * g), e));
+// The LM head for a wide vocabulary, logits stored transposed, (V, BT): the products then keep
+// the small operand (lnf, (BT,C)) in L1 and stream the (V,C) embedding through once, instead of
+// walking 16-column panels of a (C,V) matrix whose rows are 32 KB apart, and kVecLanes positions
+// are one vector in the softmax. The head runs in chunks of kHeadChunk vocabulary rows, each
+// finished while it is in L2, with an online softmax: per position a running max, and a sum of
+// exponentials rescaled whenever the max grows. The forward stores each chunk's exponentials
+// against the running max of that moment; the backward turns them into dlogits with one
+// multiply by exp(running max - final max) * dloss / sum per chunk and position. One exp per
+// logit (they were a third of the head's time) and one pass over the (V,BT) matrix between the
+// products instead of three.
+constexpr int kHeadChunk = 512;  // a multiple of kKChunk: dlnf sums in the same order
+constexpr int kHeadGroup = 4;
+
+int head_chunks(int V) {
+    return (V + kHeadChunk - 1) / kHeadChunk;
+}
+
+// logitsT(V,BT) = exp(wte(V,C) lnfT(C,BT) - chunk_max) chunk by chunk, chunk_max (chunks, BT)
+// the running max after each chunk; col_sum (BT) ends as the sum of exp(logit - final max),
+// the final max being chunk_max's last row; losses (BT). BT must be a multiple of kVecLanes.
+void lm_head_forward_transposed(float* logitsT, float* losses, float* chunk_max, float* col_sum,
+                                const float* wte, const float* lnfT, const int* targets, int BT,
+                                int C, int V, KernelProfile& profile) {
+    constexpr int W = fast::kVecLanes;
+    for (int v0 = 0, c = 0; v0 < V; v0 += kHeadChunk, c++) {
+        const int rows = std::min(V - v0, kHeadChunk);
+        float* chunk = logitsT + (size_t)v0 * BT;
+        {
+            KernelTimer timer(profile, KernelId::matmul);
+            fast::gemm_small(rows, BT, C, wte + (size_t)v0 * C, C, 1, lnfT, BT, chunk, BT, 1.0f,
+                             false);
+        }
+        KernelTimer timer(profile, KernelId::softmax_xent);
+        for (int i = 0; i < BT; i++)  // the target logit, before it becomes an exponential
+            if (targets[i] >= v0 && targets[i] < v0 + rows)
+                losses[i] = -logitsT[(size_t)targets[i] * BT + i];
+        float* mx_out = chunk_max + (size_t)c * BT;
+        // kHeadGroup vectors of positions at a time: independent max and sum chains, and whole
+        // cache lines of each row
+        for (int g0 = 0; g0 < BT; g0 += kHeadGroup * W) {
+            const int n = std::min(kHeadGroup, (BT - g0) / W);
+            fast::Vec old_max[kHeadGroup], mx[kHeadGroup], sum[kHeadGroup];
+            for (int j = 0; j < n; j++) {
+                old_max[j] = c == 0 ? fast::vset(-INFINITY) : fast::vload(mx_out - BT + g0 + j * W);
+                mx[j] = old_max[j];
+            }
+            for (int v = 0; v < rows; v++)
+                for (int j = 0; j < n; j++)
+                    mx[j] = fast::vmax(mx[j], fast::vload(chunk + v * BT + g0 + j * W));
+            // first chunk: exp of -inf is the polynomial's clamped minimum, times a sum of 0
+            for (int j = 0; j < n; j++) {
+                const fast::Vec old_sum =
+                    c == 0 ? fast::vset(0.0f) : fast::vload(col_sum + g0 + j * W);
+                sum[j] = fast::vmul(old_sum, fast::vexp(fast::vsub(old_max[j], mx[j])));
+            }
+            for (int v = 0; v < rows; v++) {
+                for (int j = 0; j < n; j++) {
+                    float* x = chunk + v * BT + g0 + j * W;
+                    const fast::Vec e = fast::vexp(fast::vsub(fast::vload(x), mx[j]));
+                    fast::vstore(x, e);
+                    sum[j] = fast::vadd(sum[j], e);
+                }
+            }
+            for (int j = 0; j < n; j++) {
+                fast::vstore(mx_out + g0 + j * W, mx[j]);
+                fast::vstore(col_sum + g0 + j * W, sum[j]);
+            }
         }
     }
-    for (int i = 0; i < BT; i++) {
-        losses[i] += logf(col_sum[i]);
-        col_sum[i] = dloss / col_sum[i];  // now the scale from exp to dlogits
+    const float* final_max = chunk_max + (size_t)(head_chunks(V) - 1) * BT;
+    for (int i = 0; i < BT; i++) losses[i] += final_max[i] + logf(col_sum[i]);
+}
+
+// Chunk by chunk: dlogits in place (exp(logit - max) * dloss / sum, minus dloss at the
+// target), then that chunk's rows of dwte(V,C) (overwritten) and its share of dlnf(BT,C)
+// (overwritten by the first chunk). chunk_max and col_sum as the forward left them; col_sum
+// becomes dloss / sum; col_factor (BT) is scratch.
+void lm_head_backward_transposed(float* logitsT, float* dlnf, float* dwte, const float* chunk_max,
+                                 float* col_sum, float* col_factor, const float* wte,
+                                 const float* lnf, const int* targets, int BT, int C, int V,
+                                 float dloss, KernelProfile& profile) {
+    constexpr int W = fast::kVecLanes;
+    const float* final_max = chunk_max + (size_t)(head_chunks(V) - 1) * BT;
+    for (int i = 0; i < BT; i++) col_sum[i] = dloss / col_sum[i];
+    for (int v0 = 0, c = 0; v0 < V; v0 += kHeadChunk, c++) {
+        const int rows = std::min(V - v0, kHeadChunk);
+        float* chunk = logitsT + (size_t)v0 * BT;
+        {
+            KernelTimer timer(profile, KernelId::softmax_xent);
+            float* factor = col_factor;
+            for (int g = 0; g < BT; g += W) {
+                const fast::Vec rescale = fast::vexp(fast::vsub(
+                    fast::vload(chunk_max + (size_t)c * BT + g), fast::vload(final_max + g)));
+                fast::vstore(factor + g, fast::vmul(rescale, fast::vload(col_sum + g)));
+            }
+            for (int v = 0; v < rows; v++) {
+                float* x = chunk + v * BT;
+                for (int g = 0; g < BT; g += W)
+                    fast::vstore(x + g, fast::vmul(fast::vload(x + g), fast::vload(factor + g)));
+            }
+            for (int i = 0; i < BT; i++)
+                if (targets[i] >= v0 && targets[i] < v0 + rows)
+                    logitsT[(size_t)targets[i] * BT + i] -= dloss;
+        }
+        KernelTimer timer(profile, KernelId::matmul);
+        fast::gemm_small(rows, C, BT, chunk, BT, 1, lnf, C, dwte + (size_t)v0 * C, C, 1.0f, false);
+        fast::gemm_small(BT, C, rows, chunk, 1, BT, wte + (size_t)v0 * C, C, dlnf, C, 1.0f, v0 > 0);
     }
-    for (int v = 0; v < V; v++) {
-        float* row = logitsT + (size_t)v * BT;
-        for (int g = 0; g < G; g++)
-            _mm256_storeu_ps(row + 8 * g, _mm256_mul_ps(_mm256_loadu_ps(row + 8 * g),
-                                                        _mm256_loadu_ps(col_sum + 8 * g)));
-    }
-    for (int i = 0; i < BT; i++) logitsT[(size_t)targets[i] * BT + i] -= dloss;
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -877,7 +947,7 @@ void softmax_xent_transposed(float* logitsT, float* losses, float* col_max, floa
 struct Activations {
     std::vector<float> encoded, ln1, ln1_mean, ln1_rstd, qkv, atty, att, att_max, att_inv,
         residual2, ln2, ln2_mean, ln2_rstd, fch, fch_gelu, residual3, lnf, lnf_mean, lnf_rstd, lnfT,
-        col_max, col_sum, logits, losses;
+        chunk_max, col_sum, col_factor, logits, losses;
     // backward scratch
     std::vector<float> dres, dres2, dln, dqkv, datty, dfch;
 };
@@ -975,8 +1045,9 @@ void activations_create(Activations& a, const GPTConfig& cfg, size_t B, size_t T
     a.lnf_mean.assign(BT, 0);
     a.lnf_rstd.assign(BT, 0);
     a.lnfT.assign(BT * C, 0);
-    a.col_max.assign(BT, 0);
+    a.chunk_max.assign((size_t)head_chunks(V) * BT, 0);
     a.col_sum.assign(BT, 0);
+    a.col_factor.assign(BT, 0);
     a.logits.assign(BT * V, 0);
     a.losses.assign(BT, 0);
     a.dres.assign(BT * C, 0);
@@ -992,7 +1063,7 @@ void transposed_weights_create(TransposedWeights& wT, const ParameterTensors& p,
     const int C = cfg.channels, L = cfg.num_layers, V = cfg.vocab_size;
     wT.layers = replicas > 1 && C % 8 == 0 && C <= 128;
     wT.head = wT.layers && V % 8 == 0 && (size_t)V * C <= 65536;
-    wT.logits = wT.layers && !wT.head && T % 8 == 0;
+    wT.logits = wT.layers && !wT.head && T % fast::kVecLanes == 0;
     wT.qkvw.assign(L, nullptr);
     wT.attprojw.assign(L, nullptr);
     wT.fcw.assign(L, nullptr);
@@ -1211,25 +1282,19 @@ float forward(const Model& model, Replica& rep, const int* inputs, const int* ta
         layernorm_forward(par, a.lnf.data(), a.lnf_mean.data(), a.lnf_rstd.data(), last, p.lnfw,
                           p.lnfb, BT, C);
     }
-    {
-        KernelTimer timer(rep.profile, KernelId::matmul);
-        if (model.wT.logits) {
-            // logitsT(V,BT) = wte(V,C) lnf^T(C,BT)
-            fast::transpose(a.lnf.data(), C, a.lnfT.data(), BT, BT, C);
-            fast::gemm_small(V, BT, C, p.wte, C, 1, a.lnfT.data(), BT, a.logits.data(), BT, 1.0f,
-                             false);
-        } else {
+    if (model.wT.logits) {
+        fast::transpose(a.lnf.data(), C, a.lnfT.data(), BT, BT, C);
+        lm_head_forward_transposed(a.logits.data(), a.losses.data(), a.chunk_max.data(),
+                                   a.col_sum.data(), p.wte, a.lnfT.data(), targets, BT, C, V,
+                                   rep.profile);
+    } else {
+        {
+            KernelTimer timer(rep.profile, KernelId::matmul);
             linear_forward(par, a.logits.data(), a.lnf.data(), p.wte, model.wT.wte, nullptr,
                            nullptr, BT, C, V);
         }
-    }
-    {
         KernelTimer timer(rep.profile, KernelId::softmax_xent);
-        if (model.wT.logits)
-            softmax_xent_transposed(a.logits.data(), a.losses.data(), a.col_max.data(),
-                                    a.col_sum.data(), targets, BT, V, 1.0f / total_rows);
-        else
-            softmax_xent(par, a.logits.data(), a.losses.data(), targets, BT, V, 1.0f / total_rows);
+        softmax_xent(par, a.logits.data(), a.losses.data(), targets, BT, V, 1.0f / total_rows);
     }
     float loss_sum = 0.0f;
     for (int i = 0; i < BT; i++) loss_sum += a.losses[i];
@@ -1238,7 +1303,8 @@ float forward(const Model& model, Replica& rep, const int* inputs, const int* ta
 
 // stages_done (may be null) is raised after each stage whose gradients are then final: the LM
 // head and final layernorm, each layer, the embeddings (see StepProgress).
-void backward(const Model& model, Replica& rep, const int* inputs, std::atomic<int>* stages_done) {
+void backward(const Model& model, Replica& rep, const int* inputs, const int* targets,
+              int total_rows, std::atomic<int>* stages_done) {
     auto stage_done = [&](int stages) {
         if (stages_done != nullptr) stages_done->store(stages, std::memory_order_release);
     };
@@ -1254,18 +1320,14 @@ void backward(const Model& model, Replica& rep, const int* inputs, std::atomic<i
     std::fill(g.wpe, g.wpe + (size_t)model.cfg.max_seq_len * C, 0.0f);
 
     // LM head (tied to wte) and the final layernorm; the residual gradient lands in a.dres
-    {
+    if (model.wT.logits) {
+        lm_head_backward_transposed(a.logits.data(), a.dln.data(), g.wte, a.chunk_max.data(),
+                                    a.col_sum.data(), a.col_factor.data(), p.wte, a.lnf.data(),
+                                    targets, BT, C, V, 1.0f / total_rows, rep.profile);
+    } else {
         KernelTimer timer(rep.profile, KernelId::matmul);
-        if (model.wT.logits) {
-            // dlnf(BT,C) = dlogits wte; dwte(V,C) += dlogitsT lnf
-            fast::gemm_small(BT, C, V, a.logits.data(), 1, BT, p.wte, C, a.dln.data(), C, 1.0f,
-                             false);
-            fast::gemm_small(V, C, BT, a.logits.data(), BT, 1, a.lnf.data(), C, g.wte, C, 1.0f,
-                             false);
-        } else {
-            linear_backward(par, model.wT.head, a.dln.data(), g.wte, nullptr, a.logits.data(),
-                            a.lnf.data(), p.wte, BT, C, V);
-        }
+        linear_backward(par, model.wT.head, a.dln.data(), g.wte, nullptr, a.logits.data(),
+                        a.lnf.data(), p.wte, BT, C, V);
     }
     const float* last = a.residual3.data() + (size_t)(L - 1) * BT * C;
     {
@@ -1420,7 +1482,7 @@ float train_step(Model& model, const TrainSpec& ts, int t, const int* inputs, co
         Replica& rep = model.replicas[r];
         const size_t offset = (size_t)rep.b0 * model.T;
         sums[r] = forward(model, rep, inputs + offset, targets + offset, total_rows);
-        backward(model, rep, inputs + offset, stages_done);
+        backward(model, rep, inputs + offset, targets + offset, total_rows, stages_done);
     };
     if (count == 1) {
         run(0, nullptr);
