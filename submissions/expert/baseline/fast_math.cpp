@@ -59,30 +59,28 @@ const float kScale = 0.7978845608028654f;  // sqrt(2/pi)
 
 // 0.5 * (1 + tanh(u)) = e / (e + 1) with e = exp(2u): no cancellation where tanh(u) -> -1,
 // so this is at least as accurate as the reference's 1 + tanhf(u).
-inline __m256 half_one_plus_tanh8(__m256 u) {
-    __m256 e = exp8(_mm256_add_ps(u, u));
-    return _mm256_div_ps(e, _mm256_add_ps(e, _mm256_set1_ps(1.0f)));
+inline Vec half_one_plus_tanh(Vec u) {
+    const Vec e = vexp(vadd(u, u));
+    return vmul(e, vrcp(vadd(e, vset(1.0f))));
 }
 }  // namespace
 
 void gelu_forward(float* out, float* inp_then_grad, int n) {
-    const __m256 one = _mm256_set1_ps(1.0f), four = _mm256_set1_ps(4.0f);
-    const __m256 k = _mm256_set1_ps(kScale), c = _mm256_set1_ps(0.044715f);
-    const __m256 half_k = _mm256_set1_ps(0.5f * kScale), c3 = _mm256_set1_ps(3.0f * 0.044715f);
+    const Vec one = vset(1.0f), four = vset(4.0f);
+    const Vec k = vset(kScale), c = vset(0.044715f);
+    const Vec half_k = vset(0.5f * kScale), c3 = vset(3.0f * 0.044715f);
     float* io = inp_then_grad;
     int i = 0;
-    for (; i + 8 <= n; i += 8) {
-        const __m256 x = _mm256_loadu_ps(io + i);
-        const __m256 x2 = _mm256_mul_ps(x, x);
-        const __m256 s =
-            half_one_plus_tanh8(_mm256_mul_ps(k, _mm256_fmadd_ps(c, _mm256_mul_ps(x2, x), x)));
+    for (; i + kVecLanes <= n; i += kVecLanes) {
+        const Vec x = vload(io + i);
+        const Vec x2 = vmul(x, x);
+        const Vec s = half_one_plus_tanh(vmul(k, vfma(c, vmul(x2, x), x)));
         // sech^2(u) = 1 - tanh^2(u) = 4 s (1 - s), with s = 0.5 (1 + tanh(u))
-        const __m256 sech2 = _mm256_mul_ps(four, _mm256_mul_ps(s, _mm256_sub_ps(one, s)));
+        const Vec sech2 = vmul(four, vmul(s, vsub(one, s)));
         // gelu' = s + 0.5 x sech2 k (1 + 3 c x^2)
-        const __m256 grad = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_mul_ps(x, half_k), sech2),
-                                            _mm256_fmadd_ps(c3, x2, one), s);
-        _mm256_storeu_ps(out + i, _mm256_mul_ps(x, s));
-        _mm256_storeu_ps(io + i, grad);
+        const Vec grad = vfma(vmul(vmul(x, half_k), sech2), vfma(c3, x2, one), s);
+        vstore(out + i, vmul(x, s));
+        vstore(io + i, grad);
     }
     for (; i < n; i++) {
         const float x = io[i];
@@ -95,9 +93,8 @@ void gelu_forward(float* out, float* inp_then_grad, int n) {
 
 void gelu_backward(float* dinp, const float* grad, const float* dout, int n) {
     int i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(dinp + i,
-                         _mm256_mul_ps(_mm256_loadu_ps(grad + i), _mm256_loadu_ps(dout + i)));
+    for (; i + kVecLanes <= n; i += kVecLanes)
+        vstore(dinp + i, vmul(vload(grad + i), vload(dout + i)));
     for (; i < n; i++) dinp[i] = grad[i] * dout[i];
 }
 

@@ -1058,10 +1058,19 @@ void activations_create(Activations& a, const GPTConfig& cfg, size_t B, size_t T
     a.dfch.assign(BT * 4 * C, 0);
 }
 
+// The widest layers whose products run on fast::gemm_small tiles rather than sgemm. Measured
+// single core, the matmul task's d_model = 192 shapes: AVX-512 tiles 166-189 GFLOP/s against
+// OpenBLAS's 139-166; AVX2 tiles lost to OpenBLAS above 128 (docs/performance.md).
+#ifdef __AVX512F__
+constexpr int kTiledWidth = 256;
+#else
+constexpr int kTiledWidth = 128;
+#endif
+
 void transposed_weights_create(TransposedWeights& wT, const ParameterTensors& p,
                                const GPTConfig& cfg, int T, int replicas) {
     const int C = cfg.channels, L = cfg.num_layers, V = cfg.vocab_size;
-    wT.layers = replicas > 1 && C % 8 == 0 && C <= 128;
+    wT.layers = replicas > 1 && C % 8 == 0 && C <= kTiledWidth;
     wT.head = wT.layers && V % 8 == 0 && (size_t)V * C <= 65536;
     wT.logits = wT.layers && !wT.head && T % fast::kVecLanes == 0;
     wT.qkvw.assign(L, nullptr);
@@ -1069,8 +1078,8 @@ void transposed_weights_create(TransposedWeights& wT, const ParameterTensors& p,
     wT.fcw.assign(L, nullptr);
     wT.fcprojw.assign(L, nullptr);
     if (!wT.layers) return;
-    wT.data.assign((size_t)L * 12 * C * C + (wT.head ? (size_t)V * C : 0), 0.0f);
-    float* dst = wT.data.data();
+    wT.data.assign((size_t)L * 12 * C * C + (wT.head ? (size_t)V * C : 0) + 16, 0.0f);
+    float* dst = wT.data.data() + (16 - ((uintptr_t)wT.data.data() / 4) % 16) % 16;
     auto add = [&](const float* src, int rows, int cols) {
         wT.jobs.push_back({src, dst, rows, cols});
         dst += (size_t)rows * cols;
