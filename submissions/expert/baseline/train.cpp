@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "fast_math.h"
+#include "huge_buffer.h"
 #include "kernels/gpt.h"
 #include "kernels/rng.h"
 #include "kernels/trainer_outputs.h"
@@ -945,18 +946,18 @@ void lm_head_backward_transposed(float* logitsT, float* dlnf, float* dwte, const
 
 // fch holds the fc layer's output until the GELU forward overwrites it with GELU's derivative.
 struct Activations {
-    std::vector<float> encoded, ln1, ln1_mean, ln1_rstd, qkv, atty, att, att_max, att_inv,
-        residual2, ln2, ln2_mean, ln2_rstd, fch, fch_gelu, residual3, lnf, lnf_mean, lnf_rstd, lnfT,
-        chunk_max, col_sum, col_factor, logits, losses;
+    fast::HugeBuffer encoded, ln1, ln1_mean, ln1_rstd, qkv, atty, att, att_max, att_inv, residual2,
+        ln2, ln2_mean, ln2_rstd, fch, fch_gelu, residual3, lnf, lnf_mean, lnf_rstd, lnfT, chunk_max,
+        col_sum, col_factor, logits, losses;
     // backward scratch
-    std::vector<float> dres, dres2, dln, dqkv, datty, dfch;
+    fast::HugeBuffer dres, dres2, dln, dqkv, datty, dfch;
 };
 
 // One slice of the batch (rows b0 .. b0+B-1) with its own activations and gradients.
 struct Replica {
     int b0 = 0, B = 0;
     bool par = false;  // may its kernels use the thread pool (only when it is the only replica)
-    std::vector<float> grads;
+    fast::HugeBuffer grads;
     ParameterTensors g{};
     Activations a;
     tbb::enumerable_thread_specific<AttentionScratch> scratch;
@@ -970,7 +971,7 @@ struct Replica {
 struct TransposedWeights {
     bool layers = false, head = false;
     bool logits = false;  // LM head with logits stored (V,BT) (a wide vocabulary)
-    std::vector<float> data;
+    fast::HugeBuffer data;
     struct Job {
         const float* src;  // (rows, cols)
         float* dst;        // (cols, rows)
@@ -1006,7 +1007,8 @@ struct StepProgress {
 struct Model {
     GPTConfig cfg;
     int T = 0;
-    std::vector<float> params, m, v;
+    std::vector<float> params;  // std::vector for write_trainer_outputs
+    fast::HugeBuffer m, v;
     ParameterTensors p{};
     TransposedWeights wT;
     // With several replicas: one spinning thread per replica, which runs its replica's forward
@@ -1179,8 +1181,12 @@ void model_create(Model& model, const GPTConfig& cfg, int B, int T, int threads)
         Replica& rep = model.replicas[r];
         rep.grads.assign(n, 0.0f);
         activations_create(rep.a, cfg, rep.B, T);
-        std::vector<float>* model_arrays[] = {&model.params, &model.m, &model.v};
-        for (int k = r; k < 3; k += count) model_arrays[k]->assign(n, 0.0f);
+        for (int k = r; k < 3; k += count) {
+            if (k == 0)
+                model.params.assign(n, 0.0f);
+            else
+                (k == 1 ? model.m : model.v).assign(n, 0.0f);
+        }
     };
     std::vector<std::thread> helpers;
     for (int r = 1; r < count; r++) helpers.emplace_back(allocate, r);
