@@ -109,6 +109,16 @@ inline const float* pack_panel(const float* B, ptrdiff_t ldb, int kc, float* pac
     return packed;
 }
 
+// The same panel from B stored transposed (Bt(N,K), rows ldbt apart): the layers' weights are
+// (out, in), and transposing each panel here, while it is packed anyway, replaced a transposed
+// copy of every weight matrix rewritten after each update (the update's re-transposes were as
+// costly as the AdamW pass itself, measured on the matmul task).
+template <int NV>
+inline const float* pack_panel_transposed(const float* Bt, ptrdiff_t ldbt, int kc, float* packed) {
+    transpose(Bt, ldbt, packed, 8 * NV, 8 * NV, kc);
+    return packed;
+}
+
 #ifdef __AVX512F__
 // The same products on AVX-512 (where the build machine has it): 16 columns per vector and 32
 // vector registers, so 12x32 tiles (24 accumulators). Columns past N in the last vector of a
@@ -202,24 +212,33 @@ inline const float* pack_panel16(const float* B, ptrdiff_t ldb, int kc, int widt
     return packed;
 }
 
-// Panels of B (kc x 16 * NV, packed when several row tiles share them) times all M rows of A,
-// columns [j0, N) of C in steps of 16 * NV; MR x (16 * NV) tiles.
+template <int NV>
+inline const float* pack_panel16_transposed(const float* Bt, ptrdiff_t ldbt, int kc, int width,
+                                            float* packed) {
+    transpose(Bt, ldbt, packed, 16 * NV, width, kc);  // lanes past width stay unread (masked)
+    return packed;
+}
+
+// Panels of B (kc x 16 * NV, packed when several row tiles share them or B is transposed) times all
+// M rows of A, columns [j0, N) of C in steps of 16 * NV; MR x (16 * NV) tiles.
 template <int MR, int NV>
 inline void gemm_panels16(int M, int N, int j0, int K, const float* A, ptrdiff_t ars, ptrdiff_t acs,
-                          const float* B, ptrdiff_t ldb, float* C, ptrdiff_t ldc, float alpha,
-                          bool accumulate) {
-    const bool shared = M > MR;
-    const int chunk = shared ? kKChunk : K;
+                          const float* B, ptrdiff_t ldb, bool b_transposed, float* C, ptrdiff_t ldc,
+                          float alpha, bool accumulate) {
+    const bool pack = M > MR || b_transposed;
+    const int chunk = pack ? kKChunk : K;
     alignas(64) float packed[kKChunk * 16 * NV];
     for (int k0 = 0; k0 < K; k0 += chunk) {
         const int kc = K - k0 < chunk ? K - k0 : chunk;
         const float* a = A + k0 * acs;
-        const float* b = B + k0 * ldb;
-        const bool acc = accumulate || k0 > 0;
         for (int j = j0; j < N; j += 16 * NV) {
             const int width = std::min(N - j, 16 * NV);
-            const float* panel = shared ? pack_panel16<NV>(b + j, ldb, kc, width, packed) : b + j;
-            const ptrdiff_t ld = shared ? 16 * NV : ldb;
+            const float* panel =
+                b_transposed ? pack_panel16_transposed<NV>(B + j * ldb + k0, ldb, kc, width, packed)
+                : pack       ? pack_panel16<NV>(B + k0 * ldb + j, ldb, kc, width, packed)
+                             : B + k0 * ldb + j;
+            const ptrdiff_t ld = pack ? 16 * NV : ldb;
+            const bool acc = accumulate || k0 > 0;
             const __mmask16 last = lanes16(width - 16 * (NV - 1));
             if (width > 16 * (NV - 1))
                 gemm_panel16<MR, NV>(M, kc, a, ars, acs, panel, ld, C + j, ldc, alpha, acc, last);
@@ -233,35 +252,42 @@ inline void gemm_panels16(int M, int N, int j0, int K, const float* A, ptrdiff_t
 // 64-column panels of 6x64 tiles (24 accumulators; per k 4 loads and 6 broadcasts) while 64
 // columns are left, then 32-column panels of 12x32 tiles.
 inline void gemm_small16(int M, int N, int K, const float* A, ptrdiff_t ars, ptrdiff_t acs,
-                         const float* B, ptrdiff_t ldb, float* C, ptrdiff_t ldc, float alpha,
-                         bool accumulate) {
+                         const float* B, ptrdiff_t ldb, bool b_transposed, float* C, ptrdiff_t ldc,
+                         float alpha, bool accumulate) {
     const int wide = N / 64 * 64;
     if (wide > 0)
-        gemm_panels16<6, 4>(M, wide, 0, K, A, ars, acs, B, ldb, C, ldc, alpha, accumulate);
+        gemm_panels16<6, 4>(M, wide, 0, K, A, ars, acs, B, ldb, b_transposed, C, ldc, alpha,
+                            accumulate);
     if (wide < N)
-        gemm_panels16<12, 2>(M, N, wide, K, A, ars, acs, B, ldb, C, ldc, alpha, accumulate);
+        gemm_panels16<12, 2>(M, N, wide, K, A, ars, acs, B, ldb, b_transposed, C, ldc, alpha,
+                             accumulate);
 }
 #endif
 
 inline void gemm_small8(int M, int N, int K, const float* A, ptrdiff_t ars, ptrdiff_t acs,
-                        const float* B, ptrdiff_t ldb, float* C, ptrdiff_t ldc, float alpha,
-                        bool accumulate) {
-    const bool shared = M > 8;  // several row tiles per panel
-    const int chunk = shared ? kKChunk : K;
+                        const float* B, ptrdiff_t ldb, bool b_transposed, float* C, ptrdiff_t ldc,
+                        float alpha, bool accumulate) {
+    const bool pack = M > 8 || b_transposed;  // several row tiles per panel, or B transposed
+    const int chunk = pack ? kKChunk : K;
     alignas(32) float packed[kKChunk * 16];
     for (int k0 = 0; k0 < K; k0 += chunk) {
         const int kc = K - k0 < chunk ? K - k0 : chunk;
         const float* a = A + k0 * acs;
-        const float* b = B + k0 * ldb;
         const bool acc = accumulate || k0 > 0;
         int j = 0;
         for (; j + 16 <= N; j += 16) {
-            const float* panel = shared ? pack_panel<2>(b + j, ldb, kc, packed) : b + j;
-            gemm_panel<6, 2>(M, kc, a, ars, acs, panel, shared ? 16 : ldb, C + j, ldc, alpha, acc);
+            const float* panel = b_transposed
+                                     ? pack_panel_transposed<2>(B + j * ldb + k0, ldb, kc, packed)
+                                 : pack ? pack_panel<2>(B + k0 * ldb + j, ldb, kc, packed)
+                                        : B + k0 * ldb + j;
+            gemm_panel<6, 2>(M, kc, a, ars, acs, panel, pack ? 16 : ldb, C + j, ldc, alpha, acc);
         }
         if (j < N) {
-            const float* panel = shared ? pack_panel<1>(b + j, ldb, kc, packed) : b + j;
-            gemm_panel<8, 1>(M, kc, a, ars, acs, panel, shared ? 8 : ldb, C + j, ldc, alpha, acc);
+            const float* panel = b_transposed
+                                     ? pack_panel_transposed<1>(B + j * ldb + k0, ldb, kc, packed)
+                                 : pack ? pack_panel<1>(B + k0 * ldb + j, ldb, kc, packed)
+                                        : B + k0 * ldb + j;
+            gemm_panel<8, 1>(M, kc, a, ars, acs, panel, pack ? 8 : ldb, C + j, ldc, alpha, acc);
         }
     }
 }
@@ -270,9 +296,21 @@ inline void gemm_small(int M, int N, int K, const float* A, ptrdiff_t ars, ptrdi
                        const float* B, ptrdiff_t ldb, float* C, ptrdiff_t ldc, float alpha,
                        bool accumulate) {
 #ifdef __AVX512F__
-    gemm_small16(M, N, K, A, ars, acs, B, ldb, C, ldc, alpha, accumulate);
+    gemm_small16(M, N, K, A, ars, acs, B, ldb, false, C, ldc, alpha, accumulate);
 #else
-    gemm_small8(M, N, K, A, ars, acs, B, ldb, C, ldc, alpha, accumulate);
+    gemm_small8(M, N, K, A, ars, acs, B, ldb, false, C, ldc, alpha, accumulate);
+#endif
+}
+
+// C(M,N) = alpha * A(M,K) Bt(N,K)^T  (+ C when accumulate): B given transposed, rows ldbt
+// apart, as a layer's (out, in) weights are; K must be a multiple of 8.
+inline void gemm_small_bt(int M, int N, int K, const float* A, ptrdiff_t ars, ptrdiff_t acs,
+                          const float* Bt, ptrdiff_t ldbt, float* C, ptrdiff_t ldc, float alpha,
+                          bool accumulate) {
+#ifdef __AVX512F__
+    gemm_small16(M, N, K, A, ars, acs, Bt, ldbt, true, C, ldc, alpha, accumulate);
+#else
+    gemm_small8(M, N, K, A, ars, acs, Bt, ldbt, true, C, ldc, alpha, accumulate);
 #endif
 }
 

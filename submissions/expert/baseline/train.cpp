@@ -8,19 +8,24 @@
 //   summed in a fixed order inside the AdamW pass. Each step is one job on a spinning
 //   fork-join pool (spin_pool.h), since waking sleeping threads costs tens of microseconds;
 //   a thread whose replica is done updates the layers every replica is past (UpdateUnit);
-// - products of narrow layers (d_model <= 128), of attention heads and of a wide-vocabulary LM
-//   head run on AVX2 register-blocked tiles (small_gemm.h); larger ones on OpenBLAS, opened on
-//   first use and single-threaded (lazy_blas.h); with a single replica (batch 1, or one
-//   thread) those are split into row tiles across oneTBB's threads instead;
+// - products of narrow layers (d_model <= 128 on AVX2, <= 256 on AVX-512), of attention heads
+//   and of a wide-vocabulary LM head run on register-blocked tiles (small_gemm.h: AVX-512
+//   where the build machine has it, else AVX2), the weights read as stored (out, in) and
+//   transposed panel by panel while packed; larger ones on OpenBLAS, opened on first use and
+//   single-threaded (lazy_blas.h); with a single replica (batch 1, or one thread) those are
+//   split into row tiles across oneTBB's threads instead;
 // - attention is flash-style: causal query tiles against the keys they can see, the (T,T)
 //   matrix never stored, probabilities recomputed in the backward, softmax backward O(T);
-//   heads of 8 channels put 8 queries in one vector instead (namespace hs8);
+//   heads of 8 channels (16 too, on AVX-512) put one query per vector lane instead
+//   (namespaces hs8, q16);
+// - the wide-vocabulary LM head runs in vocabulary chunks with an online softmax;
 // - bias and residual adds are folded into the products' C operand;
 // - softmax, cross-entropy and its backward are one pass per row, writing dlogits in place;
 // - backward kernels overwrite their outputs (parameter gradients too), so nothing is cleared
 //   each step but the position-embedding gradient;
-// - GELU and exp use AVX2 polynomial approximations within 2 ulp of libm; the GELU forward
-//   also stores the derivative, so the backward is a multiply.
+// - GELU and exp use polynomial approximations within 2 ulp of libm; the GELU forward also
+//   stores the derivative, so the backward is a multiply;
+// - large buffers sit on transparent huge pages (huge_buffer.h).
 #include <tbb/enumerable_thread_specific.h>
 #include <tbb/global_control.h>
 #include <tbb/parallel_for.h>
@@ -107,8 +112,8 @@ void gemm(bool par, bool transA, bool transB, int M, int N, int K, const float* 
 }
 
 // out(BT,OC) = base(BT,OC) + bias(OC) + inp(BT,C) @ w(OC,C)^T; base may be null, bias too.
-// With wT (w transposed, (C,OC)) the product runs on fast::gemm_small tiles instead of sgemm.
-void linear_forward(bool par, float* out, const float* inp, const float* w, const float* wT,
+// small: run the product on fast::gemm_small tiles instead of sgemm (C a multiple of 8).
+void linear_forward(bool par, bool small, float* out, const float* inp, const float* w,
                     const float* bias, const float* base, int BT, int C, int OC) {
     if (base != nullptr || bias != nullptr) {
         parallel_range(par, BT, (double)BT * OC, 64, [&](int r0, int r1) {
@@ -120,8 +125,8 @@ void linear_forward(bool par, float* out, const float* inp, const float* w, cons
             }
         });
     }
-    if (wT != nullptr)
-        fast::gemm_small(BT, OC, C, inp, C, 1, wT, OC, out, OC, 1.0f, base || bias);
+    if (small)
+        fast::gemm_small_bt(BT, OC, C, inp, C, 1, w, C, out, OC, 1.0f, base || bias);
     else
         gemm(par, false, true, BT, OC, C, inp, C, w, C, (base || bias) ? 1.0f : 0.0f, out, OC);
 }
@@ -964,22 +969,13 @@ struct Replica {
     KernelProfile profile;
 };
 
-// The layers' weights transposed to (in, out), for forward products on fast::gemm_small tiles;
-// rewritten after every update. Used when every replica runs single-threaded and the layers are
-// narrow (d_model <= 128): there sgemm's per-call packing costs more than the products. The LM
-// head joins them when it is small too (not for an 8192-word vocabulary, where sgemm wins).
-struct TransposedWeights {
+// Which products run on fast::gemm_small tiles instead of sgemm: the layers', when every
+// replica runs single-threaded and the layers are narrow (there sgemm's per-call set-up and
+// packing cost more than the products); the LM head's too when it is small, and with a wide
+// vocabulary the LM head with logits stored (V,BT).
+struct TiledProducts {
     bool layers = false, head = false;
-    bool logits = false;  // LM head with logits stored (V,BT) (a wide vocabulary)
-    fast::HugeBuffer data;
-    struct Job {
-        const float* src;  // (rows, cols)
-        float* dst;        // (cols, rows)
-        int rows, cols;
-    };
-    std::vector<Job> jobs;
-    std::vector<const float*> qkvw, attprojw, fcw, fcprojw;  // per layer, null when unused
-    const float* wte = nullptr;
+    bool logits_transposed = false;
 };
 
 // The update in pieces that a thread can take as soon as every replica's backward has produced
@@ -990,8 +986,6 @@ struct TransposedWeights {
 struct UpdateUnit {
     size_t begin = 0, end = 0;  // parameter range
     int stage = 0;              // backward stage that completes its gradients (see StepProgress)
-    const TransposedWeights::Job* job = nullptr;  // re-transpose rows [row0, row1) of job->src
-    int row0 = 0, row1 = 0;
 };
 
 // Per step: how many backward stages each replica has completed (stage 0: LM head and final
@@ -1010,7 +1004,7 @@ struct Model {
     std::vector<float> params;  // std::vector for write_trainer_outputs
     fast::HugeBuffer m, v;
     ParameterTensors p{};
-    TransposedWeights wT;
+    TiledProducts tiled;
     // With several replicas: one spinning thread per replica, which runs its replica's forward
     // and backward and then takes update units (below) until none is left.
     std::unique_ptr<fast::SpinPool> pool;
@@ -1069,54 +1063,16 @@ constexpr int kTiledWidth = 256;
 constexpr int kTiledWidth = 128;
 #endif
 
-void transposed_weights_create(TransposedWeights& wT, const ParameterTensors& p,
-                               const GPTConfig& cfg, int T, int replicas) {
-    const int C = cfg.channels, L = cfg.num_layers, V = cfg.vocab_size;
-    wT.layers = replicas > 1 && C % 8 == 0 && C <= kTiledWidth;
-    wT.head = wT.layers && V % 8 == 0 && (size_t)V * C <= 65536;
-    wT.logits = wT.layers && !wT.head && T % fast::kVecLanes == 0;
-    wT.qkvw.assign(L, nullptr);
-    wT.attprojw.assign(L, nullptr);
-    wT.fcw.assign(L, nullptr);
-    wT.fcprojw.assign(L, nullptr);
-    if (!wT.layers) return;
-    wT.data.assign((size_t)L * 12 * C * C + (wT.head ? (size_t)V * C : 0) + 16, 0.0f);
-    float* dst = wT.data.data() + (16 - ((uintptr_t)wT.data.data() / 4) % 16) % 16;
-    auto add = [&](const float* src, int rows, int cols) {
-        wT.jobs.push_back({src, dst, rows, cols});
-        dst += (size_t)rows * cols;
-        return wT.jobs.back().dst;
-    };
-    for (int l = 0; l < L; l++) {
-        wT.qkvw[l] = add(p.qkvw + (size_t)l * 3 * C * C, 3 * C, C);
-        wT.attprojw[l] = add(p.attprojw + (size_t)l * C * C, C, C);
-        wT.fcw[l] = add(p.fcw + (size_t)l * 4 * C * C, 4 * C, C);
-        wT.fcprojw[l] = add(p.fcprojw + (size_t)l * 4 * C * C, C, 4 * C);
-    }
-    if (wT.head) wT.wte = add(p.wte, V, C);
+TiledProducts choose_tiled_products(const GPTConfig& cfg, int T, int replicas) {
+    const int C = cfg.channels, V = cfg.vocab_size;
+    TiledProducts tiled;
+    tiled.layers = replicas > 1 && C % 8 == 0 && C <= kTiledWidth;
+    tiled.head = tiled.layers && V % 8 == 0 && (size_t)V * C <= 65536;
+    tiled.logits_transposed = tiled.layers && !tiled.head && T % fast::kVecLanes == 0;
+    return tiled;
 }
 
-// Where a transposed matrix's source starts among the parameters.
-size_t job_start(const TransposedWeights::Job& job, const std::vector<float>& params) {
-    return job.src - params.data();
-}
-
-// Re-transposes rows [row0, row1) of job.src into columns [row0, row1) of job.dst.
-void transpose_rows(const TransposedWeights::Job& job, int row0, int row1) {
-    fast::transpose(job.src + (size_t)row0 * job.cols, job.cols, job.dst + row0, job.rows,
-                    row1 - row0, job.cols);
-}
-
-void transposed_weights_refresh(TransposedWeights& wT) {
-    const int n = (int)wT.jobs.size();
-    parallel_range(true, n, (double)wT.data.size(), 1, [&](int j0, int j1) {
-        for (int j = j0; j < j1; j++) transpose_rows(wT.jobs[j], 0, wT.jobs[j].rows);
-    });
-}
-
-// The update units in the order their gradients complete. Pieces of about kUpdateChunk floats;
-// matrices with a transposed copy are cut into row blocks (multiples of 8 rows), each
-// re-transposed by the thread that updated it.
+// The update units in the order their gradients complete, pieces of about kUpdateChunk floats.
 constexpr size_t kUpdateChunk = 16384;
 
 std::vector<UpdateUnit> make_update_units(const Model& model) {
@@ -1125,18 +1081,8 @@ std::vector<UpdateUnit> make_update_units(const Model& model) {
     const auto sizes = param_tensor_sizes(cfg);
     std::vector<UpdateUnit> units;
     auto add_range = [&](size_t begin, size_t end, int stage) {
-        for (const TransposedWeights::Job& job : model.wT.jobs) {
-            if (job_start(job, model.params) != begin) continue;
-            const int rows_per_unit = std::max<int>(8, (int)(kUpdateChunk / job.cols) / 8 * 8);
-            for (int r0 = 0; r0 < job.rows; r0 += rows_per_unit) {
-                const int r1 = std::min(job.rows, r0 + rows_per_unit);
-                units.push_back({begin + (size_t)r0 * job.cols, begin + (size_t)r1 * job.cols,
-                                 stage, &job, r0, r1});
-            }
-            return;
-        }
         for (size_t b = begin; b < end; b += kUpdateChunk)
-            units.push_back({b, std::min(end, b + kUpdateChunk), stage, nullptr, 0, 0});
+            units.push_back({b, std::min(end, b + kUpdateChunk), stage});
     };
     size_t offsets[kNumParamTensors];
     size_t offset = 0;
@@ -1212,7 +1158,7 @@ void model_create(Model& model, const GPTConfig& cfg, int B, int T, int threads)
             return s;
         });
     }
-    transposed_weights_create(model.wT, model.p, cfg, T, count);
+    model.tiled = choose_tiled_products(cfg, T, count);
     if (count > 1) {
         model.update_units = make_update_units(model);
         model.progress = std::make_unique<StepProgress>();
@@ -1250,9 +1196,9 @@ float forward(const Model& model, Replica& rep, const int* inputs, const int* ta
         }
         {
             KernelTimer timer(rep.profile, KernelId::matmul);
-            linear_forward(par, a.qkv.data() + o3, a.ln1.data() + o1,
-                           p.qkvw + (size_t)l * 3 * C * C, model.wT.qkvw[l], p.qkvb + l * 3 * C,
-                           nullptr, BT, C, 3 * C);
+            linear_forward(par, model.tiled.layers, a.qkv.data() + o3, a.ln1.data() + o1,
+                           p.qkvw + (size_t)l * 3 * C * C, p.qkvb + l * 3 * C, nullptr, BT, C,
+                           3 * C);
         }
         {
             KernelTimer timer(rep.profile, KernelId::attention);
@@ -1262,9 +1208,8 @@ float forward(const Model& model, Replica& rep, const int* inputs, const int* ta
         }
         {
             KernelTimer timer(rep.profile, KernelId::matmul);
-            linear_forward(par, a.residual2.data() + o1, a.atty.data() + o1,
-                           p.attprojw + (size_t)l * C * C, model.wT.attprojw[l], p.attprojb + l * C,
-                           residual, BT, C, C);
+            linear_forward(par, model.tiled.layers, a.residual2.data() + o1, a.atty.data() + o1,
+                           p.attprojw + (size_t)l * C * C, p.attprojb + l * C, residual, BT, C, C);
         }
         {
             KernelTimer timer(rep.profile, KernelId::layernorm);
@@ -1274,8 +1219,8 @@ float forward(const Model& model, Replica& rep, const int* inputs, const int* ta
         }
         {
             KernelTimer timer(rep.profile, KernelId::matmul);
-            linear_forward(par, a.fch.data() + o4, a.ln2.data() + o1, p.fcw + (size_t)l * 4 * C * C,
-                           model.wT.fcw[l], p.fcb + l * 4 * C, nullptr, BT, C, 4 * C);
+            linear_forward(par, model.tiled.layers, a.fch.data() + o4, a.ln2.data() + o1,
+                           p.fcw + (size_t)l * 4 * C * C, p.fcb + l * 4 * C, nullptr, BT, C, 4 * C);
         }
         const int n4 = BT * 4 * C;
         {
@@ -1286,9 +1231,9 @@ float forward(const Model& model, Replica& rep, const int* inputs, const int* ta
         }
         {
             KernelTimer timer(rep.profile, KernelId::matmul);
-            linear_forward(par, a.residual3.data() + o1, a.fch_gelu.data() + o4,
-                           p.fcprojw + (size_t)l * 4 * C * C, model.wT.fcprojw[l],
-                           p.fcprojb + l * C, a.residual2.data() + o1, BT, 4 * C, C);
+            linear_forward(par, model.tiled.layers, a.residual3.data() + o1, a.fch_gelu.data() + o4,
+                           p.fcprojw + (size_t)l * 4 * C * C, p.fcprojb + l * C,
+                           a.residual2.data() + o1, BT, 4 * C, C);
         }
     }
     const float* last = a.residual3.data() + (size_t)(L - 1) * BT * C;
@@ -1297,7 +1242,7 @@ float forward(const Model& model, Replica& rep, const int* inputs, const int* ta
         layernorm_forward(par, a.lnf.data(), a.lnf_mean.data(), a.lnf_rstd.data(), last, p.lnfw,
                           p.lnfb, BT, C);
     }
-    if (model.wT.logits) {
+    if (model.tiled.logits_transposed) {
         fast::transpose(a.lnf.data(), C, a.lnfT.data(), BT, BT, C);
         lm_head_forward_transposed(a.logits.data(), a.losses.data(), a.chunk_max.data(),
                                    a.col_sum.data(), p.wte, a.lnfT.data(), targets, BT, C, V,
@@ -1305,7 +1250,7 @@ float forward(const Model& model, Replica& rep, const int* inputs, const int* ta
     } else {
         {
             KernelTimer timer(rep.profile, KernelId::matmul);
-            linear_forward(par, a.logits.data(), a.lnf.data(), p.wte, model.wT.wte, nullptr,
+            linear_forward(par, model.tiled.head, a.logits.data(), a.lnf.data(), p.wte, nullptr,
                            nullptr, BT, C, V);
         }
         KernelTimer timer(rep.profile, KernelId::softmax_xent);
@@ -1335,13 +1280,13 @@ void backward(const Model& model, Replica& rep, const int* inputs, const int* ta
     std::fill(g.wpe, g.wpe + (size_t)model.cfg.max_seq_len * C, 0.0f);
 
     // LM head (tied to wte) and the final layernorm; the residual gradient lands in a.dres
-    if (model.wT.logits) {
+    if (model.tiled.logits_transposed) {
         lm_head_backward_transposed(a.logits.data(), a.dln.data(), g.wte, a.chunk_max.data(),
                                     a.col_sum.data(), a.col_factor.data(), p.wte, a.lnf.data(),
                                     targets, BT, C, V, 1.0f / total_rows, rep.profile);
     } else {
         KernelTimer timer(rep.profile, KernelId::matmul);
-        linear_backward(par, model.wT.head, a.dln.data(), g.wte, nullptr, a.logits.data(),
+        linear_backward(par, model.tiled.head, a.dln.data(), g.wte, nullptr, a.logits.data(),
                         a.lnf.data(), p.wte, BT, C, V);
     }
     const float* last = a.residual3.data() + (size_t)(L - 1) * BT * C;
@@ -1359,9 +1304,10 @@ void backward(const Model& model, Replica& rep, const int* inputs, const int* ta
         // MLP: residual3 = residual2 + fcproj(gelu(fc(ln2(residual2))))
         {
             KernelTimer timer(rep.profile, KernelId::matmul);
-            linear_backward(par, model.wT.layers, a.dfch.data(), g.fcprojw + (size_t)l * 4 * C * C,
-                            g.fcprojb + l * C, a.dres.data(), a.fch_gelu.data() + o4,
-                            p.fcprojw + (size_t)l * 4 * C * C, BT, 4 * C, C);
+            linear_backward(par, model.tiled.layers, a.dfch.data(),
+                            g.fcprojw + (size_t)l * 4 * C * C, g.fcprojb + l * C, a.dres.data(),
+                            a.fch_gelu.data() + o4, p.fcprojw + (size_t)l * 4 * C * C, BT, 4 * C,
+                            C);
         }
         const int n4 = BT * 4 * C;
         {
@@ -1373,7 +1319,7 @@ void backward(const Model& model, Replica& rep, const int* inputs, const int* ta
         }
         {
             KernelTimer timer(rep.profile, KernelId::matmul);
-            linear_backward(par, model.wT.layers, a.dln.data(), g.fcw + (size_t)l * 4 * C * C,
+            linear_backward(par, model.tiled.layers, a.dln.data(), g.fcw + (size_t)l * 4 * C * C,
                             g.fcb + l * 4 * C, a.dfch.data(), a.ln2.data() + o1,
                             p.fcw + (size_t)l * 4 * C * C, BT, C, 4 * C);
         }
@@ -1386,7 +1332,7 @@ void backward(const Model& model, Replica& rep, const int* inputs, const int* ta
         // attention: residual2 = residual + attproj(attention(qkv(ln1(residual))))
         {
             KernelTimer timer(rep.profile, KernelId::matmul);
-            linear_backward(par, model.wT.layers, a.datty.data(), g.attprojw + (size_t)l * C * C,
+            linear_backward(par, model.tiled.layers, a.datty.data(), g.attprojw + (size_t)l * C * C,
                             g.attprojb + l * C, a.dres2.data(), a.atty.data() + o1,
                             p.attprojw + (size_t)l * C * C, BT, C, C);
         }
@@ -1399,7 +1345,7 @@ void backward(const Model& model, Replica& rep, const int* inputs, const int* ta
         }
         {
             KernelTimer timer(rep.profile, KernelId::matmul);
-            linear_backward(par, model.wT.layers, a.dln.data(), g.qkvw + (size_t)l * 3 * C * C,
+            linear_backward(par, model.tiled.layers, a.dln.data(), g.qkvw + (size_t)l * 3 * C * C,
                             g.qkvb + l * 3 * C, a.dqkv.data(), a.ln1.data() + o1,
                             p.qkvw + (size_t)l * 3 * C * C, BT, C, 3 * C);
         }
@@ -1483,7 +1429,6 @@ void run_update_units(Model& model, const TrainSpec& ts, int t, KernelProfile& p
                 model.pool->backoff(spins);
         KernelTimer timer(profile, KernelId::adamw);
         adamw_range(model, ts, t, (int)unit.begin, (int)unit.end);
-        if (unit.job != nullptr) transpose_rows(*unit.job, unit.row0, unit.row1);
     }
 }
 
@@ -1501,7 +1446,6 @@ float train_step(Model& model, const TrainSpec& ts, int t, const int* inputs, co
     };
     if (count == 1) {
         run(0, nullptr);
-        // a single replica: no transposed weights to refresh (see transposed_weights_create)
         KernelTimer timer(model.update_profile, KernelId::adamw);
         const int n = (int)model.params.size();
         parallel_range(true, n, (double)n * 2, 16384,
@@ -1591,7 +1535,6 @@ int main(int argc, char** argv) {
     Model model;
     model_create(model, cfg, B, T, pool);
     init_params_parallel(model.params.data(), cfg, seed);
-    transposed_weights_refresh(model.wT);
     // started only now: its spinning threads would compete with oneTBB's during initialisation
     if (model.replicas.size() > 1)
         model.pool = std::make_unique<fast::SpinPool>(model.replicas.size());
