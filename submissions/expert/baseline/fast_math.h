@@ -47,15 +47,17 @@ inline __m256 upper_half(__m512 v) {
     return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
 }
 
-// exp8's polynomial on 16 lanes (the same operations, so the same results lane for lane).
+// exp8's range reduction and polynomial on 16 lanes, with 2^n applied by scalef (one
+// instruction instead of four) and the clamps replaced by one compare: 0 below ln(FLT_MIN),
+// so no denormal ever leaves it (they cost microcode assists wherever they are used). 14
+// instructions instead of 19; exp is most of the softmax and GELU passes.
 inline __m512 exp16(__m512 x) {
-    const __m512 hi = _mm512_set1_ps(88.3762626647949f), lo = _mm512_set1_ps(-88.3762626647949f);
-    x = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
-    __m512 fx = _mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), _mm512_set1_ps(0.5f));
-    fx = _mm512_roundscale_ps(fx, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    const __mmask16 normal = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.33654475f), _CMP_GE_OQ);
+    const __m512 fx = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     x = _mm512_fnmadd_ps(fx, _mm512_set1_ps(0.693359375f), x);
     x = _mm512_fnmadd_ps(fx, _mm512_set1_ps(-2.12194440e-4f), x);
-    __m512 z = _mm512_mul_ps(x, x);
+    const __m512 z = _mm512_mul_ps(x, x);
     __m512 y = _mm512_set1_ps(1.9875691500E-4f);
     y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.3981999507E-3f));
     y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(8.3334519073E-3f));
@@ -64,9 +66,7 @@ inline __m512 exp16(__m512 x) {
     y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(5.0000001201E-1f));
     y = _mm512_fmadd_ps(y, z, x);
     y = _mm512_add_ps(y, _mm512_set1_ps(1.0f));
-    __m512i n = _mm512_cvttps_epi32(fx);
-    n = _mm512_slli_epi32(_mm512_add_epi32(n, _mm512_set1_epi32(127)), 23);
-    return _mm512_mul_ps(y, _mm512_castsi512_ps(n));
+    return _mm512_maskz_scalef_ps(normal, y, fx);
 }
 #endif
 
