@@ -29,15 +29,15 @@ void init_normals(Rng& rng, float* out, int n, float scale) {
 }
 
 float exp_shift_sum(float* out, const float* in, int n, float shift) {
-    const __m256 s = _mm256_set1_ps(shift);
-    __m256 acc = _mm256_setzero_ps();
+    const Vec s = vset(shift);
+    Vec acc = vset(0.0f);
     int i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(in + i), s));
-        _mm256_storeu_ps(out + i, e);
-        acc = _mm256_add_ps(acc, e);
+    for (; i + kVecLanes <= n; i += kVecLanes) {
+        const Vec e = vexp(vsub(vload(in + i), s));
+        vstore(out + i, e);
+        acc = vadd(acc, e);
     }
-    float sum = hsum8(acc);
+    float sum = vhsum(acc);
     for (; i < n; i++) {
         out[i] = expf(in[i] - shift);
         sum += out[i];
@@ -46,10 +46,10 @@ float exp_shift_sum(float* out, const float* in, int n, float shift) {
 }
 
 float max_of(const float* x, int n) {
-    __m256 m = _mm256_set1_ps(-INFINITY);
+    Vec m = vset(-INFINITY);
     int i = 0;
-    for (; i + 8 <= n; i += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(x + i));
-    float r = hmax8(m);
+    for (; i + kVecLanes <= n; i += kVecLanes) m = vmax(m, vload(x + i));
+    float r = vhmax(m);
     for (; i < n; i++) r = x[i] > r ? x[i] : r;
     return r;
 }

@@ -70,6 +70,20 @@ inline __m512 exp16(__m512 x) {
 }
 #endif
 
+inline float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+inline float hmax8(__m256 v) {
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
 // The widest vector the build machine has, for elementwise passes written once for both:
 // 16 lanes with AVX-512, else 8. (The exp polynomials are the same, lane for lane.)
 // clang-format off
@@ -86,6 +100,8 @@ inline Vec vdiv(Vec a, Vec b) { return _mm512_div_ps(a, b); }
 inline Vec vmax(Vec a, Vec b) { return _mm512_max_ps(a, b); }
 inline Vec vfma(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
 inline Vec vexp(Vec x) { return exp16(x); }
+inline float vhsum(Vec v) { return _mm512_reduce_add_ps(v); }
+inline float vhmax(Vec v) { return _mm512_reduce_max_ps(v); }
 // 1/x from the 14-bit estimate and one Newton step (within 2 ulp; a zmm division costs 10-16
 // cycles of throughput and was half of GELU's time)
 inline Vec vrcp(Vec x) {
@@ -105,23 +121,11 @@ inline Vec vdiv(Vec a, Vec b) { return _mm256_div_ps(a, b); }
 inline Vec vmax(Vec a, Vec b) { return _mm256_max_ps(a, b); }
 inline Vec vfma(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
 inline Vec vexp(Vec x) { return exp8(x); }
+inline float vhsum(Vec v) { return hsum8(v); }
+inline float vhmax(Vec v) { return hmax8(v); }
 inline Vec vrcp(Vec x) { return _mm256_div_ps(_mm256_set1_ps(1.0f), x); }
 #endif
 // clang-format on
-
-inline float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-inline float hmax8(__m256 v) {
-    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_max_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 // r[i] becomes column i of the 8x8 matrix whose rows were r[0..8).
 inline void transpose8x8(__m256 r[8]) {
