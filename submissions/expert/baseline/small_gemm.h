@@ -1,7 +1,8 @@
-// Register-blocked AVX2/FMA products for the small shapes of this model, called with no packing
-// and no library call overhead. OpenBLAS is the better choice for large products; for products
-// of a few thousand to a few hundred thousand FLOPs (attention heads of 8-16 channels, the small
-// task's 64x32x96 layers) its per-call set-up and packing cost more than the arithmetic.
+// Register-blocked products for the small shapes of this model (AVX-512 where the build machine
+// has it, else AVX2/FMA), called with no library call overhead. OpenBLAS is the better choice
+// for large products; for products of a few thousand to a few million FLOPs (attention heads of
+// 8-16 channels, the small task's 64x32x96 layers, the matmul task's 128x576x192 ones on
+// AVX-512) its per-call set-up and packing cost more than the arithmetic.
 #pragma once
 
 #include <immintrin.h>
