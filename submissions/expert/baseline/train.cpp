@@ -949,13 +949,24 @@ void lm_head_backward_transposed(float* logitsT, float* dlnf, float* dwte, const
 // ----------------------------------------------------------------------------------------------
 // the model
 
+// A piece of an arena (Activations::arena).
+struct ArenaSlice {
+    float* ptr = nullptr;
+    float* data() const { return ptr; }
+    float& operator[](size_t i) const { return ptr[i]; }
+};
+
 // fch holds the fc layer's output until the GELU forward overwrites it with GELU's derivative.
+// All of a replica's activations are slices of one arena: one allocation on huge pages instead
+// of 31, most under the huge-page threshold, whose 4 KB page faults were 15-20% of a one-step
+// long-context run.
 struct Activations {
-    fast::HugeBuffer encoded, ln1, ln1_mean, ln1_rstd, qkv, atty, att, att_max, att_inv, residual2,
-        ln2, ln2_mean, ln2_rstd, fch, fch_gelu, residual3, lnf, lnf_mean, lnf_rstd, lnfT, chunk_max,
+    fast::HugeBuffer arena;
+    ArenaSlice encoded, ln1, ln1_mean, ln1_rstd, qkv, atty, att, att_max, att_inv, residual2, ln2,
+        ln2_mean, ln2_rstd, fch, fch_gelu, residual3, lnf, lnf_mean, lnf_rstd, lnfT, chunk_max,
         col_sum, col_factor, logits, losses;
     // backward scratch
-    fast::HugeBuffer dres, dres2, dln, dqkv, datty, dfch;
+    ArenaSlice dres, dres2, dln, dqkv, datty, dfch;
 };
 
 // One slice of the batch (rows b0 .. b0+B-1) with its own activations and gradients.
@@ -1018,40 +1029,53 @@ struct Model {
 void activations_create(Activations& a, const GPTConfig& cfg, size_t B, size_t T) {
     const size_t BT = B * T, C = cfg.channels, L = cfg.num_layers, V = cfg.vocab_size;
     const size_t NH = cfg.num_heads;
-    a.encoded.assign(BT * C, 0);
-    a.ln1.assign(L * BT * C, 0);
-    a.ln1_mean.assign(L * BT, 0);
-    a.ln1_rstd.assign(L * BT, 0);
-    a.qkv.assign(L * BT * 3 * C, 0);
-    a.atty.assign(L * BT * C, 0);
-    if (small_heads(cfg.channels, cfg.num_heads)) {
-        a.att_max.assign(L * B * NH * T, 0);
-        a.att_inv.assign(L * B * NH * T, 0);
-    } else {
-        a.att.assign(L * B * NH * T * T, 0);
+    const bool small = small_heads(cfg.channels, cfg.num_heads);
+    struct Field {
+        ArenaSlice* slice;
+        size_t size;
+    };
+    const Field fields[] = {
+        {&a.encoded, BT * C},
+        {&a.ln1, L * BT * C},
+        {&a.ln1_mean, L * BT},
+        {&a.ln1_rstd, L * BT},
+        {&a.qkv, L * BT * 3 * C},
+        {&a.atty, L * BT * C},
+        {&a.att_max, small ? L * B * NH * T : 0},
+        {&a.att_inv, small ? L * B * NH * T : 0},
+        {&a.att, small ? 0 : L * B * NH * T * T},
+        {&a.residual2, L * BT * C},
+        {&a.ln2, L * BT * C},
+        {&a.ln2_mean, L * BT},
+        {&a.ln2_rstd, L * BT},
+        {&a.fch, L * BT * 4 * C},
+        {&a.fch_gelu, L * BT * 4 * C},
+        {&a.residual3, L * BT * C},
+        {&a.lnf, BT * C},
+        {&a.lnf_mean, BT},
+        {&a.lnf_rstd, BT},
+        {&a.lnfT, BT * C},
+        {&a.chunk_max, (size_t)head_chunks(V) * BT},
+        {&a.col_sum, BT},
+        {&a.col_factor, BT},
+        {&a.logits, BT * V},
+        {&a.losses, BT},
+        {&a.dres, BT * C},
+        {&a.dres2, BT * C},
+        {&a.dln, BT * C},
+        {&a.dqkv, BT * 3 * C},
+        {&a.datty, BT * C},
+        {&a.dfch, BT * 4 * C},
+    };
+    auto padded = [](size_t n) { return (n + 15) / 16 * 16; };  // slices start 64-byte aligned
+    size_t total = 0;
+    for (const Field& f : fields) total += padded(f.size);
+    a.arena.assign(total + 16, 0.0f);
+    float* p = a.arena.data() + (16 - (uintptr_t)a.arena.data() / 4 % 16) % 16;
+    for (const Field& f : fields) {
+        f.slice->ptr = f.size > 0 ? p : nullptr;
+        p += padded(f.size);
     }
-    a.residual2.assign(L * BT * C, 0);
-    a.ln2.assign(L * BT * C, 0);
-    a.ln2_mean.assign(L * BT, 0);
-    a.ln2_rstd.assign(L * BT, 0);
-    a.fch.assign(L * BT * 4 * C, 0);
-    a.fch_gelu.assign(L * BT * 4 * C, 0);
-    a.residual3.assign(L * BT * C, 0);
-    a.lnf.assign(BT * C, 0);
-    a.lnf_mean.assign(BT, 0);
-    a.lnf_rstd.assign(BT, 0);
-    a.lnfT.assign(BT * C, 0);
-    a.chunk_max.assign((size_t)head_chunks(V) * BT, 0);
-    a.col_sum.assign(BT, 0);
-    a.col_factor.assign(BT, 0);
-    a.logits.assign(BT * V, 0);
-    a.losses.assign(BT, 0);
-    a.dres.assign(BT * C, 0);
-    a.dres2.assign(BT * C, 0);
-    a.dln.assign(BT * C, 0);
-    a.dqkv.assign(BT * 3 * C, 0);
-    a.datty.assign(BT * C, 0);
-    a.dfch.assign(BT * 4 * C, 0);
 }
 
 // The widest layers whose products run on fast::gemm_small tiles rather than sgemm. Measured
