@@ -13,7 +13,7 @@
 namespace trainopt::fast {
 
 constexpr size_t kHugePage = 2 << 20;
-constexpr size_t kHugeBufferMin = 1 << 20;  // smaller buffers stay on the ordinary heap
+constexpr size_t kHugeBufferMin = kHugePage;  // smaller buffers stay on the ordinary heap
 
 template <typename T>
 struct HugePageAllocator {
@@ -28,7 +28,11 @@ struct HugePageAllocator {
         const size_t rounded = (bytes + kHugePage - 1) / kHugePage * kHugePage;
         void* p = std::aligned_alloc(kHugePage, rounded);
         if (p == nullptr) throw std::bad_alloc();
-        madvise(p, rounded, MADV_HUGEPAGE);  // a hint: without THP, ordinary pages
+        // Huge pages for the whole 2 MB blocks only: the kernel zeroes a huge page entirely on
+        // first touch, and fresh memory is slow to zero on this VM (~2 GB/s, the host backs it
+        // lazily), so a tail rounded up to 2 MB cost more than its 4 KB pages' faults.
+        // (A hint: without THP, ordinary pages throughout.)
+        if (bytes >= kHugePage) madvise(p, bytes / kHugePage * kHugePage, MADV_HUGEPAGE);
         return static_cast<T*>(p);
     }
     void deallocate(T* p, size_t n) {
