@@ -610,7 +610,8 @@ void forward(float* out, ptrdiff_t C, float* row_max, float* row_inv, const floa
 }
 
 // One head's dq, dk, dv (stride C3, all overwritten), recomputing the probabilities from the
-// stored max and 1/sum; dK and dV rows gather the block's queries one at a time.
+// stored max and 1/sum; dK and dV take each block's share as products (keys x 16 queries) x
+// (16 queries x HS channels).
 template <int HS>
 void backward(float* dq, float* dk, float* dv, const float* dout, const float* out, ptrdiff_t C,
               const float* q, const float* k, const float* v, ptrdiff_t C3, const float* row_max,
@@ -885,7 +886,7 @@ void lm_head_forward_transposed(float* logitsT, float* losses, float* chunk_max,
             for (int v = 0; v < rows; v++)
                 for (int j = 0; j < n; j++)
                     mx[j] = fast::vmax(mx[j], fast::vload(chunk + v * BT + g0 + j * W));
-            // first chunk: exp of -inf is the polynomial's clamped minimum, times a sum of 0
+            // first chunk: exp(-inf) is 0 (exp16) or exp8's clamped minimum, times a sum of 0
             for (int j = 0; j < n; j++) {
                 const fast::Vec old_sum =
                     c == 0 ? fast::vset(0.0f) : fast::vload(col_sum + g0 + j * W);
