@@ -12,8 +12,7 @@
 
 namespace trainopt::fast {
 
-constexpr size_t kHugePage = 2 << 20;
-constexpr size_t kHugeBufferMin = kHugePage;  // smaller buffers stay on the ordinary heap
+constexpr size_t kHugePage = 2 << 20;  // smaller buffers stay on the ordinary heap
 
 template <typename T>
 struct HugePageAllocator {
@@ -24,7 +23,7 @@ struct HugePageAllocator {
 
     T* allocate(size_t n) {
         const size_t bytes = n * sizeof(T);
-        if (bytes < kHugeBufferMin) return static_cast<T*>(::operator new(bytes));
+        if (bytes < kHugePage) return static_cast<T*>(::operator new(bytes));
         const size_t rounded = (bytes + kHugePage - 1) / kHugePage * kHugePage;
         void* p = std::aligned_alloc(kHugePage, rounded);
         if (p == nullptr) throw std::bad_alloc();
@@ -32,11 +31,11 @@ struct HugePageAllocator {
         // first touch, and fresh memory is slow to zero on this VM (~2 GB/s, the host backs it
         // lazily), so a tail rounded up to 2 MB cost more than its 4 KB pages' faults.
         // (A hint: without THP, ordinary pages throughout.)
-        if (bytes >= kHugePage) madvise(p, bytes / kHugePage * kHugePage, MADV_HUGEPAGE);
+        madvise(p, bytes / kHugePage * kHugePage, MADV_HUGEPAGE);
         return static_cast<T*>(p);
     }
     void deallocate(T* p, size_t n) {
-        if (n * sizeof(T) < kHugeBufferMin)
+        if (n * sizeof(T) < kHugePage)
             ::operator delete(p);
         else
             std::free(p);

@@ -926,16 +926,16 @@ void lm_head_backward_transposed(float* logitsT, float* dlnf, float* dwte, const
         float* chunk = logitsT + (size_t)v0 * BT;
         {
             KernelTimer timer(profile, KernelId::softmax_xent);
-            float* factor = col_factor;
             for (int g = 0; g < BT; g += W) {
                 const fast::Vec rescale = fast::vexp(fast::vsub(
                     fast::vload(chunk_max + (size_t)c * BT + g), fast::vload(final_max + g)));
-                fast::vstore(factor + g, fast::vmul(rescale, fast::vload(col_sum + g)));
+                fast::vstore(col_factor + g, fast::vmul(rescale, fast::vload(col_sum + g)));
             }
             for (int v = 0; v < rows; v++) {
                 float* x = chunk + v * BT;
                 for (int g = 0; g < BT; g += W)
-                    fast::vstore(x + g, fast::vmul(fast::vload(x + g), fast::vload(factor + g)));
+                    fast::vstore(x + g,
+                                 fast::vmul(fast::vload(x + g), fast::vload(col_factor + g)));
             }
             for (int i = 0; i < BT; i++)
                 if (targets[i] >= v0 && targets[i] < v0 + rows)
@@ -1152,11 +1152,10 @@ void model_create(Model& model, const GPTConfig& cfg, int B, int T, int threads)
         Replica& rep = model.replicas[r];
         rep.grads.assign(n, 0.0f);
         activations_create(rep.a, cfg, rep.B, T);
-        for (int k = r; k < 3; k += count) {
-            if (k == 0)
-                model.params.assign(n, 0.0f);
-            else
-                (k == 1 ? model.m : model.v).assign(n, 0.0f);
+        for (int k = r; k < 3; k += count) {  // params is a std::vector, m and v HugeBuffers
+            if (k == 0) model.params.assign(n, 0.0f);
+            if (k == 1) model.m.assign(n, 0.0f);
+            if (k == 2) model.v.assign(n, 0.0f);
         }
     };
     std::vector<std::thread> helpers;
