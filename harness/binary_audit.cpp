@@ -1,12 +1,12 @@
 #include "harness/binary_audit.h"
 
 #include <filesystem>
-#include <fstream>
 #include <set>
 #include <sstream>
 
 #include "harness/process.h"
-#include "harness/sandbox.h"
+#include "harness/safe_file.h"
+#include "harness/sandbox_protocol.h"
 
 namespace trainopt {
 
@@ -17,49 +17,68 @@ const std::set<std::string> kTimeFunctions = {
     "time",          "clock",           "timespec_get", "__vdso_clock_gettime",
     "clock_getres",  "times",           "getrusage",    "ftime"};
 
-}  // namespace
+constexpr size_t kMaxListingBytes = (size_t)64 << 20;
 
-std::vector<std::string> audit_trainer_binary(const std::string& path,
-                                              std::vector<std::string>& warnings) {
-    std::vector<std::string> problems;
-    if (!std::filesystem::exists("/usr/bin/nm")) {
-        warnings.push_back("nm not found: the timer-interposition check was skipped");
-        return problems;
-    }
-    const std::string listing = path + ".symbols";
+// Runs `nm FLAGS trainer` sandboxed, writing the listing to `listing`.
+bool run_nm(const std::string& trainer_copy, const std::vector<std::string>& flags,
+            const std::string& listing, SandboxMode mode) {
+    SandboxSpec sandbox;
+    sandbox.mode = mode;
+    const bool boxed = mode == SandboxMode::bubblewrap;
+    if (boxed) sandbox.mounts = {{trainer_copy, kSandboxTrainer, false}};
+    sandbox.command = {"/usr/bin/nm"};
+    sandbox.command.insert(sandbox.command.end(), flags.begin(), flags.end());
+    sandbox.command.push_back(boxed ? kSandboxTrainer : trainer_copy);
     SpawnSpec spec;
-    spec.argv = {"/usr/bin/nm", "--defined-only", "--extern-only", path};
+    spec.argv = sandbox_argv(sandbox);
     spec.env = sandbox_environment();
+    spec.cwd = "/";
     spec.output_path = listing;
     spec.timeout_seconds = 60;
-    ProcessOutcome outcome = run_process(spec);
-    spec.argv = {"/usr/bin/nm", "--dynamic", "--defined-only", path};
-    spec.output_path = listing + ".dynamic";
-    ProcessOutcome dynamic = run_process(spec);
-    if (!outcome.succeeded() && !dynamic.succeeded()) {
-        warnings.push_back(
-            "nm could not read the trainer: the timer-interposition check was skipped");
-        return problems;
+    spec.run_as_uid = untrusted_uid();
+    return run_process(spec).succeeded();
+}
+
+}  // namespace
+
+BinaryAudit audit_trainer_binary(const std::string& trainer_copy, const std::string& private_dir,
+                                 SandboxMode mode) {
+    BinaryAudit audit;
+    if (!std::filesystem::exists("/usr/bin/nm")) {
+        audit.warnings.push_back("nm not found: the timer-interposition check was skipped");
+        return audit;
     }
+    const std::vector<std::pair<std::string, std::vector<std::string>>> listings = {
+        {"symbols.txt", {"--defined-only", "--extern-only"}},
+        {"dynamic-symbols.txt", {"--dynamic", "--defined-only"}}};
     std::set<std::string> reported;
-    for (const std::string& file : {listing, listing + ".dynamic"}) {
-        std::ifstream in(file);
+    int read_ok = 0;
+    for (const auto& [name, flags] : listings) {
+        if (!run_nm(trainer_copy, flags, private_dir + "/" + name, mode)) continue;
+        std::string text, error;
+        if (!read_file_beneath(private_dir, name, {kMaxListingBytes, 30}, text, error)) continue;
+        read_ok++;
+        std::istringstream lines(text);
         std::string line;
-        while (std::getline(in, line)) {
+        while (std::getline(lines, line)) {
             std::istringstream fields(line);
-            std::string address, type, name;
-            if (!(fields >> address >> type >> name)) continue;
-            std::string base = name.substr(0, name.find('@'));
+            std::string address, type, symbol;
+            if (!(fields >> address >> type >> symbol)) continue;
+            std::string base = symbol.substr(0, symbol.find('@'));
             if (kTimeFunctions.count(base) && (type == "T" || type == "W" || type == "i") &&
                 !reported.count(base)) {
                 reported.insert(base);
-                problems.push_back(
+                audit.problems.push_back(
                     "the trainer defines its own " + base +
                     "(): replacing time functions (timer interposition) is not allowed");
             }
         }
     }
-    return problems;
+    if (read_ok == 0) {
+        audit.warnings.push_back(
+            "nm could not read the trainer: the timer-interposition check was skipped");
+    }
+    return audit;
 }
 
 }  // namespace trainopt

@@ -6,11 +6,19 @@
 #include <string>
 #include <vector>
 
+#include "harness/sandbox.h"
+
 namespace trainopt {
 
-// Problems found in the binary at `path` (empty when clean, or when nm is unavailable, which
-// is reported as a warning instead).
-std::vector<std::string> audit_trainer_binary(const std::string& path,
-                                              std::vector<std::string>& warnings);
+struct BinaryAudit {
+    std::vector<std::string> problems;  // each rejects the submission
+    std::vector<std::string> warnings;  // the check could not run
+};
+
+// Audits the harness's private copy of the trainer at `trainer_copy`. `nm` runs sandboxed on
+// that copy as the untrusted user, its listings go to `private_dir` (the harness's own), and
+// they are read with a size cap.
+BinaryAudit audit_trainer_binary(const std::string& trainer_copy, const std::string& private_dir,
+                                 SandboxMode mode);
 
 }  // namespace trainopt

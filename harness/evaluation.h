@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <cstddef>
 #include <map>
 #include <string>
 #include <vector>
@@ -20,18 +21,22 @@ struct HarnessContext {
     std::string project_root;  // the pristine source tree
     std::string sandbox_init;  // trainopt-sandbox-init
     SandboxMode sandbox = SandboxMode::bubblewrap;
-    std::string workdir;  // private scratch space for this invocation
-    int threads = 2;      // --threads passed to trainers (the cores a submission may use)
+    std::string workdir;    // private scratch space for this invocation (root-only when root)
+    int threads = 2;        // --threads passed to trainers (the cores a submission may use)
+    std::vector<int> cpus;  // the cores a run is pinned to (threads of them)
     double timeout_seconds = 1800;
+    size_t max_memory_bytes = (size_t)8 << 30;  // RLIMIT_DATA of every trainer process
+    int max_processes = 512;                    // RLIMIT_NPROC (threads count) inside a run
 };
 
 struct TrainerBuild {
-    std::string trainer_path;
-    std::string build_root;  // mounted read-only so the trainer's own libraries resolve
+    std::string trainer_path;  // a binary only the harness can write
+    std::string build_tree;    // empty, or a submission's build/ (mounted read-only for its libs)
 };
 
 struct TaskData {
     std::string train_dir;     // holds train.bin only; the trainer sees this directory
+    std::string task_file;     // a private copy of the task file
     std::vector<int> heldout;  // never leaves the trusted process
 };
 
@@ -40,14 +45,17 @@ bool prepare_task_inputs(const HarnessContext& ctx, const TaskSpec& task, TaskDa
 
 struct TrainerRun {
     ProcessOutcome process;
-    bool left_processes = false;  // the trainer left processes running (they were killed)
-    std::string out_dir;
+    bool left_processes = false;   // the trainer left processes running (they were killed)
+    bool init_failed = false;      // trainopt-sandbox-init could not set the run up
+    std::string run_dir;           // the run's private directory (log, exported outputs)
+    std::string export_dir;        // the outputs as collected by trainopt-sandbox-init
     std::string log_path;
+    std::vector<std::string> collect_problems;  // outputs that could not be collected
 };
 
+// One sandboxed run of `build` on `task`, in a fresh private directory under ctx.workdir.
 TrainerRun run_trainer(const HarnessContext& ctx, const TrainerBuild& build, const TaskSpec& task,
-                       const TaskData& data, uint64_t seed, const std::string& nonce,
-                       const std::string& run_dir);
+                       const TaskData& data, uint64_t seed, const std::string& nonce);
 
 struct RepResult {
     uint64_t seed = 0;
@@ -73,8 +81,8 @@ struct TaskEvaluation {
 
 using RepCallback = std::function<void(const TaskEvaluation&, int rep, const std::string& stage)>;
 
-// Runs `reps` repetitions. Seeds are drawn from base_seed. When `baseline_only` the submission
-// build is ignored (used by `trainopt baseline`).
+// Runs `reps` repetitions, seeds drawn from base_seed. A repetition runs the baseline, reads and
+// keeps its outputs in memory and deletes them, then runs the submission and verifies it.
 TaskEvaluation evaluate_task(const HarnessContext& ctx, const TrainerBuild& baseline,
                              const TrainerBuild& submission, const TaskSpec& task, int reps,
                              uint64_t base_seed, const RepCallback& on_progress);

@@ -1,6 +1,8 @@
 #include "harness/process.h"
 
 #include <fcntl.h>
+#include <grp.h>
+#include <sys/stat.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -13,6 +15,8 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+
+#include "scoring/untrusted_text.h"
 
 namespace trainopt {
 
@@ -53,7 +57,7 @@ ProcessOutcome run_process(const SpawnSpec& spec) {
     for (const std::string& e : spec.env) envp.push_back(const_cast<char*>(e.c_str()));
     envp.push_back(nullptr);
     const std::string out_path = spec.output_path.empty() ? "/dev/null" : spec.output_path;
-    int out_fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int out_fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (out_fd < 0) {
         outcome.spawn_error = "cannot open " + out_path + ": " + strerror(errno);
         return outcome;
@@ -84,11 +88,22 @@ ProcessOutcome run_process(const SpawnSpec& spec) {
         dup2(null_fd, 0);
         dup2(out_fd, 1);
         dup2(out_fd, 2);
-        // no inherited descriptors beyond 0-2 and the error pipe (which is close-on-exec)
+        if (spec.pass_fd >= 0) {
+            if (spec.pass_fd != 3) dup2(spec.pass_fd, 3);
+            fcntl(3, F_SETFD, 0);
+        }
+        // no inherited descriptors beyond 0-2, the passed one and the error pipe (close-on-exec)
         for (int fd = 3; fd < 1024; fd++) {
-            if (fd != err_pipe[1]) close(fd);
+            if (fd != err_pipe[1] && !(fd == 3 && spec.pass_fd >= 0)) close(fd);
         }
         if (!spec.cwd.empty() && chdir(spec.cwd.c_str()) != 0) {
+            int e = errno;
+            (void)!write(err_pipe[1], &e, sizeof(e));
+            _exit(127);
+        }
+        if (spec.run_as_uid >= 0 &&
+            (setgroups(0, nullptr) != 0 || setgid((gid_t)spec.run_as_uid) != 0 ||
+             setuid((uid_t)spec.run_as_uid) != 0)) {
             int e = errno;
             (void)!write(err_pipe[1], &e, sizeof(e));
             _exit(127);
@@ -147,14 +162,18 @@ ProcessOutcome run_process(const SpawnSpec& spec) {
 }
 
 std::string file_tail(const std::string& path, size_t max_bytes) {
-    std::ifstream f(path, std::ios::binary | std::ios::ate);
-    if (!f) return "";
-    std::streamoff size = f.tellg();
-    std::streamoff from = size > (std::streamoff)max_bytes ? size - (std::streamoff)max_bytes : 0;
-    f.seekg(from);
-    std::string s(size - from, '\0');
-    f.read(s.data(), s.size());
-    return s;
+    int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return "";
+    struct stat st;
+    std::string s;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+        const off_t from = st.st_size > (off_t)max_bytes ? st.st_size - (off_t)max_bytes : 0;
+        s.resize((size_t)(st.st_size - from));
+        ssize_t n = pread(fd, s.data(), s.size(), from);
+        s.resize(n > 0 ? (size_t)n : 0);
+    }
+    close(fd);
+    return untrusted_tail(s, max_bytes);
 }
 
 }  // namespace trainopt

@@ -13,6 +13,8 @@ struct SpawnSpec {
     std::string cwd;               // empty: inherit
     std::string output_path;       // stdout and stderr go here (truncated); empty: /dev/null
     double timeout_seconds = 0;    // 0: none
+    int run_as_uid = -1;           // >= 0: switch to this uid (and gid) before exec
+    int pass_fd = -1;              // >= 0: handed to the child as descriptor 3
 };
 
 struct ProcessOutcome {
@@ -33,7 +35,8 @@ struct ProcessOutcome {
 // Runs the command to completion (or timeout, after which its process group is killed).
 ProcessOutcome run_process(const SpawnSpec& spec);
 
-// The last `max_bytes` of a file, for error messages.
+// The last `max_bytes` of a log the harness wrote (its content is untrusted: it is returned with
+// control characters removed), for error messages. Links are not followed.
 std::string file_tail(const std::string& path, size_t max_bytes = 2000);
 
 }  // namespace trainopt

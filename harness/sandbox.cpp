@@ -1,9 +1,12 @@
 #include "harness/sandbox.h"
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <filesystem>
 
 #include "harness/process.h"
+#include "harness/sandbox_protocol.h"
 
 namespace trainopt {
 
@@ -18,7 +21,7 @@ namespace {
 const char* kBwrap = "/usr/bin/bwrap";
 
 // Root-level system directories: bind real directories, recreate merged-/usr symlinks.
-void add_system_mounts(std::vector<std::string>& argv) {
+void add_system_mounts(std::vector<std::string>& argv, size_t tmp_size_bytes) {
     argv.insert(argv.end(), {"--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"});
     for (const char* dir : {"/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"}) {
         std::error_code ec;
@@ -29,29 +32,36 @@ void add_system_mounts(std::vector<std::string>& argv) {
         }
     }
     if (fs::is_directory("/sys")) argv.insert(argv.end(), {"--ro-bind", "/sys", "/sys"});
-    argv.insert(argv.end(), {"--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"});
+    argv.insert(argv.end(), {"--proc", "/proc", "--dev", "/dev", "--size",
+                             std::to_string(tmp_size_bytes), "--tmpfs", "/tmp"});
 }
 
 }  // namespace
 
 std::vector<std::string> sandbox_argv(const SandboxSpec& spec) {
     if (spec.mode == SandboxMode::none) return spec.command;
+    const std::string id = std::to_string(kNobodyId);
     std::vector<std::string> argv = {kBwrap,
                                      "--unshare-user",
+                                     "--disable-userns",
                                      "--uid",
-                                     "65534",
+                                     id,
                                      "--gid",
-                                     "65534",
+                                     id,
                                      "--unshare-pid",
                                      "--unshare-ipc",
                                      "--unshare-uts",
+                                     "--unshare-net",
                                      "--unshare-cgroup-try",
                                      "--die-with-parent",
                                      "--new-session",
                                      "--as-pid-1",
                                      "--clearenv"};
-    if (!spec.allow_network) argv.push_back("--unshare-net");
-    add_system_mounts(argv);
+    add_system_mounts(argv, spec.tmp_size_bytes);
+    for (const TmpfsMount& t : spec.tmpfs) {
+        argv.insert(argv.end(),
+                    {"--size", std::to_string(t.size_bytes), "--tmpfs", t.sandbox_path});
+    }
     for (const Mount& m : spec.mounts) {
         argv.insert(argv.end(), {m.writable ? "--bind" : "--ro-bind", m.host_path, m.sandbox_path});
     }
@@ -74,6 +84,10 @@ std::vector<std::string> sandbox_environment() {
     return env;
 }
 
+int untrusted_uid() {
+    return geteuid() == 0 ? (int)kNobodyId : -1;
+}
+
 SandboxMode detect_sandbox_mode() {
     if (!fs::exists(kBwrap)) return SandboxMode::none;
     SandboxSpec probe;
@@ -81,6 +95,8 @@ SandboxMode detect_sandbox_mode() {
     SpawnSpec spawn;
     spawn.argv = sandbox_argv(probe);
     spawn.env = sandbox_environment();
+    spawn.run_as_uid = untrusted_uid();
+    spawn.cwd = "/";
     spawn.timeout_seconds = 20;
     return run_process(spawn).succeeded() ? SandboxMode::bubblewrap : SandboxMode::none;
 }

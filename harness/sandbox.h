@@ -2,6 +2,7 @@
 // loudly-flagged fallback (see docs/security.md).
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -10,7 +11,8 @@ namespace trainopt {
 enum class SandboxMode { bubblewrap, none };
 std::string to_string(SandboxMode mode);
 
-// Probes whether `bwrap` can create the namespaces we use on this machine.
+// Probes whether `bwrap` can create the namespaces we use on this machine, run as the user
+// untrusted code runs as (see untrusted_uid below).
 SandboxMode detect_sandbox_mode();
 
 struct Mount {
@@ -19,12 +21,19 @@ struct Mount {
     bool writable = false;
 };
 
+// A fresh, size-capped tmpfs: the only writable places a run has.
+struct TmpfsMount {
+    std::string sandbox_path;
+    size_t size_bytes = 0;
+};
+
 struct SandboxSpec {
     SandboxMode mode = SandboxMode::bubblewrap;
-    std::vector<Mount> mounts;         // on top of a read-only /usr, /etc and a fresh /tmp
-    std::vector<std::string> command;  // paths as seen inside the sandbox
-    std::string cwd;                   // inside the sandbox
-    bool allow_network = false;
+    std::vector<Mount> mounts;  // on top of a read-only /usr, /etc and a fresh /tmp
+    std::vector<TmpfsMount> tmpfs;
+    size_t tmp_size_bytes = (size_t)256 << 20;  // the sandbox's /tmp
+    std::vector<std::string> command;           // paths as seen inside the sandbox
+    std::string cwd;                            // inside the sandbox
 };
 
 // The argv that runs `spec.command` sandboxed. With SandboxMode::none it is the command itself;
@@ -34,5 +43,10 @@ std::vector<std::string> sandbox_argv(const SandboxSpec& spec);
 // A cleared environment: PATH, HOME=/tmp, LANG=C, plus the OpenBLAS CPU overrides when the
 // host sets them (some CPUs need them to run OpenBLAS at all).
 std::vector<std::string> sandbox_environment();
+
+// The host uid that sandboxed processes run as: 65534 (nobody) when the harness runs as root, so
+// that nothing untrusted is root outside its namespace and per-user limits apply; otherwise the
+// harness's own uid (-1: no switch).
+int untrusted_uid();
 
 }  // namespace trainopt

@@ -1,8 +1,12 @@
 #include "harness/score.h"
 
+#include <sched.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <chrono>
 #include <ctime>
@@ -13,7 +17,9 @@
 #include "harness/build.h"
 #include "harness/evaluation.h"
 #include "harness/intake.h"
+#include "harness/trusted_inputs.h"
 #include "scoring/machine_peak.h"
+#include "scoring/untrusted_text.h"
 #include "tasks/task_spec.h"
 
 namespace trainopt {
@@ -80,6 +86,25 @@ struct WorkdirGuard {
     }
 };
 
+// Pins runs to the first ctx.threads cores this process may use.
+bool pin_cores(HarnessContext& ctx, std::string& error) {
+    cpu_set_t allowed;
+    if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0) {
+        error = "cannot read this process's CPU affinity";
+        return false;
+    }
+    if (ctx.threads <= 0) ctx.threads = CPU_COUNT(&allowed);
+    for (int cpu = 0; cpu < CPU_SETSIZE && (int)ctx.cpus.size() < ctx.threads; cpu++) {
+        if (CPU_ISSET(cpu, &allowed)) ctx.cpus.push_back(cpu);
+    }
+    if ((int)ctx.cpus.size() < ctx.threads) {
+        error = "--threads " + std::to_string(ctx.threads) + " asks for more cores than the " +
+                std::to_string(ctx.cpus.size()) + " this process may use";
+        return false;
+    }
+    return true;
+}
+
 }  // namespace
 
 int exit_code_for(const ScoreReport& report) {
@@ -89,11 +114,27 @@ int exit_code_for(const ScoreReport& report) {
 ScoreOutcome run_score(const ScoreOptions& options) {
     ScoreOutcome outcome;
     ScoreReport& report = outcome.report;
-    const std::string project_root = TRAINOPT_SOURCE_DIR;
-    const std::string binary_dir = TRAINOPT_BINARY_DIR;
+    // The pristine tree, baseline trainer and sandbox init this score rests on, checked against
+    // the hashes compiled into trainopt (harness/trusted_inputs.h): if any changed since the
+    // build, nothing is scored.
+    const TrustedInputs trusted = load_trusted_inputs();
+    if (!trusted.ok) {
+        outcome.error = trusted.error;
+        return outcome;
+    }
+    const std::string project_root = trusted.pristine_root;
 
     Suite suite;
-    if (!load_suite(options.suite, project_root + "/tasks", suite, outcome.error)) return outcome;
+    bool builtin_suite = false;
+    if (!load_scoring_suite(trusted, options.suite, suite, builtin_suite, outcome.error))
+        return outcome;
+    if (!builtin_suite) {
+        report.warnings.push_back("CUSTOM SUITE: the tasks were read from " +
+                                  fs::absolute(options.suite).string() +
+                                  ", not from the suites built into trainopt; this is not an "
+                                  "official score.");
+        suite.name += " (not built in)";
+    }
     if (options.reps < 1 || options.reps > 100) {
         outcome.error = "--reps must be between 1 and 100";
         return outcome;
@@ -101,9 +142,10 @@ ScoreOutcome run_score(const ScoreOptions& options) {
 
     HarnessContext ctx;
     ctx.project_root = project_root;
-    ctx.sandbox_init = binary_dir + "/harness/trainopt-sandbox-init";
-    ctx.threads = options.threads > 0 ? options.threads : (int)std::thread::hardware_concurrency();
+    ctx.sandbox_init = trusted.sandbox_init;
+    ctx.threads = options.threads;  // 0: every core this process may use (pin_cores)
     ctx.timeout_seconds = options.timeout_seconds;
+    ctx.max_memory_bytes = (size_t)options.max_memory_mb << 20;
     ctx.sandbox = options.disable_sandbox ? SandboxMode::none : detect_sandbox_mode();
     if (ctx.sandbox == SandboxMode::none) {
         if (options.require_sandbox) {
@@ -117,30 +159,32 @@ ScoreOutcome run_score(const ScoreOptions& options) {
         spdlog::warn("{}", report.warnings.back());
     }
 
-    std::string workdir = options.workdir;
-    if (workdir.empty()) {
-        char tmpl[] = "/tmp/trainopt-XXXXXX";
-        if (mkdtemp(tmpl) == nullptr) {
-            outcome.error = "cannot create a work directory under /tmp";
-            return outcome;
-        }
-        workdir = tmpl;
-    } else {
-        fs::create_directories(workdir);
+    // A fresh private directory: under /tmp, or under --workdir when given.
+    const std::string parent = options.workdir.empty() ? "/tmp" : options.workdir;
+    std::error_code ec;
+    if (!options.workdir.empty()) fs::create_directories(parent, ec);
+    std::string tmpl = parent + "/trainopt-XXXXXX";
+    if (mkdtemp(tmpl.data()) == nullptr) {
+        outcome.error = "cannot create a work directory under " + parent + ": " + strerror(errno);
+        return outcome;
     }
+    const std::string workdir = tmpl;
+    // Traversable but not listable: runs without the sandbox (uid nobody) reach their own
+    // directories by name and nothing else.
     chmod(workdir.c_str(), 0711);
     ctx.workdir = workdir;
-    WorkdirGuard guard{workdir, options.keep_workdir || !options.workdir.empty()};
+    WorkdirGuard guard{workdir, options.keep_workdir};
+    if (!pin_cores(ctx, outcome.error)) return outcome;
 
     report.created_at = utc_now();
-    report.submission = options.submission;
+    report.submission = terminal_safe_line(options.submission);
     report.suite = suite.name;
     report.sandbox = to_string(ctx.sandbox);
     report.threads = ctx.threads;
     report.reps = options.reps;
     report.seed = options.seed ? *options.seed : random_seed();
 
-    TrainerBuild baseline{binary_dir + "/baseline/trainopt-train", binary_dir};
+    TrainerBuild baseline{trusted.baseline_trainer, ""};
     if (!fs::exists(baseline.trainer_path)) {
         outcome.error = "the pristine baseline trainer " + baseline.trainer_path +
                         " is missing: build the project first";
@@ -153,33 +197,39 @@ ScoreOutcome run_score(const ScoreOptions& options) {
         Submission sub;
         if (!classify_submission(options.submission, sub, outcome.error)) return outcome;
         report.submission_kind = to_string(sub.kind);
-        const std::string scratch = workdir + "/scratch/src";
-        if (!copy_pristine_tree(project_root, scratch, outcome.error)) return outcome;
+        const std::string scratch = workdir + "/scratch";
+        const std::string private_dir = workdir + "/private";
+        if (mkdir(scratch.c_str(), 0711) != 0 || mkdir(private_dir.c_str(), 0711) != 0 ||
+            chmod(scratch.c_str(), 0711) != 0 || chmod(private_dir.c_str(), 0711) != 0) {
+            outcome.error = "cannot create the scratch directories in " + workdir;
+            return outcome;
+        }
+        if (!copy_pristine_tree(project_root, scratch + "/src", outcome.error)) return outcome;
         std::vector<std::string> problems;
-        spdlog::info("intake: applying {} {}", report.submission_kind, options.submission);
+        spdlog::info("intake: applying {} {}", report.submission_kind,
+                     terminal_safe_line(options.submission));
         // A refused submission gets a complete REJECTED report and no runs.
         auto reject = [&](const std::vector<std::string>& reasons) {
             report.complete = true;
             for (const std::string& reason : reasons) {
                 report.rejected.push_back(reason);
-                spdlog::error("rejected: {}", reason);
+                spdlog::error("rejected: {}", terminal_safe(reason));
             }
             outcome.ok = write_reports(options, report, outcome.error);
             return outcome;
         };
-        if (!apply_submission(sub, project_root, scratch, problems)) {
+        if (!apply_submission(sub, project_root, scratch + "/src", problems)) {
             for (std::string& p : problems) p = "intake: " + p;
             return reject(problems);
         }
         spdlog::info("build: compiling the submission's trainer (sandbox: {})", report.sandbox);
-        BuildResult build = build_trainer(scratch, ctx.sandbox, ctx.threads);
+        BuildResult build = build_trainer(scratch, private_dir, ctx.sandbox, ctx.threads);
         if (!build.ok) return reject({"the submission does not build: " + build.error});
         spdlog::info("build: done in {:.1f} s", build.seconds);
-        std::vector<std::string> audit_warnings;
-        std::vector<std::string> audit = audit_trainer_binary(build.trainer_path, audit_warnings);
-        for (const std::string& w : audit_warnings) report.warnings.push_back(w);
-        if (!audit.empty()) return reject(audit);
-        submission = {build.trainer_path, build.build_root};
+        BinaryAudit audit = audit_trainer_binary(build.trainer_copy, private_dir, ctx.sandbox);
+        for (const std::string& w : audit.warnings) report.warnings.push_back(w);
+        if (!audit.problems.empty()) return reject(audit.problems);
+        submission = {build.trainer_copy, build.build_tree};
     }
 
     if (options.measure_peak) {

@@ -20,8 +20,9 @@ struct ScoreOptions {
     std::string json_path;
     std::string markdown_path;
     std::string html_path;
-    std::string workdir;  // empty: a fresh private directory under /tmp, removed afterwards
+    std::string workdir;  // parent of the private work directory (default /tmp)
     bool keep_workdir = false;
+    size_t max_memory_mb = 8192;  // data-segment cap of every trainer process
     int threads = 0;  // 0: all cores of this machine
     double timeout_seconds = 1800;
     bool require_sandbox = false;  // refuse to run without bubblewrap

@@ -12,6 +12,9 @@
 
 namespace trainopt {
 
+// The model a task trains.
+GPTConfig gpt_config_of(const TaskSpec& task);
+
 struct RunOutputs {
     std::vector<float> losses;  // one per step
     Checkpoint checkpoint;
@@ -19,8 +22,19 @@ struct RunOutputs {
     std::map<std::string, double> kernel_seconds;  // self-reported, advisory
 };
 
-// Reads OUT/losses.csv, final.ckpt and meta.json and checks their structure against the task.
-// Returns false with one reason per problem.
+// The most each output may hold for `task`, in bytes: losses.csv by the step count, final.ckpt
+// exactly the task's parameter layout, meta.json a small constant.
+struct OutputCaps {
+    size_t losses_csv = 0;
+    size_t final_ckpt = 0;
+    size_t meta_json = 0;
+};
+OutputCaps output_caps(const TaskSpec& task);
+
+// Reads DIR/losses.csv, final.ckpt and meta.json (without following links, regular files only,
+// each within its cap) and checks their structure against the task; the checkpoint's header is
+// checked against the task before its parameters are read. Returns false with one reason per
+// problem.
 bool read_run_outputs(const std::string& dir, const TaskSpec& task, RunOutputs& out,
                       std::vector<std::string>& problems);
 

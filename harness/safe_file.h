@@ -1,0 +1,30 @@
+// Reading files from trees the harness does not trust: a run's outputs and a submission's build
+// tree. Every read here resolves its name beneath a directory without following any link
+// (symlinks, magic links, other mounts), accepts only a regular file, refuses it above a size
+// the caller states before anything is read, and gives up after a deadline. Nothing here writes
+// into an untrusted tree.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+namespace trainopt {
+
+struct SafeReadLimits {
+    size_t max_bytes = 0;         // a larger file is refused before it is read
+    double deadline_seconds = 10;  // reading stops with an error after this long
+};
+
+// Reads DIR/RELATIVE into `out`. False with a reason naming RELATIVE when it is missing, is a
+// link or lies beyond one, is not a regular file (FIFO, device, socket, directory), is larger than
+// the limit or takes longer than the deadline.
+bool read_file_beneath(const std::string& dir, const std::string& relative,
+                       const SafeReadLimits& limits, std::string& out, std::string& error);
+
+// Copies DIR/RELATIVE, read as above, to DEST (a new file in a directory the harness owns;
+// an existing DEST is an error, so nothing is ever truncated through a name).
+bool copy_file_beneath(const std::string& dir, const std::string& relative,
+                       const SafeReadLimits& limits, const std::string& dest, int mode,
+                       std::string& error);
+
+}  // namespace trainopt
