@@ -1,5 +1,8 @@
 #include "harness/binary_audit.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <set>
 #include <sstream>
@@ -25,18 +28,26 @@ bool run_nm(const std::string& trainer_copy, const std::vector<std::string>& fla
     SandboxSpec sandbox;
     sandbox.mode = mode;
     const bool boxed = mode == SandboxMode::bubblewrap;
-    if (boxed) sandbox.mounts = {{trainer_copy, kSandboxTrainer, false}};
+    SpawnSpec spec;
+    int trainer_fd = -1;
+    if (boxed) {
+        trainer_fd = open(trainer_copy.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (trainer_fd < 0) return false;
+        sandbox.data_files = {{3, kSandboxTrainer, 0444}};
+        spec.pass_fds = {trainer_fd};
+    }
     sandbox.command = {"/usr/bin/nm"};
     sandbox.command.insert(sandbox.command.end(), flags.begin(), flags.end());
     sandbox.command.push_back(boxed ? kSandboxTrainer : trainer_copy);
-    SpawnSpec spec;
     spec.argv = sandbox_argv(sandbox);
     spec.env = sandbox_environment();
     spec.cwd = "/";
     spec.output_path = listing;
     spec.timeout_seconds = 60;
     spec.run_as_uid = untrusted_uid();
-    return run_process(spec).succeeded();
+    const bool ok = run_process(spec).succeeded();
+    if (trainer_fd >= 0) close(trainer_fd);
+    return ok;
 }
 
 }  // namespace

@@ -67,7 +67,6 @@ BuildResult build_trainer(const std::string& scratch_root, const std::string& pr
     // Inside the sandbox the tree is at kSandboxSource; without it, at its real path.
     const std::string source_seen = mode == SandboxMode::bubblewrap ? kSandboxSource : source_dir;
     const std::string build_seen = source_seen + "/build";
-    result.build_tree = source_dir + "/build";
     const std::string configure_log = scratch_root + "/configure.log";
     result.log_path = scratch_root + "/build.log";
     if (!hand_over_tree(source_dir, untrusted_uid(), result.error)) return result;

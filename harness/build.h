@@ -1,7 +1,7 @@
 // Building a submission's trainer in its scratch copy of the pristine tree, configured with
-// TRAINOPT_TRAINER_ONLY, inside the sandbox without network, as the untrusted user. The scratch
-// tree is mounted at the same neutral path (/sandbox/src) for the build and for every run, so
-// the paths the build embeds resolve and say nothing about the host.
+// TRAINOPT_TRAINER_ONLY, inside the sandbox without network, as the untrusted user, with the
+// scratch tree at a neutral path (/sandbox/src). Only the trainer binary leaves the build: runs
+// get a private copy of it, so it must not need files of its build tree (link statically).
 #pragma once
 
 #include <string>
@@ -12,7 +12,6 @@ namespace trainopt {
 
 struct BuildResult {
     bool ok = false;
-    std::string build_tree;    // host path of the scratch tree's build/, mounted read-only in runs
     std::string trainer_copy;  // the built trainopt-train, copied into the harness's private dir
     std::string log_path;
     std::string error;  // with the tail of the build log

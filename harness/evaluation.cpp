@@ -145,10 +145,21 @@ TrainerRun run_trainer(const HarnessContext& ctx, const TrainerBuild& build, con
     mkdir(run.export_dir.c_str(), 0700);
     // Boxed, init runs as the untrusted uid and writes the exports itself.
     if (boxed && uid >= 0) (void)!chown(run.export_dir.c_str(), (uid_t)uid, (gid_t)uid);
-    int export_fd = open(run.export_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (export_fd < 0) {
-        run.process.spawn_error = "cannot open " + run.export_dir;
-        return run;
+    // Descriptors handed to the run: the export directory (3), then the inputs bwrap copies into
+    // the sandbox's memory (4..7), so no host path of theirs is visible inside.
+    const std::vector<std::string> handed = {run.export_dir, ctx.sandbox_init, build.trainer_path,
+                                             data.task_file, data.train_dir + "/train.bin"};
+    std::vector<int> fds;
+    for (const std::string& path : handed) {
+        const bool is_dir = fds.empty();
+        int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | (is_dir ? O_DIRECTORY : 0));
+        if (fd < 0) {
+            run.process.spawn_error = "cannot open " + path + ": " + strerror(errno);
+            for (int open_fd : fds) close(open_fd);
+            return run;
+        }
+        fds.push_back(fd);
+        if (!boxed) break;  // the fallback passes only the export directory
     }
 
     const std::vector<std::string> trainer_args = {
@@ -157,13 +168,10 @@ TrainerRun run_trainer(const HarnessContext& ctx, const TrainerBuild& build, con
     sandbox.mode = ctx.sandbox;
     SpawnSpec spawn;
     if (boxed) {
-        sandbox.mounts = {{ctx.sandbox_init, kSandboxInit, false},
-                          {build.trainer_path, kSandboxTrainer, false},
-                          {data.task_file, kSandboxTask, false},
-                          {data.train_dir, kSandboxData, false}};
-        if (!build.build_tree.empty()) {
-            sandbox.mounts.push_back({build.build_tree, kSandboxBuild, false});
-        }
+        sandbox.data_files = {{4, kSandboxInit, 0555},
+                              {5, kSandboxTrainer, 0555},
+                              {6, kSandboxTask, 0444},
+                              {7, std::string(kSandboxData) + "/train.bin", 0444}};
         sandbox.tmpfs = {{kSandboxOut, out_tmpfs_bytes(task)}};
         sandbox.cwd = kSandboxOut;
         sandbox.command = {kSandboxInit};
@@ -192,9 +200,9 @@ TrainerRun run_trainer(const HarnessContext& ctx, const TrainerBuild& build, con
     spawn.env = sandbox_environment();
     spawn.output_path = run.log_path;
     spawn.timeout_seconds = ctx.timeout_seconds;
-    spawn.pass_fd = export_fd;
+    spawn.pass_fds = fds;
     run.process = run_process(spawn);
-    close(export_fd);
+    for (int fd : fds) close(fd);
     const bool exited = run.process.started && !run.process.timed_out &&
                         run.process.term_signal == 0;
     run.left_processes = exited && run.process.exit_code == kLeftoverExit;

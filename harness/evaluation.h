@@ -29,9 +29,10 @@ struct HarnessContext {
     int max_processes = 512;                    // RLIMIT_NPROC (threads count) inside a run
 };
 
+// A trainer is one self-contained binary (system libraries aside): runs get a copy of it, not
+// its build tree.
 struct TrainerBuild {
     std::string trainer_path;  // a binary only the harness can write
-    std::string build_tree;    // empty, or a submission's build/ (mounted read-only for its libs)
 };
 
 struct TaskData {

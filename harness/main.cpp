@@ -11,16 +11,20 @@
 //
 // Exit codes: 0 success (VALID), 1 error, 2 usage, 3 submission INVALID or REJECTED,
 // 4 (ci) significant regression.
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "harness/intake.h"
 #include "harness/score.h"
+#include "harness/trusted_inputs.h"
 #include "scoring/regression.h"
+#include "scoring/untrusted_text.h"
 #include "tasks/data.h"
 #include "tasks/task_spec.h"
 
@@ -32,24 +36,66 @@ namespace {
 constexpr int kExitError = 1;
 constexpr int kExitRegression = 4;
 
+// Everything printed here may carry untrusted text (a submission's file name or log tail, a
+// saved report's contents), so it all goes through terminal_safe() (docs/security.md,
+// "Untrusted text"). safe() is for a value printed inline.
+std::string safe(const std::string& text) {
+    return terminal_safe_line(text);
+}
+
+// terminal_safe(text) with continuation lines indented, so that a multi-line message (a
+// compiler output tail) cannot pass for a line of trainopt's own.
+std::string safe_indented(std::string_view text) {
+    std::string out = terminal_safe(text);
+    for (size_t at = out.find('\n'); at != std::string::npos; at = out.find('\n', at + 1))
+        out.insert(at + 1, "    ");
+    return out;
+}
+
 int fail(const std::string& message) {
-    fprintf(stderr, "trainopt: error: %s\n", message.c_str());
+    fprintf(stderr, "trainopt: error: %s\n", safe_indented(message).c_str());
     return kExitError;
 }
 
 void print_summary(const ScoreReport& r) {
-    printf("\n%s", report_to_markdown(r).c_str());
+    // the Markdown rendering is sanitized already; this keeps the terminal safe regardless
+    printf("\n%s", terminal_safe(report_to_markdown(r)).c_str());
     fflush(stdout);
 }
 
+// The %* flag of the log pattern: the message through safe_indented().
+class SafeMessageFlag : public spdlog::custom_flag_formatter {
+  public:
+    void format(const spdlog::details::log_msg& msg, const std::tm&,
+                spdlog::memory_buf_t& dest) override {
+        const std::string text =
+            safe_indented(std::string_view(msg.payload.data(), msg.payload.size()));
+        dest.append(text.data(), text.data() + text.size());
+    }
+    std::unique_ptr<custom_flag_formatter> clone() const override {
+        return std::make_unique<SafeMessageFlag>();
+    }
+};
+
+void use_safe_log_pattern() {
+    auto formatter = std::make_unique<spdlog::pattern_formatter>();
+    formatter->add_flag<SafeMessageFlag>('*').set_pattern("[%H:%M:%S] %^%l%$ %*");
+    spdlog::set_formatter(std::move(formatter));
+}
+
 void add_score_options(CLI::App* cmd, ScoreOptions& o, std::optional<uint64_t>& seed) {
-    cmd->add_option("--suite", o.suite, "suite name under tasks/ or a directory of task files")
+    cmd->add_option("--suite", o.suite,
+                    "a built-in suite (default, test) or a directory of task files (not official)")
         ->capture_default_str();
     cmd->add_option("--seed", seed, "base seed (default: a fresh random seed)");
     cmd->add_option("--threads", o.threads, "cores a trainer may use (default: all)");
     cmd->add_option("--timeout", o.timeout_seconds, "seconds before a trainer run is killed")
         ->capture_default_str();
-    cmd->add_option("--workdir", o.workdir, "keep all runs in this directory");
+    cmd->add_option("--max-memory-mb", o.max_memory_mb,
+                    "data-segment cap of every trainer process, MiB")
+        ->capture_default_str()
+        ->check(CLI::Range(64, 1 << 20));
+    cmd->add_option("--workdir", o.workdir, "create the private work directory under this one");
     cmd->add_flag("--keep-workdir", o.keep_workdir, "do not delete the temporary work directory");
     cmd->add_flag("--require-sandbox", o.require_sandbox, "fail instead of running unsandboxed");
     cmd->add_flag(
@@ -64,38 +110,49 @@ int run_and_report(ScoreOptions options) {
     ScoreOutcome outcome = run_score(options);
     if (!outcome.ok) return fail(outcome.error);
     print_summary(outcome.report);
-    if (!options.json_path.empty()) printf("JSON report: %s\n", options.json_path.c_str());
-    if (!options.html_path.empty()) printf("HTML report: %s\n", options.html_path.c_str());
+    if (!options.json_path.empty()) printf("JSON report: %s\n", safe(options.json_path).c_str());
+    if (!options.html_path.empty()) printf("HTML report: %s\n", safe(options.html_path).c_str());
     return exit_code_for(outcome.report);
 }
 
 int workspace_init(const std::string& dir) {
     if (fs::exists(dir) && !fs::is_empty(dir)) return fail(dir + " exists and is not empty");
     std::string error;
-    const std::string root = TRAINOPT_SOURCE_DIR;
-    if (!copy_pristine_tree(root, dir, error)) return fail(error);
-    std::error_code ec;
-    fs::copy(root + "/docs", dir + "/docs", fs::copy_options::recursive, ec);
-    fs::copy_file(root + "/docs/TASK.md", dir + "/TASK.md", ec);
-    if (ec) return fail("cannot write " + dir + "/TASK.md: " + ec.message());
+    // the verified pristine tree (harness/trusted_inputs.h), and only the agent-facing documents
+    // compiled into trainopt: nothing about other submissions or their results
+    const TrustedInputs trusted = load_trusted_inputs();
+    if (!trusted.ok) return fail(trusted.error);
+    if (!copy_pristine_tree(trusted.pristine_root, dir, error)) return fail(error);
+    for (const EmbeddedFile& doc : workspace_documents()) {
+        const fs::path path = fs::path(dir) / doc.path;
+        std::error_code ec;
+        fs::create_directories(path.parent_path(), ec);
+        std::ofstream out(path, std::ios::binary | std::ios::trunc);
+        out << doc.text();
+        if (!out.flush()) return fail("cannot write " + path.string());
+    }
     std::ofstream(dir + "/" + kWorkspaceMarker)
         << "trainopt workspace; edit baseline/ and kernels/ only\n";
     printf(
         "workspace ready in %s\nread %s/TASK.md, edit baseline/ and kernels/, then run:\n"
         "  trainopt verify %s\n  trainopt score %s\n",
-        dir.c_str(), dir.c_str(), dir.c_str(), dir.c_str());
+        safe(dir).c_str(), safe(dir).c_str(), safe(dir).c_str(), safe(dir).c_str());
     return 0;
 }
 
 int tasks_list(const std::string& suite_name) {
     Suite suite;
     std::string error;
-    if (!load_suite(suite_name, std::string(TRAINOPT_SOURCE_DIR) + "/tasks", suite, error))
-        return fail(error);
-    printf("suite %s:\n", suite.name.c_str());
+    bool builtin = false;
+    const TrustedInputs trusted = locate_trusted_inputs();
+    if (!trusted.ok) return fail(trusted.error);
+    if (!load_scoring_suite(trusted, suite_name, suite, builtin, error)) return fail(error);
+    const std::string origin =
+        builtin ? "built into trainopt" : "not built in: read from " + safe(suite_name);
+    printf("suite %s (%s):\n", safe(suite.name).c_str(), origin.c_str());
     for (const TaskSpec& t : suite.tasks) {
         printf("  %-10s %-32s V=%d T=%d C=%d L=%d NH=%d B=%d steps=%d  %.2f GFLOP/step\n",
-               t.name.c_str(), t.hot_spot.c_str(), t.model.vocab_size, t.model.context,
+               safe(t.name).c_str(), safe(t.hot_spot).c_str(), t.model.vocab_size, t.model.context,
                t.model.d_model, t.model.layers, t.model.heads, t.train.batch, t.train.steps,
                training_step_flops(t) / 1e9);
     }
@@ -113,16 +170,17 @@ int ci(ScoreOptions options, const std::string& against, double max_slowdown) {
     if (!outcome.ok) return fail(outcome.error);
     print_summary(outcome.report);
     if (outcome.report.verdict != "VALID") {
-        fprintf(stderr, "trainopt ci: the submission is %s\n", outcome.report.verdict.c_str());
+        fprintf(stderr, "trainopt ci: the submission is %s\n",
+                safe(outcome.report.verdict).c_str());
         return exit_code_for(outcome.report);
     }
     RegressionResult result = compare_reports(previous, outcome.report, max_slowdown);
-    for (const std::string& line : result.lines) printf("%s\n", line.c_str());
+    for (const std::string& line : result.lines) printf("%s\n", safe(line).c_str());
     if (result.regression) {
-        printf("trainopt ci: significant regression against %s\n", against.c_str());
+        printf("trainopt ci: significant regression against %s\n", safe(against).c_str());
         return kExitRegression;
     }
-    printf("trainopt ci: no significant regression against %s\n", against.c_str());
+    printf("trainopt ci: no significant regression against %s\n", safe(against).c_str());
     return 0;
 }
 
@@ -131,7 +189,7 @@ int ci(ScoreOptions options, const std::string& against, double max_slowdown) {
 int main(int argc, char** argv) {
     CLI::App app{"trainopt: score CPU-only LLM training optimizations against a naive baseline"};
     app.require_subcommand(1);
-    spdlog::set_pattern("[%H:%M:%S] %^%l%$ %v");
+    use_safe_log_pattern();
 
     ScoreOptions score_options;
     std::optional<uint64_t> seed;
@@ -194,7 +252,16 @@ int main(int argc, char** argv) {
     report_cmd->add_option("--md", report_md, "write Markdown here");
     report_cmd->add_option("--html", report_html, "write HTML here");
 
-    CLI11_PARSE(app, argc, argv);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        // CLI11's messages quote the arguments, which may be a hostile file name
+        std::ostringstream out, err;
+        const int code = app.exit(e, out, err);
+        fputs(terminal_safe(out.str()).c_str(), stdout);
+        fputs(terminal_safe(err.str()).c_str(), stderr);
+        return code;
+    }
 
     if (*score || *verify || *baseline || *ci_cmd) {
         ScoreOptions& o = *score      ? score_options
@@ -216,7 +283,8 @@ int main(int argc, char** argv) {
         std::string error;
         if (!load_task(data_task, task, error) || !prepare_task_data(task, data_out, error))
             return fail(error);
-        printf("wrote %s/train.bin and %s/val.bin\n", data_out.c_str(), data_out.c_str());
+        printf("wrote %s/train.bin and %s/val.bin\n", safe(data_out).c_str(),
+               safe(data_out).c_str());
         return 0;
     }
     if (*report_cmd) {

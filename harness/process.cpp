@@ -45,8 +45,8 @@ std::string ProcessOutcome::describe() const {
 
 ProcessOutcome run_process(const SpawnSpec& spec) {
     ProcessOutcome outcome;
-    if (spec.argv.empty()) {
-        outcome.spawn_error = "empty command";
+    if (spec.argv.empty() || spec.pass_fds.size() > 16) {
+        outcome.spawn_error = "empty command or too many descriptors to pass";
         return outcome;
     }
     // Build everything the child needs before fork: the child only calls async-signal-safe code.
@@ -88,13 +88,16 @@ ProcessOutcome run_process(const SpawnSpec& spec) {
         dup2(null_fd, 0);
         dup2(out_fd, 1);
         dup2(out_fd, 2);
-        if (spec.pass_fd >= 0) {
-            if (spec.pass_fd != 3) dup2(spec.pass_fd, 3);
-            fcntl(3, F_SETFD, 0);
+        // Passed descriptors move above the targets first so no dup2 overwrites a source.
+        const int passed = (int)spec.pass_fds.size();
+        int moved[16];
+        for (int i = 0; i < passed && i < 16; i++) {
+            moved[i] = fcntl(spec.pass_fds[i], F_DUPFD_CLOEXEC, 64);
         }
-        // no inherited descriptors beyond 0-2, the passed one and the error pipe (close-on-exec)
-        for (int fd = 3; fd < 1024; fd++) {
-            if (fd != err_pipe[1] && !(fd == 3 && spec.pass_fd >= 0)) close(fd);
+        for (int i = 0; i < passed && i < 16; i++) dup2(moved[i], 3 + i);
+        // nothing else is inherited: 0-2, the passed ones, the error pipe (close-on-exec)
+        for (int fd = 3 + passed; fd < 1024; fd++) {
+            if (fd != err_pipe[1]) close(fd);
         }
         if (!spec.cwd.empty() && chdir(spec.cwd.c_str()) != 0) {
             int e = errno;

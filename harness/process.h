@@ -14,7 +14,7 @@ struct SpawnSpec {
     std::string output_path;       // stdout and stderr go here (truncated); empty: /dev/null
     double timeout_seconds = 0;    // 0: none
     int run_as_uid = -1;           // >= 0: switch to this uid (and gid) before exec
-    int pass_fd = -1;              // >= 0: handed to the child as descriptor 3
+    std::vector<int> pass_fds;     // handed to the child as descriptors 3, 4, ... in order
 };
 
 struct ProcessOutcome {

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 
@@ -61,6 +62,12 @@ std::vector<std::string> sandbox_argv(const SandboxSpec& spec) {
     for (const TmpfsMount& t : spec.tmpfs) {
         argv.insert(argv.end(),
                     {"--size", std::to_string(t.size_bytes), "--tmpfs", t.sandbox_path});
+    }
+    for (const DataFile& f : spec.data_files) {
+        char mode[8];
+        snprintf(mode, sizeof(mode), "%04o", f.mode);
+        argv.insert(argv.end(),
+                    {"--perms", mode, "--ro-bind-data", std::to_string(f.fd), f.sandbox_path});
     }
     for (const Mount& m : spec.mounts) {
         argv.insert(argv.end(), {m.writable ? "--bind" : "--ro-bind", m.host_path, m.sandbox_path});

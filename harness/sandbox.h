@@ -27,10 +27,20 @@ struct TmpfsMount {
     size_t size_bytes = 0;
 };
 
+// A read-only file inside the sandbox whose content is copied from a descriptor the child holds
+// (bwrap --ro-bind-data): the file exists only in the sandbox's memory, and nothing about where
+// it came from on the host is visible.
+struct DataFile {
+    int fd = -1;  // the descriptor number as the child sees it (see SpawnSpec::pass_fds)
+    std::string sandbox_path;
+    int mode = 0444;
+};
+
 struct SandboxSpec {
     SandboxMode mode = SandboxMode::bubblewrap;
     std::vector<Mount> mounts;  // on top of a read-only /usr, /etc and a fresh /tmp
     std::vector<TmpfsMount> tmpfs;
+    std::vector<DataFile> data_files;
     size_t tmp_size_bytes = (size_t)256 << 20;  // the sandbox's /tmp
     std::vector<std::string> command;           // paths as seen inside the sandbox
     std::string cwd;                            // inside the sandbox

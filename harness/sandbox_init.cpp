@@ -5,7 +5,8 @@
 //                         [--out-dir DIR --export-fd FD --collect NAME:MAX_BYTES ...]
 //                         -- TRAINER ARGS...
 //
-// It applies the run's limits, starts the trainer, waits for it, then kills and counts every
+// It applies the run's limits (pinned cores the trainer cannot leave, processes, memory, file
+// size), starts the trainer, waits for it, then kills and counts every
 // process the trainer left behind (it is PID 1 of the sandbox's PID namespace, or a child
 // subreaper without one, so all orphans end up as its children). Only then, with nothing of the
 // trainer's left alive, it copies the outputs named by --collect from DIR into the directory
@@ -22,6 +23,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <sched.h>
+#include <seccomp.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -206,6 +208,23 @@ bool apply_limits(const InitOptions& o) {
     return true;
 }
 
+// Pinning holds only if the trainer cannot move itself: sched_setaffinity fails with EPERM for
+// everything init starts (any architecture's number of it, via libseccomp).
+bool forbid_affinity_changes() {
+    scmp_filter_ctx filter = seccomp_init(SCMP_ACT_ALLOW);
+    if (filter == nullptr) return false;
+    // 32-bit and x32 entry points too, or the rule could be sidestepped through them
+    bool ok = true;
+    for (uint32_t arch : {SCMP_ARCH_X86, SCMP_ARCH_X32}) {
+        int rc = seccomp_arch_add(filter, arch);
+        ok = ok && (rc == 0 || rc == -EEXIST);
+    }
+    ok = ok && seccomp_rule_add(filter, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(sched_setaffinity), 0) == 0;
+    ok = ok && seccomp_load(filter) == 0;
+    seccomp_release(filter);
+    return ok;
+}
+
 // The process-count limit counts processes per user, so it goes on the trainer only: init must
 // still be able to fork it, and in the fallback the trainer's uid differs from init's.
 bool limit_processes(rlim_t max_processes) {
@@ -280,9 +299,12 @@ int main(int argc, char** argv) {
             "[--max-memory-bytes N] [--max-file-bytes N] [--out-dir DIR --export-fd FD "
             "--collect NAME:MAX ...] -- COMMAND...");
     }
-    // The export directory must not reach the trainer through exec.
+    // The export directory must not reach the trainer through exec, nor anything else inherited.
     if (o.export_fd >= 0 && fcntl(o.export_fd, F_SETFD, FD_CLOEXEC) != 0) {
         return usage("--export-fd is not an open descriptor");
+    }
+    for (int fd = 3; fd < 1024; fd++) {
+        if (fd != o.export_fd) close(fd);
     }
     prctl(PR_SET_CHILD_SUBREAPER, 1);
     prctl(PR_SET_DUMPABLE, 0);  // the trainer cannot inspect or signal us through /proc
@@ -299,6 +321,10 @@ int main(int argc, char** argv) {
         if (o.drop_privileges && getuid() == 0 &&
             (setgroups(0, nullptr) != 0 || setgid(kNobodyId) != 0 || setuid(kNobodyId) != 0)) {
             perror("trainopt-sandbox-init: cannot drop privileges");
+            _exit(kInitError);
+        }
+        if (!o.cpus.empty() && !forbid_affinity_changes()) {
+            fprintf(stderr, "trainopt-sandbox-init: cannot forbid affinity changes\n");
             _exit(kInitError);
         }
         if (!limit_processes(o.max_processes)) {

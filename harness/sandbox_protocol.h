@@ -21,7 +21,6 @@ constexpr const char* kSandboxTrainer = "/sandbox/bin/trainopt-train";
 constexpr const char* kSandboxTask = "/sandbox/task.toml";
 constexpr const char* kSandboxData = "/sandbox/data";
 constexpr const char* kSandboxOut = "/sandbox/out";
-constexpr const char* kSandboxSource = "/sandbox/src";  // a submission's scratch tree
-constexpr const char* kSandboxBuild = "/sandbox/src/build";
+constexpr const char* kSandboxSource = "/sandbox/src";  // a submission's scratch tree (builds)
 
 }  // namespace trainopt

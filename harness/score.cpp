@@ -86,6 +86,21 @@ struct WorkdirGuard {
     }
 };
 
+// Whether every directory above `dir` lets other users through.
+bool reachable_by_others(const std::string& dir, std::string& error) {
+    for (fs::path p = fs::path(dir).parent_path(); !p.empty(); p = p.parent_path()) {
+        struct stat st;
+        if (stat(p.c_str(), &st) != 0 || !(st.st_mode & S_IXOTH)) {
+                    error = "builds (and runs without the sandbox) run as uid nobody and must reach the "
+                    "work directory, but " + p.string() +
+                    " does not let other users through: choose another --workdir";
+            return false;
+        }
+        if (p == p.root_path()) break;
+    }
+    return true;
+}
+
 // Pins runs to the first ctx.threads cores this process may use.
 bool pin_cores(HarnessContext& ctx, std::string& error) {
     cpu_set_t allowed;
@@ -169,9 +184,14 @@ ScoreOutcome run_score(const ScoreOptions& options) {
         return outcome;
     }
     const std::string workdir = tmpl;
-    // Traversable but not listable: runs without the sandbox (uid nobody) reach their own
-    // directories by name and nothing else.
+    // Traversable, not listable: the untrusted user (nobody) reaches the scratch tree it builds
+    // in, and without the sandbox its own run directories, by name; so must every directory above.
     chmod(workdir.c_str(), 0711);
+    if (untrusted_uid() >= 0 && !reachable_by_others(workdir, outcome.error)) {
+        std::error_code ignored;
+        fs::remove_all(workdir, ignored);
+        return outcome;
+    }
     ctx.workdir = workdir;
     WorkdirGuard guard{workdir, options.keep_workdir};
     if (!pin_cores(ctx, outcome.error)) return outcome;
@@ -184,7 +204,7 @@ ScoreOutcome run_score(const ScoreOptions& options) {
     report.reps = options.reps;
     report.seed = options.seed ? *options.seed : random_seed();
 
-    TrainerBuild baseline{trusted.baseline_trainer, ""};
+    TrainerBuild baseline{trusted.baseline_trainer};
     if (!fs::exists(baseline.trainer_path)) {
         outcome.error = "the pristine baseline trainer " + baseline.trainer_path +
                         " is missing: build the project first";
@@ -229,7 +249,7 @@ ScoreOutcome run_score(const ScoreOptions& options) {
         BinaryAudit audit = audit_trainer_binary(build.trainer_copy, private_dir, ctx.sandbox);
         for (const std::string& w : audit.warnings) report.warnings.push_back(w);
         if (!audit.problems.empty()) return reject(audit.problems);
-        submission = {build.trainer_copy, build.build_tree};
+        submission = {build.trainer_copy};
     }
 
     if (options.measure_peak) {

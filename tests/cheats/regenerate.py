@@ -150,3 +150,188 @@ void bf16_matmul_forward(float* out, const float* inp, const float* weight, cons
 ''')
 s = sub(s, 'void apply_submission_kernels(KernelTable& table) {\n    (void)table;\n}', 'void apply_submission_kernels(KernelTable& table) {\n    table.matmul_forward = bf16_matmul_forward;\n}')
 make_patch('low_precision', 'kernels/submission.cpp', s, 'Cheat: computes the forward matmuls in bfloat16.')
+
+# --- untrusted text (tests/cheats_text_test.cpp): a trainer's own words must reach the
+# operator's terminal and the reports inert. Both print to stderr and fail, so the tail of
+# their output lands in the INVALID reason.
+parsed = '    CLI11_PARSE(app, argc, argv);\n'
+
+# 10. terminal escapes: clear the screen, set the window title, print a fake green result
+t = sub(orig, parsed, parsed + r'''
+    // CHEAT: take over the operator's terminal: clear it, set the window title, print a fake
+    // green result, a hyperlink, a C1 control and a bidi override; then fail.
+    fputs("\x1b[2J\x1b[3J\x1b[H", stderr);
+    fputs("\x1b]0;trainopt: VALID 99.0x\x07\x1b]2;trainopt: VALID\x1b\\", stderr);
+    fputs("\x1b[1;32mtrainopt score: VALID\x1b[0m  mean speedup 99.00x\r\n", stderr);
+    fputs("\x1b]8;;https://evil.example/\x1b\\report\x1b]8;;\x1b\\ \xc2\x9b" "31m", stderr);
+    fputs("\xe2\x80\xae" "DILAVNI\xe2\x80\xac fake-status-end\n", stderr);
+    return 1;
+''')
+make_patch('terminal_escapes', 'baseline/train.cpp', t, 'Cheat: prints ANSI/OSC escape sequences (clear screen, window title, fake green VALID) and fails.')
+
+# 11. forged Markdown/HTML: a heading, a table row, a link, raw HTML, a code fence
+t = sub(orig, parsed, parsed + r'''
+    // CHEAT: forge report content: close a code fence, a heading, a table row with a big
+    // speedup, a link and raw HTML; then fail.
+    fputs("ok\n```\n# trainopt score: VALID\n\n", stderr);
+    fputs("| tiny | forged | yes | 1.00 | 0.010 | 99.00x | 98.00 - 100.00 |\n", stderr);
+    fputs("[download the fix](https://evil.example/fix.sh) <script>alert(1)</script>\n", stderr);
+    fputs("<b>VALID</b> &lt;!-- *bold* _it_ ~~s~~ fake-status-end\n", stderr);
+    return 1;
+''')
+make_patch('forged_markdown', 'baseline/train.cpp', t, 'Cheat: prints a forged Markdown heading, table row, link and HTML, and fails.')
+
+# 12. hostile kernel names in meta.json (advisory data shown in the HTML charts); trains honestly
+s = open(f'{root}/kernels/trainer_outputs.cpp').read()
+loop_end = '        meta["kernel_seconds"][kKernelNames[i]] = info.profile.seconds[i];\n    }\n'
+s = sub(s, loop_end, loop_end + r'''    // CHEAT: kernel names that are escape sequences, markup and a forged table row.
+    meta["kernel_seconds"]["\x1b[2J\x1b[1;32mVALID\x1b[0m\x1b]0;title\x07"] = 0.001;
+    meta["kernel_seconds"]["<script>alert(1)</script>"] = 0.001;
+    meta["kernel_seconds"]["# forged\n| tiny | 99.00x |\r"] = 0.001;
+''')
+make_patch('hostile_kernel_names', 'kernels/trainer_outputs.cpp', s, 'Cheat: trains honestly but reports kernel names made of escape sequences and markup in meta.json.')
+
+# 10. hostile outputs and limits: one trainer, one behaviour per task of tests/cheats/hostile/
+t = sub(orig, 'int fail(const std::string& message) {', r'''// CHEAT: every task of tests/cheats/hostile/ tries one way past the harness's reading of outputs
+// or its limits. Returns -1 to train normally afterwards.
+void fake_losses_and_meta(const std::string& out, const std::string& nonce, int steps) {
+    std::ofstream losses(out + "/losses.csv");
+    losses << "step,loss\n";
+    for (int s = 0; s < steps; s++) losses << s << ",4.0\n";
+    std::ofstream(out + "/meta.json") << "{\"nonce\": \"" << nonce << "\"}\n";
+}
+
+int hostile(const std::string& name, const std::string& out, const std::string& nonce, int steps) {
+    const std::string ckpt = out + "/final.ckpt";
+    if (name == "link-outputs") {
+        // outputs as links to files the run can name: the host's, its own inputs, /proc
+        symlink("/etc/passwd", (out + "/losses.csv").c_str());
+        symlink("/proc/self/root/sandbox/task.toml", ckpt.c_str());
+        symlink("../../../etc/hostname", (out + "/meta.json").c_str());
+        return 0;
+    }
+    if (name == "fifo-output") {
+        fake_losses_and_meta(out, nonce, steps);
+        mkfifo(ckpt.c_str(), 0644);
+        return 0;
+    }
+    if (name == "device-output") {
+        fake_losses_and_meta(out, nonce, steps);
+        symlink("/dev/zero", ckpt.c_str());
+        return 0;
+    }
+    if (name == "dir-output") {
+        fake_losses_and_meta(out, nonce, steps);
+        mkdir(ckpt.c_str(), 0755);
+        return 0;
+    }
+    if (name == "huge-header") {
+        fake_losses_and_meta(out, nonce, steps);
+        int32_t header[64] = {0x54504B43, 1, 1 << 20, 1 << 16, 1 << 14, 256, 64, steps};
+        std::ofstream f(ckpt, std::ios::binary);
+        f.write(reinterpret_cast<const char*>(header), sizeof(header));
+        std::vector<char> zeros(1 << 16, 0);
+        f.write(zeros.data(), zeros.size());
+        return 0;
+    }
+    if (name == "oversize-output") {
+        std::ofstream(out + "/meta.json") << "{\"nonce\": \"" << nonce << "\"}\n";
+        std::ofstream losses(out + "/losses.csv");
+        losses << "step,loss\n";
+        for (long s = 0; s < (64L << 20) / 8 && losses; s++) losses << "0,4.000\n";
+        return 0;
+    }
+    if (name == "host-paths") {
+        // print every mount's source path and the trainer's own location, then fail so the
+        // harness shows this in its reason
+        std::ifstream mounts("/proc/self/mountinfo");
+        std::string line;
+        fprintf(stderr, "host-paths:");
+        while (std::getline(mounts, line)) {
+            std::istringstream fields(line);
+            std::string id, parent, dev, root, point;
+            fields >> id >> parent >> dev >> root >> point;
+            fprintf(stderr, " %s", root.c_str());
+        }
+        char self[4096] = {0}, cwd[4096] = {0};
+        (void)!readlink("/proc/self/exe", self, sizeof(self) - 1);
+        (void)!getcwd(cwd, sizeof(cwd) - 1);
+        fprintf(stderr, " exe=%s cwd=%s\n", self, cwd);
+        return 1;
+    }
+    if (name == "fork-bomb") {
+        std::vector<pid_t> children;
+        while (children.size() < 4000) {
+            pid_t pid = fork();
+            if (pid == 0) {
+                pause();
+                _exit(0);
+            }
+            if (pid < 0) break;
+            children.push_back(pid);
+        }
+        for (pid_t pid : children) kill(pid, SIGKILL);
+        for (pid_t pid : children) waitpid(pid, nullptr, 0);
+        fprintf(stderr, children.size() < 4000 ? "fork-bomb: process limit reached after %zu\n"
+                                               : "fork-bomb: NO PROCESS LIMIT (%zu)\n",
+                children.size());
+        return 1;
+    }
+    if (name == "memory-hog") {
+        size_t mib = 0;
+        for (; mib < 2048; mib += 64) {
+            void* block = malloc(64 << 20);
+            if (block == nullptr) break;
+            memset(block, 1, 64 << 20);
+        }
+        fprintf(stderr, mib < 2048 ? "memory-hog: memory limit reached after %zu MiB\n"
+                                   : "memory-hog: NO MEMORY LIMIT (%zu MiB)\n",
+                mib);
+        return 1;
+    }
+    if (name == "widen-affinity") {
+        // try to leave the pinned cores
+        cpu_set_t before, all, after;
+        sched_getaffinity(0, sizeof(before), &before);
+        CPU_ZERO(&all);
+        for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) CPU_SET(cpu, &all);
+        const int rc = sched_setaffinity(0, sizeof(all), &all);
+        sched_getaffinity(0, sizeof(after), &after);
+        fprintf(stderr, "widen-affinity: pinned to %d cores, %s, now %d\n", CPU_COUNT(&before),
+                rc == 0 ? "widening allowed" : "widening refused", CPU_COUNT(&after));
+        return 1;
+    }
+    return -1;
+}
+
+int fail(const std::string& message) {''')
+t = sub(t, '    GPT model;\n', '''    if (int rc = hostile(task.name, out_dir, nonce, task.train.steps); rc >= 0) return rc;
+    GPT model;
+''')
+t = sub(t, '#include <CLI/CLI.hpp>\n', '''#include <sched.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+''')
+make_patch('hostile_outputs', 'baseline/train.cpp', t, 'Cheat: one trainer, one attack per task of tests/cheats/hostile/: outputs as links, FIFOs, devices and directories, a checkpoint header claiming a huge model, an oversized output, a probe for host paths, a fork bomb, a memory hog, and escaping the pinned cores.')
+
+# 11. hostile build: the build plants links where trusted code once wrote or read
+c = open(f'{root}/baseline/CMakeLists.txt').read()
+c += r'''
+# CHEAT: plant links in the build tree where trusted code used to write (nm listings next to the
+# trainer) and make the trainer itself a link to a file of the host.
+file(MAKE_DIRECTORY ${CMAKE_BINARY_DIR}/baseline)
+file(CREATE_LINK /tmp/trainopt-pwned-by-build ${CMAKE_BINARY_DIR}/baseline/trainopt-train.symbols SYMBOLIC)
+file(CREATE_LINK /tmp/trainopt-pwned-by-build ${CMAKE_BINARY_DIR}/baseline/trainopt-train.symbols.dynamic SYMBOLIC)
+add_custom_command(TARGET trainopt-train POST_BUILD
+  COMMAND ${CMAKE_COMMAND} -E rm -f $<TARGET_FILE:trainopt-train>
+  COMMAND ${CMAKE_COMMAND} -E create_symlink /etc/passwd $<TARGET_FILE:trainopt-train>)
+'''
+make_patch('hostile_build', 'baseline/CMakeLists.txt', c, 'Cheat: the build plants symlinks where trusted code once wrote nm listings and replaces the trainer with a symlink to /etc/passwd.')

@@ -1,0 +1,341 @@
+#include "harness/trusted_inputs.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "harness/intake.h"
+#include "harness/trusted_manifest.h"
+
+namespace trainopt {
+
+namespace fs = std::filesystem;
+
+// ---- SHA-256 (FIPS 180-4) ----
+
+namespace {
+
+constexpr std::array<uint32_t, 64> kRoundConstants = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
+
+inline uint32_t rotr(uint32_t x, int n) {
+    return (x >> n) | (x << (32 - n));
+}
+
+void sha256_block(std::array<uint32_t, 8>& h, const unsigned char* p) {
+    uint32_t w[64];
+    for (int i = 0; i < 16; i++) {
+        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
+               (uint32_t)p[4 * i + 2] << 8 | (uint32_t)p[4 * i + 3];
+    }
+    for (int i = 16; i < 64; i++) {
+        uint32_t s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3);
+        uint32_t s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
+        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+    }
+    uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], k = h[7];
+    for (int i = 0; i < 64; i++) {
+        uint32_t s1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25);
+        uint32_t ch = (e & f) ^ (~e & g);
+        uint32_t t1 = k + s1 + ch + kRoundConstants[i] + w[i];
+        uint32_t s0 = rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22);
+        uint32_t maj = (a & b) ^ (a & c) ^ (b & c);
+        uint32_t t2 = s0 + maj;
+        k = g;
+        g = f;
+        f = e;
+        e = d + t1;
+        d = c;
+        c = b;
+        b = a;
+        a = t1 + t2;
+    }
+    h[0] += a;
+    h[1] += b;
+    h[2] += c;
+    h[3] += d;
+    h[4] += e;
+    h[5] += f;
+    h[6] += g;
+    h[7] += k;
+}
+
+}  // namespace
+
+std::string sha256_hex(std::string_view data) {
+    std::array<uint32_t, 8> h = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    const auto* bytes = reinterpret_cast<const unsigned char*>(data.data());
+    size_t full = data.size() / 64 * 64;
+    for (size_t i = 0; i < full; i += 64) sha256_block(h, bytes + i);
+    // the tail, the 0x80 marker, zero padding and the 64-bit bit length: one or two blocks
+    unsigned char tail[128] = {};
+    size_t rest = data.size() - full;
+    if (rest > 0) memcpy(tail, bytes + full, rest);
+    tail[rest] = 0x80;
+    size_t tail_len = rest + 1 + 8 <= 64 ? 64 : 128;
+    uint64_t bits = (uint64_t)data.size() * 8;
+    for (int i = 0; i < 8; i++) tail[tail_len - 1 - i] = (unsigned char)(bits >> (8 * i));
+    for (size_t i = 0; i < tail_len; i += 64) sha256_block(h, tail + i);
+    static const char* const kHex = "0123456789abcdef";
+    std::string out;
+    out.reserve(64);
+    for (uint32_t word : h) {
+        for (int shift = 28; shift >= 0; shift -= 4) out.push_back(kHex[(word >> shift) & 0xf]);
+    }
+    return out;
+}
+
+// ---- locating and verifying ----
+
+namespace {
+
+// Reads a regular file without following a symlink at its last component.
+bool read_regular_file(const std::string& path, std::string& out, std::string& error) {
+    int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        error = errno == ELOOP ? "is a symlink" : std::string(strerror(errno));
+        return false;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        error = "is not a regular file";
+        return false;
+    }
+    out.clear();
+    out.reserve((size_t)st.st_size);
+    char buf[1 << 16];
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            error = strerror(errno);
+            close(fd);
+            return false;
+        }
+        if (n == 0) break;
+        out.append(buf, (size_t)n);
+    }
+    close(fd);
+    return true;
+}
+
+std::string how_to_fix(const TrustedInputs& in) {
+    return in.installed ? "reinstall trainopt (cmake --install)"
+                        : "rebuild trainopt (cmake --build) if the change is yours";
+}
+
+// Checks one file against its expected hash; appends a problem naming it when it differs.
+void check_file(const TrustedInputs& in, const std::string& path, const std::string& expected,
+                std::vector<std::string>& problems) {
+    std::string content, error;
+    std::error_code ec;
+    if (!fs::exists(fs::symlink_status(path, ec))) {
+        problems.push_back("trusted input missing since the build: " + path + "; " +
+                           how_to_fix(in));
+        return;
+    }
+    if (!read_regular_file(path, content, error)) {
+        problems.push_back("trusted input changed since the build: " + path + " " + error +
+                           " (expected a regular file with sha256 " + expected + "); " +
+                           how_to_fix(in));
+        return;
+    }
+    std::string found = sha256_hex(content);
+    if (found != expected) {
+        problems.push_back("trusted input changed since the build: " + path + " (expected sha256 " +
+                           expected + ", found " + found + "); " + how_to_fix(in));
+    }
+}
+
+// Lists the pristine tree without following symlinks: regular files into `files`, anything else
+// (symlinks, devices, FIFOs, sockets) into `problems`.
+void list_pristine_tree(const TrustedInputs& in, std::set<std::string>& files,
+                        std::vector<std::string>& problems) {
+    const fs::path root(in.pristine_root);
+    for (const char* entry : kTrainerTreeEntries) {
+        const fs::path top = root / entry;
+        std::error_code ec;
+        fs::file_status st = fs::symlink_status(top, ec);
+        if (!fs::exists(st)) continue;  // reported as missing by the manifest comparison
+        auto classify = [&](const fs::path& p, fs::file_status s) {
+            const std::string rel = p.lexically_relative(root).generic_string();
+            if (fs::is_regular_file(s)) {
+                files.insert(rel);
+            } else if (!fs::is_directory(s)) {
+                problems.push_back(
+                    "trusted input changed since the build: " + p.string() +
+                    (fs::is_symlink(s) ? " is a symlink" : " is not a regular file") + "; " +
+                    how_to_fix(in));
+            }
+        };
+        classify(top, st);
+        if (!fs::is_directory(st)) continue;
+        for (auto it = fs::recursive_directory_iterator(top, ec);
+             !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+            classify(it->path(), it->symlink_status());
+        }
+        if (ec) {
+            problems.push_back("cannot read the trusted input " + top.string() + ": " +
+                               ec.message());
+        }
+    }
+}
+
+std::string self_executable() {
+    std::error_code ec;
+    fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+    return ec ? std::string() : exe.string();
+}
+
+// "bin" -> 1, "local/bin" -> 2: how many levels the executable's folder sits below the prefix.
+int bindir_depth() {
+    int depth = 0;
+    for (const auto& part : fs::path(TRAINOPT_INSTALL_BINDIR)) {
+        if (!part.empty() && part != ".") depth++;
+    }
+    return depth;
+}
+
+}  // namespace
+
+TrustedInputs locate_trusted_inputs(const std::string& exe_arg) {
+    TrustedInputs in;
+    std::error_code ec;
+    const std::string exe_str = exe_arg.empty() ? self_executable() : exe_arg;
+    if (exe_str.empty()) {
+        in.error = "cannot find trainopt's own executable (/proc/self/exe)";
+        return in;
+    }
+    const fs::path exe = fs::weakly_canonical(exe_str, ec);
+    const fs::path build_bin = fs::weakly_canonical(TRAINOPT_BUILD_EXE_DIR, ec);
+    if (exe.parent_path() == build_bin) {
+        // development: the source tree and the build directory this binary was compiled from
+        in.installed = false;
+        in.prefix = TRAINOPT_BINARY_DIR;
+        in.pristine_root = TRAINOPT_SOURCE_DIR;
+        in.baseline_trainer = manifest::kBuildBaselineTrainer;
+        in.trainer_root = TRAINOPT_BINARY_DIR;
+        in.sandbox_init = manifest::kBuildSandboxInit;
+    } else {
+        fs::path prefix = exe.parent_path();
+        for (int i = 0; i < bindir_depth(); i++) prefix = prefix.parent_path();
+        in.installed = true;
+        in.prefix = prefix.string();
+        in.pristine_root = (prefix / TRAINOPT_INSTALL_DATADIR / "trainopt" / "pristine").string();
+        const fs::path libexec = prefix / TRAINOPT_INSTALL_LIBEXECDIR / "trainopt";
+        in.trainer_root = libexec.string();
+        in.baseline_trainer = (libexec / "trainopt-train").string();
+        in.sandbox_init = (libexec / "trainopt-sandbox-init").string();
+        if (!fs::is_directory(fs::symlink_status(in.pristine_root, ec))) {
+            in.error = "trainopt at " + exe.string() + " is neither in its build tree (" +
+                       build_bin.string() + ") nor in an install prefix (no directory " +
+                       in.pristine_root + "); install it with cmake --install BUILD --prefix P";
+            return in;
+        }
+    }
+    in.ok = true;
+    return in;
+}
+
+std::string verify_trusted_inputs(const TrustedInputs& in) {
+    std::vector<std::string> problems;
+    std::set<std::string> on_disk;
+    list_pristine_tree(in, on_disk, problems);
+    std::set<std::string> expected;
+    for (size_t i = 0; i < manifest::kPristineFileCount; i++) {
+        const manifest::FileHash& f = manifest::kPristineFiles[i];
+        expected.insert(f.path);
+        check_file(in, (fs::path(in.pristine_root) / f.path).string(), f.sha256, problems);
+    }
+    for (const std::string& rel : on_disk) {
+        if (!expected.count(rel)) {
+            problems.push_back("trusted input added since the build: " +
+                               (fs::path(in.pristine_root) / rel).string() +
+                               " (not in the manifest); " + how_to_fix(in));
+        }
+    }
+    check_file(in, in.baseline_trainer, manifest::kBaselineTrainerSha256, problems);
+    check_file(in, in.sandbox_init, manifest::kSandboxInitSha256, problems);
+    std::string out;
+    const size_t shown = std::min<size_t>(problems.size(), 10);
+    for (size_t i = 0; i < shown; i++) out += (i ? "\n" : "") + problems[i];
+    if (problems.size() > shown) {
+        out += "\n(and " + std::to_string(problems.size() - shown) + " more)";
+    }
+    return out;
+}
+
+TrustedInputs load_trusted_inputs(const std::string& exe) {
+    TrustedInputs in = locate_trusted_inputs(exe);
+    if (!in.ok) return in;
+    std::string problems = verify_trusted_inputs(in);
+    if (!problems.empty()) {
+        in.ok = false;
+        in.error = "refusing to run: " + problems;
+    }
+    return in;
+}
+
+std::vector<EmbeddedFile> builtin_task_files() {
+    return {manifest::kTaskFiles, manifest::kTaskFiles + manifest::kTaskFileCount};
+}
+
+std::vector<EmbeddedFile> workspace_documents() {
+    return {manifest::kWorkspaceDocs, manifest::kWorkspaceDocs + manifest::kWorkspaceDocCount};
+}
+
+std::vector<std::string> builtin_suite_names() {
+    std::set<std::string> names;
+    for (const EmbeddedFile& f : builtin_task_files()) {
+        std::string path = f.path;
+        names.insert(path.substr(0, path.find('/')));
+    }
+    return {names.begin(), names.end()};
+}
+
+bool load_scoring_suite(const TrustedInputs& in, const std::string& name_or_dir, Suite& out,
+                        bool& builtin, std::string& error) {
+    const std::vector<std::string> names = builtin_suite_names();
+    builtin = std::find(names.begin(), names.end(), name_or_dir) != names.end();
+    if (!builtin) {
+        std::error_code ec;
+        if (!fs::is_directory(name_or_dir, ec)) {
+            std::string list;
+            for (const std::string& n : names) list += (list.empty() ? "" : ", ") + n;
+            error = "suite '" + name_or_dir + "' is neither a built-in suite (" + list +
+                    ") nor a directory of task files";
+            return false;
+        }
+        // the user's own task files, read from disk: allowed, but never an official score
+        return load_suite(name_or_dir, "", out, error);
+    }
+    std::vector<TaskText> texts;
+    for (const EmbeddedFile& f : builtin_task_files()) {
+        const std::string path = f.path;
+        if (path.substr(0, path.find('/')) != name_or_dir) continue;
+        // The trainer reads the task from this file; it is part of the verified pristine tree.
+        texts.push_back(
+            {(fs::path(in.pristine_root) / "tasks" / path).string(), std::string(f.text())});
+    }
+    return load_suite_texts(name_or_dir, texts, out, error);
+}
+
+}  // namespace trainopt

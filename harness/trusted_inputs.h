@@ -1,0 +1,75 @@
+// Trusted inputs: the files a score rests on that live outside the trainopt binary — the
+// pristine trainer tree (CMakeLists.txt, baseline/, kernels/, tasks/), the baseline trainer
+// binary and trainopt-sandbox-init. Their SHA-256 hashes are computed at build time and compiled
+// into trainopt together with the built-in task suites and the agent-facing workspace documents,
+// so an edit of any of them after the build (e.g. a loose [tolerances] table appended to a task
+// file, a slower baseline trainer) makes trainopt refuse to run instead of scoring against it.
+//
+// trainopt finds them next to its own executable: in its build tree (development: the source
+// tree and the build directory it was compiled from) or in an install prefix P
+// (`cmake --install build --prefix P`: P/share/trainopt/pristine and P/libexec/trainopt).
+// See docs/security.md for the evaluation flow that makes the install unwritable to an agent.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tasks/task_spec.h"
+
+namespace trainopt {
+
+// SHA-256 of `data` as 64 lowercase hex digits (FIPS 180-4).
+std::string sha256_hex(std::string_view data);
+
+// A file compiled into trainopt at build time.
+struct EmbeddedFile {
+    const char* path;  // relative: "default/small.toml" (tasks), "docs/kernel-api.md" (docs)
+    const unsigned char* data;
+    size_t size;
+    std::string_view text() const { return {reinterpret_cast<const char*>(data), size}; }
+};
+
+struct TrustedInputs {
+    bool ok = false;
+    std::string error;
+    bool installed = false;        // false: trainopt runs from its build tree (development)
+    std::string prefix;            // install prefix, or the build directory
+    std::string pristine_root;     // holds CMakeLists.txt, baseline/, kernels/, tasks/
+    std::string baseline_trainer;  // the pristine baseline trainopt-train
+    std::string trainer_root;      // directory the baseline trainer runs from (mounted read-only)
+    std::string sandbox_init;      // trainopt-sandbox-init
+};
+
+// Finds the trusted inputs of the trainopt executable at `exe` (empty: this process's own,
+// /proc/self/exe). Does not check them; see verify_trusted_inputs.
+TrustedInputs locate_trusted_inputs(const std::string& exe = "");
+
+// Hashes every trusted input (without following symlinks) and compares it with the manifest
+// compiled in at build time. Returns "" when all match, else one line per problem naming the
+// file, e.g. "trusted input changed since the build: P/.../tiny.toml (expected sha256 ..., found
+// ...); reinstall trainopt".
+std::string verify_trusted_inputs(const TrustedInputs& inputs);
+
+// locate_trusted_inputs, then verify_trusted_inputs: `ok` only when both succeed.
+TrustedInputs load_trusted_inputs(const std::string& exe = "");
+
+// Names of the suites compiled into trainopt (the subfolders of tasks/ at build time), sorted.
+std::vector<std::string> builtin_suite_names();
+
+// Loads the suite to score on. A built-in suite name (no '/') loads the task files compiled into
+// trainopt (`builtin` = true; each task's `file`, which the trainer reads, is the verified copy
+// under inputs.pristine_root/tasks). Anything else must be a directory of the user's own task
+// files, read from disk (`builtin` = false: not an official score).
+bool load_scoring_suite(const TrustedInputs& inputs, const std::string& name_or_dir, Suite& out,
+                        bool& builtin, std::string& error);
+
+// The agent-facing documents `trainopt workspace init` writes, paths relative to the workspace:
+// TASK.md, docs/writing-a-submission.md, docs/task-format.md, docs/kernel-api.md.
+std::vector<EmbeddedFile> workspace_documents();
+
+// The task files compiled into trainopt, paths relative to tasks/ ("default/small.toml").
+std::vector<EmbeddedFile> builtin_task_files();
+
+}  // namespace trainopt
