@@ -258,6 +258,12 @@ TaskEvaluation evaluate_task(const HarnessContext& ctx, const TrainerBuild& base
         if (on_progress) on_progress(eval, r, "baseline");
         const std::string baseline_nonce = random_nonce();
         TrainerRun base = run_trainer(ctx, baseline, task, data, rep.seed, baseline_nonce);
+        if (interrupted()) {
+            remove_run(base);
+            eval.harness_error = "interrupted";
+            eval.valid = false;
+            return eval;
+        }
         std::string failure = run_failure(base, "the baseline trainer");
         ReferenceRun reference;
         std::vector<std::string> problems;
@@ -287,6 +293,12 @@ TaskEvaluation evaluate_task(const HarnessContext& ctx, const TrainerBuild& base
         rep.submission_seconds = sub.process.wall_seconds;
         rep.submission_max_rss_mb = sub.process.max_rss_mb;
         rep.submission_cpu_seconds = sub.process.user_seconds + sub.process.sys_seconds;
+        if (interrupted()) {
+            remove_run(sub);
+            eval.harness_error = "interrupted";
+            eval.valid = false;
+            return eval;
+        }
         failure = run_failure(sub, "the submission's trainer");
         RunOutputs outputs;
         problems.clear();

@@ -21,6 +21,7 @@
 #include <sstream>
 
 #include "harness/intake.h"
+#include "harness/process.h"
 #include "harness/score.h"
 #include "harness/trusted_inputs.h"
 #include "scoring/regression.h"
@@ -187,6 +188,7 @@ int ci(ScoreOptions options, const std::string& against, double max_slowdown) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    install_interrupt_handlers();
     CLI::App app{"trainopt: score CPU-only LLM training optimizations against a naive baseline"};
     app.require_subcommand(1);
     use_safe_log_pattern();

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 
@@ -36,11 +37,31 @@ double timeval_seconds(const timeval& tv) {
 
 std::string ProcessOutcome::describe() const {
     if (!started) return "did not start: " + spawn_error;
+    if (interrupted) return "was killed: the harness was interrupted";
     if (timed_out) return "timed out and was killed";
     if (term_signal != 0)
         return std::string("killed by signal ") + std::to_string(term_signal) + " (" +
                strsignal(term_signal) + ")";
     return "exited with status " + std::to_string(exit_code);
+}
+
+namespace {
+volatile sig_atomic_t interrupt_received = 0;
+void on_interrupt(int) {
+    interrupt_received = 1;
+}
+}  // namespace
+
+void install_interrupt_handlers() {
+    struct sigaction action {};
+    action.sa_handler = on_interrupt;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, nullptr);
+    sigaction(SIGTERM, &action, nullptr);
+}
+
+bool interrupted() {
+    return interrupt_received != 0;
 }
 
 ProcessOutcome run_process(const SpawnSpec& spec) {
@@ -123,20 +144,23 @@ ProcessOutcome run_process(const SpawnSpec& spec) {
     ssize_t got = read(err_pipe[0], &exec_errno, sizeof(exec_errno));
     close(err_pipe[0]);
 
-    // Wait with a timeout: a pidfd becomes readable when the child exits.
+    // Wait with a timeout: a pidfd becomes readable when the child exits. An interrupt of the
+    // harness kills the child too.
     int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    if (spec.timeout_seconds > 0 && pidfd >= 0) {
-        double deadline = start + spec.timeout_seconds;
+    if (pidfd >= 0) {
+        const double deadline = spec.timeout_seconds > 0 ? start + spec.timeout_seconds : 1e300;
         while (true) {
-            double remaining = deadline - monotonic_seconds();
-            if (remaining <= 0) {
+            const double remaining = deadline - monotonic_seconds();
+            const bool stop = interrupted();
+            if (remaining <= 0 || stop) {
                 kill(-pid, SIGKILL);
                 kill(pid, SIGKILL);
-                outcome.timed_out = true;
+                outcome.timed_out = !stop;
+                outcome.interrupted = stop;
                 break;
             }
             pollfd p{pidfd, POLLIN, 0};
-            int r = poll(&p, 1, (int)(remaining * 1000) + 1);
+            int r = poll(&p, 1, (int)std::min(remaining * 1000 + 1, 1000.0));
             if (r > 0) break;
             if (r < 0 && errno != EINTR) break;
         }

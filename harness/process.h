@@ -23,6 +23,7 @@ struct ProcessOutcome {
     int exit_code = -1;       // valid when exited normally
     int term_signal = 0;      // non-zero when killed by a signal
     bool timed_out = false;
+    bool interrupted = false;  // the harness got SIGINT or SIGTERM; the child was killed
     double wall_seconds = 0;
     double user_seconds = 0;
     double sys_seconds = 0;
@@ -31,6 +32,11 @@ struct ProcessOutcome {
     bool succeeded() const { return started && !timed_out && term_signal == 0 && exit_code == 0; }
     std::string describe() const;  // e.g. "exited with status 3", "killed by signal 9"
 };
+
+// SIGINT and SIGTERM set a flag instead of ending the harness at once: the running child is
+// killed and callers unwind, clean up and keep the partial report.
+void install_interrupt_handlers();
+bool interrupted();
 
 // Runs the command to completion (or timeout, after which its process group is killed).
 ProcessOutcome run_process(const SpawnSpec& spec);

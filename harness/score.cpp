@@ -126,7 +126,9 @@ int exit_code_for(const ScoreReport& report) {
     return report.verdict == "VALID" ? 0 : 3;
 }
 
-ScoreOutcome run_score(const ScoreOptions& options) {
+namespace {
+
+ScoreOutcome score_unguarded(const ScoreOptions& options) {
     ScoreOutcome outcome;
     ScoreReport& report = outcome.report;
     // The pristine tree, baseline trainer and sandbox init this score rests on, checked against
@@ -244,6 +246,10 @@ ScoreOutcome run_score(const ScoreOptions& options) {
         }
         spdlog::info("build: compiling the submission's trainer (sandbox: {})", report.sandbox);
         BuildResult build = build_trainer(scratch, private_dir, ctx.sandbox, ctx.threads);
+        if (interrupted()) {
+            outcome.error = "interrupted during the build";
+            return outcome;
+        }
         if (!build.ok) return reject({"the submission does not build: " + build.error});
         spdlog::info("build: done in {:.1f} s", build.seconds);
         BinaryAudit audit = audit_trainer_binary(build.trainer_copy, private_dir, ctx.sandbox);
@@ -296,6 +302,20 @@ ScoreOutcome run_score(const ScoreOptions& options) {
     if (!write_reports(options, report, outcome.error)) return outcome;
     outcome.ok = true;
     return outcome;
+}
+
+}  // namespace
+
+ScoreOutcome run_score(const ScoreOptions& options) {
+    // Whatever a hostile submission makes go wrong ends in an error, not a crash; the work
+    // directory is removed while the exception unwinds.
+    try {
+        return score_unguarded(options);
+    } catch (const std::exception& e) {
+        ScoreOutcome failed;
+        failed.error = std::string("internal error: ") + e.what();
+        return failed;
+    }
 }
 
 }  // namespace trainopt
