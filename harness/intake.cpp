@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "harness/process.h"
+#include "harness/safe_file.h"
 #include "harness/sandbox.h"
 
 namespace trainopt {
@@ -31,6 +32,15 @@ std::string to_string(SubmissionKind kind) {
 }
 
 namespace {
+
+constexpr size_t kMaxSubmissionFileBytes = (size_t)16 << 20;
+
+// A file of the submission (or of a tree it wrote): beneath `root`, no link followed, regular,
+// at most 16 MiB.
+bool read_untrusted(const fs::path& root, const std::string& relative, std::string& out) {
+    std::string error;
+    return read_file_beneath(root.string(), relative, {kMaxSubmissionFileBytes, 30}, out, error);
+}
 
 bool read_file(const fs::path& path, std::string& out) {
     std::ifstream f(path, std::ios::binary);
@@ -118,7 +128,8 @@ void check_patch_headers(const std::string& text, std::vector<std::string>& prob
 bool apply_patch(const Submission& submission, const std::string& scratch,
                  std::vector<std::string>& problems) {
     std::string text;
-    if (!read_file(submission.path, text)) {
+    const fs::path patch = fs::absolute(submission.path);
+    if (!read_untrusted(patch.parent_path(), patch.filename().string(), text)) {
         problems.push_back("cannot read patch " + submission.path);
         return false;
     }
@@ -160,7 +171,7 @@ void check_trusted_copy(const fs::path& workspace, const std::string& pristine_r
     for (const std::string& rel : ours) {
         std::string a, b;
         if (!theirs.count(rel) || fs::is_symlink(workspace / rel) ||
-            !read_file(workspace / rel, a) || !read_file(fs::path(pristine_root) / rel, b) ||
+            !read_untrusted(workspace, rel, a) || !read_file(fs::path(pristine_root) / rel, b) ||
             a != b) {
             problems.push_back(rel +
                                ": changed, but outside the editable surface (only "
@@ -215,7 +226,7 @@ bool apply_directory(const Submission& submission, const std::string& pristine_r
             continue;
         }
         std::string content;
-        if (!read_file(it->path(), content)) {
+        if (!read_untrusted(root, rel_str, content)) {
             problems.push_back(rel_str + ": cannot read");
             continue;
         }
@@ -346,7 +357,7 @@ std::vector<std::string> audit_scratch_tree(const std::string& pristine_root,
             }
         } else {
             std::string a, b;
-            if (!pristine_files.count(rel) || !read_file(p, a) ||
+            if (!pristine_files.count(rel) || !read_untrusted(scratch, rel, a) ||
                 !read_file(fs::path(pristine_root) / rel, b) || a != b) {
                 problems.push_back(rel +
                                    ": outside the editable surface (only baseline/** and "

@@ -38,7 +38,8 @@ std::string utc_now() {
 bool write_reports(const ScoreOptions& options, ScoreReport& report, std::string& error) {
     finalize_report(report);
     if (!options.json_path.empty() &&
-        !write_file_atomic(options.json_path, report_to_json(report).dump(2) + "\n", error))
+        !write_file_atomic(options.json_path, report_to_json(report).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n",
+                           error))
         return false;
     if (!options.markdown_path.empty() &&
         !write_file_atomic(options.markdown_path, report_to_markdown(report), error))

@@ -10,6 +10,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "scoring/untrusted_text.h"
+
 namespace trainopt {
 
 namespace fs = std::filesystem;
@@ -27,40 +29,34 @@ std::string speed_of_light_text(const TaskReport& t) {
     return t.speed_of_light_speedup > 0 ? fixed(t.speed_of_light_speedup, 0) + "x" : "n/a";
 }
 
-std::string html_escape(const std::string& s) {
-    std::string out;
-    for (char c : s) {
-        switch (c) {
-            case '<':
-                out += "&lt;";
-                break;
-            case '>':
-                out += "&gt;";
-                break;
-            case '&':
-                out += "&amp;";
-                break;
-            case '"':
-                out += "&quot;";
-                break;
-            default:
-                out += c;
-        }
-    }
-    return out;
+// Every string in a report may be untrusted (a submission's log tail or file name, kernel
+// names from its meta.json, anything in a JSON report loaded back), so every one is rendered
+// through scoring/untrusted_text.h: markdown_inline() or html_text(), never raw.
+
+// True when s holds something besides blanks from pos on.
+bool has_text_from(const std::string& s, size_t pos) {
+    return pos < s.size() && s.find_first_not_of(" \t\n", pos) != std::string::npos;
 }
 
-std::string md_escape(const std::string& s) {
-    std::string out;
-    for (char c : s) {
-        if (c == '|')
-            out += "\\|";
-        else if (c == '\n')
-            out += ' ';
-        else
-            out += c;
-    }
-    return out;
+// One Markdown Findings item: label (already Markdown), the message's first line inline, and
+// the rest (a log or compiler output tail) in a fenced block inside the item.
+std::string md_finding(const std::string& label, const std::string& message) {
+    const std::string safe = terminal_safe(message);
+    const size_t eol = safe.find('\n');
+    std::string item = "- " + label + markdown_inline(safe.substr(0, eol)) + "\n";
+    if (eol != std::string::npos && has_text_from(safe, eol + 1))
+        item += markdown_fenced_block(safe.substr(eol + 1), "  ");
+    return item;
+}
+
+// The HTML counterpart: the first line inline, the rest preformatted.
+std::string html_finding(const std::string& message) {
+    const std::string safe = terminal_safe(message);
+    const size_t eol = safe.find('\n');
+    std::string html = html_text(safe.substr(0, eol));
+    if (eol != std::string::npos && has_text_from(safe, eol + 1))
+        html += "<pre>" + html_text(safe.substr(eol + 1)) + "</pre>";
+    return html;
 }
 
 TaskTimes times_of(const TaskReport& t) {
@@ -69,7 +65,54 @@ TaskTimes times_of(const TaskReport& t) {
 
 }  // namespace
 
+namespace {
+
+// The speed-of-light backstop (report.h, docs/scoring.md). Checks every repetition of every task
+// that is still valid; idempotent, since a task it invalidated is no longer valid the next time
+// (finalize_report runs after every repetition and again when a report is loaded).
+void apply_backstop(ScoreReport& report) {
+    report.backstop_margin = kBackstopMargin;
+    const FmaCeiling& ceiling = report.fma_ceiling;
+    const bool usable = ceiling.gflops > 0 && ceiling.not_a_ceiling.empty();
+    bool any_runs = false;
+    for (TaskReport& t : report.tasks) {
+        t.backstop_seconds = t.backstop_fraction = 0;
+        any_runs = any_runs || !t.submission_seconds.empty();
+        if (!usable || !(t.step_gflop > 0) || t.steps <= 0) continue;
+        t.backstop_seconds = t.steps * t.step_gflop / ceiling.gflops;
+        if (t.submission_seconds.empty()) continue;
+        const auto fastest =
+            std::min_element(t.submission_seconds.begin(), t.submission_seconds.end());
+        t.backstop_fraction = t.backstop_seconds / *fastest;
+        if (!t.valid || !(*fastest < t.backstop_seconds / (1 + kBackstopMargin))) continue;
+        char detail[512];
+        snprintf(detail, sizeof(detail),
+                 ": repetition %d ran in %.4f s, but the task's %.2f GFLOP of matmul multiply-adds "
+                 "(%d steps x %.4f) take at least %.4f s at this machine's FMA ceiling of %.1f "
+                 "GFLOP/s (%s, %d threads); that run reached %.0f%% of the bound, and only a "
+                 "margin of %.0f%% is allowed for measurement",
+                 (int)(fastest - t.submission_seconds.begin()) + 1, *fastest,
+                 t.steps * t.step_gflop, t.steps, t.step_gflop, t.backstop_seconds, ceiling.gflops,
+                 ceiling.isa.c_str(), ceiling.threads, 100 * t.backstop_fraction,
+                 100 * kBackstopMargin);
+        t.valid = false;
+        t.reasons.push_back(kBackstopReason + std::string(detail));
+    }
+    // Say so when the backstop could not run (a report from before it, or a CPU whose FMA loop
+    // is no ceiling); a refused submission has no runs to check.
+    if (!any_runs || !report.rejected.empty() || usable) return;
+    const std::string warning =
+        "speed-of-light backstop not applied: " +
+        (ceiling.gflops > 0 ? ceiling.not_a_ceiling
+                            : std::string("the machine's FMA ceiling was not measured"));
+    if (std::find(report.warnings.begin(), report.warnings.end(), warning) == report.warnings.end())
+        report.warnings.push_back(warning);
+}
+
+}  // namespace
+
 void finalize_report(ScoreReport& report) {
+    apply_backstop(report);
     std::vector<TaskTimes> all;
     bool all_valid = true;
     for (size_t i = 0; i < report.tasks.size(); i++) {
@@ -99,7 +142,17 @@ nlohmann::json report_to_json(const ScoreReport& r) {
     j["created_at"] = r.created_at;
     j["submission"] = {{"path", r.submission}, {"kind", r.submission_kind}};
     j["suite"] = r.suite;
-    j["machine"] = {{"sandbox", r.sandbox}, {"threads", r.threads}, {"peak_gflops", r.peak_gflops}};
+    j["machine"] = {{"sandbox", r.sandbox},
+                    {"threads", r.threads},
+                    {"peak_gflops", r.peak_gflops},
+                    {"fma_ceiling",
+                     {{"gflops", r.fma_ceiling.gflops},
+                      {"isa", r.fma_ceiling.isa},
+                      {"threads", r.fma_ceiling.threads},
+                      {"trials", r.fma_ceiling.trials},
+                      {"seconds", r.fma_ceiling.seconds},
+                      {"not_a_ceiling", r.fma_ceiling.not_a_ceiling}}},
+                    {"backstop_margin", r.backstop_margin}};
     j["reps"] = r.reps;
     j["seed"] = r.seed;
     j["complete"] = r.complete;
@@ -129,6 +182,8 @@ nlohmann::json report_to_json(const ScoreReport& r) {
                               {"step_gflop", t.step_gflop},
                               {"speed_of_light_seconds", t.speed_of_light_seconds},
                               {"speed_of_light_speedup", t.speed_of_light_speedup},
+                              {"backstop_seconds", t.backstop_seconds},
+                              {"backstop_fraction", t.backstop_fraction},
                               {"max_loss_diff", t.max_loss_diff},
                               {"max_heldout_diff", t.max_heldout_diff},
                               {"max_weight_distance", t.max_weight_distance},
@@ -162,6 +217,17 @@ bool report_from_json(const nlohmann::json& j, ScoreReport& out, std::string& er
         r.sandbox = j.at("machine").at("sandbox").get<std::string>();
         r.threads = j.at("machine").at("threads").get<int>();
         r.peak_gflops = j.at("machine").at("peak_gflops").get<double>();
+        // added within schema 1: optional, so earlier reports still load (without a backstop).
+        // The margin is not read back: finalize_report applies this trainopt's own.
+        if (j.at("machine").contains("fma_ceiling")) {
+            const nlohmann::json& c = j.at("machine").at("fma_ceiling");
+            r.fma_ceiling.gflops = c.at("gflops").get<double>();
+            r.fma_ceiling.isa = c.at("isa").get<std::string>();
+            r.fma_ceiling.threads = c.at("threads").get<int>();
+            r.fma_ceiling.trials = c.at("trials").get<int>();
+            r.fma_ceiling.seconds = c.at("seconds").get<double>();
+            r.fma_ceiling.not_a_ceiling = c.at("not_a_ceiling").get<std::string>();
+        }
         r.reps = j.at("reps").get<int>();
         r.seed = j.at("seed").get<uint64_t>();
         r.complete = j.at("complete").get<bool>();
@@ -230,13 +296,14 @@ bool load_report(const std::string& path, ScoreReport& out, std::string& error) 
 
 std::string report_to_markdown(const ScoreReport& r) {
     std::ostringstream md;
-    md << "# trainopt score: " << r.verdict << "\n\n";
-    md << "- submission: `" << r.submission << "` (" << r.submission_kind << ")\n";
-    md << "- suite: " << r.suite << ", " << r.reps << " repetitions per task, base seed " << r.seed
-       << "\n";
+    md << "# trainopt score: " << markdown_inline(r.verdict) << "\n\n";
+    md << "- submission: " << markdown_code_span(r.submission) << " ("
+       << markdown_inline(r.submission_kind) << ")\n";
+    md << "- suite: " << markdown_inline(r.suite) << ", " << r.reps
+       << " repetitions per task, base seed " << r.seed << "\n";
     md << "- machine: " << r.threads << " threads, measured peak " << fixed(r.peak_gflops, 1)
-       << " GFLOP/s, sandbox: " << r.sandbox << "\n";
-    md << "- created: " << r.created_at << "\n\n";
+       << " GFLOP/s, sandbox: " << markdown_inline(r.sandbox) << "\n";
+    md << "- created: " << markdown_inline(r.created_at) << "\n\n";
     md << "| | speedup | 95% CI |\n|---|---:|---|\n";
     md << "| **arithmetic mean** (headline) | **" << fixed(r.summary.arithmetic, 2) << "x** | "
        << fixed(r.summary.arithmetic_ci.low, 2) << " - " << fixed(r.summary.arithmetic_ci.high, 2)
@@ -252,7 +319,7 @@ std::string report_to_markdown(const ScoreReport& r) {
           "(base/sub) |\n";
     md << "|---|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|\n";
     for (const TaskReport& t : r.tasks) {
-        md << "| " << md_escape(t.name) << " | " << md_escape(t.hot_spot) << " | "
+        md << "| " << markdown_inline(t.name) << " | " << markdown_inline(t.hot_spot) << " | "
            << (t.valid ? "yes" : "**NO**") << " | " << fixed(median(t.baseline_seconds), 2) << " | "
            << fixed(median(t.submission_seconds), 3) << " | " << fixed(t.speedup, 2) << "x | "
            << fixed(t.speedup_ci.low, 2) << " - " << fixed(t.speedup_ci.high, 2) << " | "
@@ -266,13 +333,13 @@ std::string report_to_markdown(const ScoreReport& r) {
         any_notes = any_notes || !t.reasons.empty() || !t.warnings.empty();
     if (any_notes) {
         md << "\n## Findings\n\n";
-        for (const std::string& w : r.rejected) md << "- REJECTED: " << md_escape(w) << "\n";
-        for (const std::string& w : r.warnings) md << "- WARNING: " << md_escape(w) << "\n";
+        for (const std::string& w : r.rejected) md << md_finding("REJECTED: ", w);
+        for (const std::string& w : r.warnings) md << md_finding("WARNING: ", w);
         for (const TaskReport& t : r.tasks) {
+            const std::string name = markdown_inline(t.name);
             for (const std::string& reason : t.reasons)
-                md << "- " << t.name << ": INVALID: " << md_escape(reason) << "\n";
-            for (const std::string& w : t.warnings)
-                md << "- " << t.name << ": warning: " << md_escape(w) << "\n";
+                md << md_finding(name + ": INVALID: ", reason);
+            for (const std::string& w : t.warnings) md << md_finding(name + ": warning: ", w);
         }
     }
     md << "\nTimes are wall seconds measured by the harness around each trainer process; "
@@ -300,7 +367,7 @@ std::string speedup_chart_svg(const ScoreReport& r) {
     for (const TaskReport& t : r.tasks) {
         const std::string color = t.valid ? "#3b7dd8" : "#c0392b";
         s << "<text x='" << left - 8 << "' y='" << y + bar_h * 0.65 << "' text-anchor='end'>"
-          << html_escape(t.name) << "</text>";
+          << html_text(t.name) << "</text>";
         s << "<rect x='" << left << "' y='" << y << "' width='"
           << std::max(1.0, x_of(t.speedup) - left) << "' height='" << bar_h << "' fill='" << color
           << "'/>";
@@ -357,8 +424,8 @@ std::string kernel_chart_svg(const TaskReport& t) {
             if (it == kernels->end()) continue;
             double w = bar_w * it->second / max_total;
             s << "<rect x='" << x << "' y='" << y << "' width='" << w << "' height='24' fill='"
-              << colors[k % 8] << "'><title>" << html_escape(names[k]) << ": "
-              << fixed(it->second, 3) << " s</title></rect>";
+              << colors[k % 8] << "'><title>" << html_text(names[k]) << ": " << fixed(it->second, 3)
+              << " s</title></rect>";
             x += w;
         }
         double total = row == 0 ? base_total : sub_total;
@@ -370,7 +437,7 @@ std::string kernel_chart_svg(const TaskReport& t) {
         const int lx = left + (int)(k % 4) * 150, ly = 82 + (int)(k / 4) * 18;
         s << "<rect x='" << lx << "' y='" << ly - 10 << "' width='12' height='12' fill='"
           << colors[k % 8] << "'/><text x='" << lx + 16 << "' y='" << ly << "'>"
-          << html_escape(names[k]) << "</text>";
+          << html_text(names[k]) << "</text>";
     }
     s << "</svg>";
     return s.str();
@@ -387,7 +454,7 @@ std::string report_to_html(const ScoreReport& r) {
          "font-weight:bold}.ok{color:#27ae60;font-weight:bold}.big{font-size:2em}</style></"
          "head><body>";
     h << "<h1>trainopt score: <span class='" << (r.verdict == "VALID" ? "ok" : "bad") << "'>"
-      << html_escape(r.verdict) << "</span></h1>";
+      << html_text(r.verdict) << "</span></h1>";
     h << "<p class='big'>" << fixed(r.summary.arithmetic, 2) << "x <small>mean speedup (95% CI "
       << fixed(r.summary.arithmetic_ci.low, 2) << " - " << fixed(r.summary.arithmetic_ci.high, 2)
       << ")</small></p>";
@@ -395,22 +462,22 @@ std::string report_to_html(const ScoreReport& r) {
       << fixed(r.summary.geometric_ci.low, 2) << " - " << fixed(r.summary.geometric_ci.high, 2)
       << "). Human expert reference " << fixed(r.human_reference, 1) << "x: this score is "
       << fixed(r.summary.arithmetic / r.human_reference, 2) << "x the reference.</p>";
-    h << "<p>Submission <code>" << html_escape(r.submission) << "</code> ("
-      << html_escape(r.submission_kind) << "), suite <b>" << html_escape(r.suite) << "</b>, "
-      << r.reps << " repetitions, base seed " << r.seed << ", " << r.threads
-      << " threads, measured peak " << fixed(r.peak_gflops, 1) << " GFLOP/s, sandbox <b>"
-      << html_escape(r.sandbox) << "</b>, " << html_escape(r.created_at) << ".</p>";
+    h << "<p>Submission <code>" << html_text(r.submission) << "</code> ("
+      << html_text(r.submission_kind) << "), suite <b>" << html_text(r.suite) << "</b>, " << r.reps
+      << " repetitions, base seed " << r.seed << ", " << r.threads << " threads, measured peak "
+      << fixed(r.peak_gflops, 1) << " GFLOP/s, sandbox <b>" << html_text(r.sandbox) << "</b>, "
+      << html_text(r.created_at) << ".</p>";
     for (const std::string& w : r.rejected)
-        h << "<p class='bad'>REJECTED: " << html_escape(w) << "</p>";
+        h << "<div class='bad'>REJECTED: " << html_finding(w) << "</div>";
     for (const std::string& w : r.warnings)
-        h << "<p class='bad'>WARNING: " << html_escape(w) << "</p>";
+        h << "<div class='bad'>WARNING: " << html_finding(w) << "</div>";
     h << speedup_chart_svg(r);
     h << "<table><tr><th>task</th><th>hot spot</th><th>valid</th><th>baseline s</th><th>submission "
          "s"
          "</th><th>speedup</th><th>95% CI</th><th>speed-of-light bound</th><th>max loss diff</th>"
          "<th>held-out diff</th><th>weight dist</th><th>peak MB (base/sub)</th></tr>";
     for (const TaskReport& t : r.tasks) {
-        h << "<tr><td>" << html_escape(t.name) << "</td><td>" << html_escape(t.hot_spot)
+        h << "<tr><td>" << html_text(t.name) << "</td><td>" << html_text(t.hot_spot)
           << "</td><td class='" << (t.valid ? "ok'>yes" : "bad'>NO") << "</td><td>"
           << fixed(median(t.baseline_seconds), 2) << "</td><td>"
           << fixed(median(t.submission_seconds), 3) << "</td><td>" << fixed(t.speedup, 2)
@@ -422,15 +489,15 @@ std::string report_to_html(const ScoreReport& r) {
     h << "</table>";
     for (const TaskReport& t : r.tasks) {
         if (t.reasons.empty() && t.warnings.empty()) continue;
-        h << "<h3>" << html_escape(t.name) << "</h3><ul>";
+        h << "<h3>" << html_text(t.name) << "</h3><ul>";
         for (const std::string& x : t.reasons)
-            h << "<li class='bad'>INVALID: " << html_escape(x) << "</li>";
-        for (const std::string& x : t.warnings) h << "<li>warning: " << html_escape(x) << "</li>";
+            h << "<li class='bad'>INVALID: " << html_finding(x) << "</li>";
+        for (const std::string& x : t.warnings) h << "<li>warning: " << html_finding(x) << "</li>";
         h << "</ul>";
     }
     h << "<h2>Time per kernel (self-reported by the trainers, advisory)</h2>";
     for (const TaskReport& t : r.tasks) {
-        h << "<h3>" << html_escape(t.name) << "</h3>" << kernel_chart_svg(t);
+        h << "<h3>" << html_text(t.name) << "</h3>" << kernel_chart_svg(t);
     }
     h << "<p><small>Wall times are measured by the harness around each sandboxed trainer process "
          "(CLOCK_MONOTONIC); nothing a submission prints about itself is used for the score."
