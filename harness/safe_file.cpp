@@ -98,7 +98,7 @@ int open_checked(const std::string& dir, const std::string& relative, const Safe
     }
     if ((size_t)st.st_size > limits.max_bytes) {
         error = relative + " is " + std::to_string(st.st_size) + " bytes, more than the " +
-                std::to_string(limits.max_bytes) + " it can hold for this task";
+                std::to_string(limits.max_bytes) + " bytes allowed";
         close(fd);
         return -1;
     }
@@ -129,7 +129,7 @@ bool read_bounded(int fd, const std::string& relative, const SafeReadLimits& lim
         if (n == 0) return true;
         if (out.size() + (size_t)n > limits.max_bytes) {
             error = relative + " grew past the " + std::to_string(limits.max_bytes) +
-                    " bytes it can hold for this task";
+                    " bytes allowed";
             return false;
         }
         out.append(buf, (size_t)n);

@@ -262,7 +262,7 @@ void collect_one(const InitOptions& o, const Collect& c) {
     if ((size_t)st.st_size > c.max_bytes) {
         append_problem(o.export_fd, c.name + " is " + std::to_string(st.st_size) +
                                         " bytes, more than the " + std::to_string(c.max_bytes) +
-                                        " it can hold for this task");
+                                        " bytes allowed");
         close(in);
         return;
     }

@@ -322,16 +322,20 @@ t = sub(t, '#include <CLI/CLI.hpp>\n', '''#include <sched.h>
 ''')
 make_patch('hostile_outputs', 'baseline/train.cpp', t, 'Cheat: one trainer, one attack per task of tests/cheats/hostile/: outputs as links, FIFOs, devices and directories, a checkpoint header claiming a huge model, an oversized output, a probe for host paths, a fork bomb, a memory hog, and escaping the pinned cores.')
 
-# 11. hostile build: the build plants links where trusted code once wrote or read
-c = open(f'{root}/baseline/CMakeLists.txt').read()
-c += r'''
-# CHEAT: plant links in the build tree where trusted code used to write (nm listings next to the
-# trainer) and make the trainer itself a link to a file of the host.
+# 11. hostile builds: instead of a trainer the build leaves a link, a FIFO or a huge sparse file
+# where the trainer belongs, and plants links where trusted code once wrote its nm listings.
+# Nothing is compiled, so each costs seconds.
+def hostile_build(name, make_trainer, what):
+    c = r"""# CHEAT: no trainer is compiled; the target leaves something else in its place.
 file(MAKE_DIRECTORY ${CMAKE_BINARY_DIR}/baseline)
 file(CREATE_LINK /tmp/trainopt-pwned-by-build ${CMAKE_BINARY_DIR}/baseline/trainopt-train.symbols SYMBOLIC)
 file(CREATE_LINK /tmp/trainopt-pwned-by-build ${CMAKE_BINARY_DIR}/baseline/trainopt-train.symbols.dynamic SYMBOLIC)
-add_custom_command(TARGET trainopt-train POST_BUILD
-  COMMAND ${CMAKE_COMMAND} -E rm -f $<TARGET_FILE:trainopt-train>
-  COMMAND ${CMAKE_COMMAND} -E create_symlink /etc/passwd $<TARGET_FILE:trainopt-train>)
-'''
-make_patch('hostile_build', 'baseline/CMakeLists.txt', c, 'Cheat: the build plants symlinks where trusted code once wrote nm listings and replaces the trainer with a symlink to /etc/passwd.')
+add_custom_target(trainopt-train ALL
+  COMMAND ${CMAKE_COMMAND} -E rm -f ${CMAKE_BINARY_DIR}/baseline/trainopt-train
+  COMMAND """ + make_trainer + r""" ${CMAKE_BINARY_DIR}/baseline/trainopt-train)
+"""
+    make_patch(name, 'baseline/CMakeLists.txt', c, 'Cheat: the build leaves ' + what + ' where the trainer belongs and plants symlinks where trusted code once wrote nm listings.')
+
+hostile_build('hostile_build_link', '${CMAKE_COMMAND} -E create_symlink /etc/passwd', 'a symlink to /etc/passwd')
+hostile_build('hostile_build_fifo', '/usr/bin/mkfifo', 'a FIFO')
+hostile_build('hostile_build_huge', '/usr/bin/truncate -s 8G', 'an 8 GiB sparse file')
