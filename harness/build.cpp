@@ -71,11 +71,11 @@ BuildResult build_trainer(const std::string& scratch_root, const std::string& pr
     result.log_path = scratch_root + "/build.log";
     if (!hand_over_tree(source_dir, untrusted_uid(), result.error)) return result;
 
-    ProcessOutcome configure = run_build_step(
-        source_dir, mode,
-        {"/usr/bin/cmake", "-S", source_seen, "-B", build_seen, "-DTRAINOPT_TRAINER_ONLY=ON",
-         "-DCMAKE_BUILD_TYPE=Release"},
-        configure_log);
+    ProcessOutcome configure =
+        run_build_step(source_dir, mode,
+                       {"/usr/bin/cmake", "-S", source_seen, "-B", build_seen,
+                        "-DTRAINOPT_TRAINER_ONLY=ON", "-DCMAKE_BUILD_TYPE=Release"},
+                       configure_log);
     result.seconds += configure.wall_seconds;
     if (!configure.succeeded()) {
         result.error = "cmake configure " + configure.describe() + ":\n" + file_tail(configure_log);

@@ -26,8 +26,8 @@ namespace {
 
 constexpr size_t kOutputSlackBytes = (size_t)16 << 20;  // room for a trainer's own scratch files
 constexpr size_t kMinFileBytes = (size_t)256 << 20;     // RLIMIT_FSIZE floor (logs, temp files)
-constexpr double kCpuAllowanceFactor = 1.05;  // CPU time per allowed core-second of wall time
-constexpr double kCpuAllowanceSeconds = 0.25; // sandbox start-up and teardown
+constexpr double kCpuAllowanceFactor = 1.05;   // CPU time per allowed core-second of wall time
+constexpr double kCpuAllowanceSeconds = 0.25;  // sandbox start-up and teardown
 
 void add_unique(std::vector<std::string>& list, const std::string& item) {
     if (std::find(list.begin(), list.end(), item) == list.end()) list.push_back(item);
@@ -36,8 +36,8 @@ void add_unique(std::vector<std::string>& list, const std::string& item) {
 // The first reason a run gives no usable outputs, or "" when it finished cleanly.
 std::string run_failure(const TrainerRun& run, const char* who) {
     if (run.init_failed) {
-        return std::string(who) + " could not be started in the sandbox: " +
-               file_tail(run.log_path, 600);
+        return std::string(who) +
+               " could not be started in the sandbox: " + file_tail(run.log_path, 600);
     }
     if (run.left_processes) {
         return std::string(who) + " left processes running after it exited (they were killed)";
@@ -178,8 +178,9 @@ TrainerRun run_trainer(const HarnessContext& ctx, const TrainerBuild& build, con
         for (const std::string& a : init_arguments(ctx, task, kSandboxOut)) {
             sandbox.command.push_back(a);
         }
-        sandbox.command.insert(sandbox.command.end(), {"--", kSandboxTrainer, "--task", kSandboxTask,
-                                                       "--data", kSandboxData, "--out", kSandboxOut});
+        sandbox.command.insert(sandbox.command.end(),
+                               {"--", kSandboxTrainer, "--task", kSandboxTask, "--data",
+                                kSandboxData, "--out", kSandboxOut});
         spawn.run_as_uid = uid;
         spawn.cwd = "/";
     } else {
@@ -190,9 +191,9 @@ TrainerRun run_trainer(const HarnessContext& ctx, const TrainerBuild& build, con
         for (const std::string& a : init_arguments(ctx, task, out_dir)) {
             sandbox.command.push_back(a);
         }
-        sandbox.command.insert(sandbox.command.end(), {"--", build.trainer_path, "--task",
-                                                       data.task_file, "--data", data.train_dir,
-                                                       "--out", out_dir});
+        sandbox.command.insert(sandbox.command.end(),
+                               {"--", build.trainer_path, "--task", data.task_file, "--data",
+                                data.train_dir, "--out", out_dir});
         spawn.cwd = out_dir;
     }
     sandbox.command.insert(sandbox.command.end(), trainer_args.begin(), trainer_args.end());
@@ -203,8 +204,8 @@ TrainerRun run_trainer(const HarnessContext& ctx, const TrainerBuild& build, con
     spawn.pass_fds = fds;
     run.process = run_process(spawn);
     for (int fd : fds) close(fd);
-    const bool exited = run.process.started && !run.process.timed_out &&
-                        run.process.term_signal == 0;
+    const bool exited =
+        run.process.started && !run.process.timed_out && run.process.term_signal == 0;
     run.left_processes = exited && run.process.exit_code == kLeftoverExit;
     run.init_failed = exited && run.process.exit_code == kInitError;
 
@@ -279,7 +280,8 @@ TaskEvaluation evaluate_task(const HarnessContext& ctx, const TrainerBuild& base
         const std::string baseline_log = file_tail(base.log_path, 2000);
         remove_run(base);
         if (!failure.empty()) {
-            eval.harness_error = failure + (baseline_log.empty() ? "" : "; its log: " + baseline_log);
+            eval.harness_error =
+                failure + (baseline_log.empty() ? "" : "; its log: " + baseline_log);
             eval.valid = false;
             return eval;
         }
@@ -318,8 +320,8 @@ TaskEvaluation evaluate_task(const HarnessContext& ctx, const TrainerBuild& base
         remove_run(sub);
         // Runs are pinned to the allowed cores; more CPU time than they can give means the
         // trainer widened its affinity.
-        const double allowed_cpu = ctx.threads * kCpuAllowanceFactor * rep.submission_seconds +
-                                   kCpuAllowanceSeconds;
+        const double allowed_cpu =
+            ctx.threads * kCpuAllowanceFactor * rep.submission_seconds + kCpuAllowanceSeconds;
         if (sub.process.started && rep.submission_cpu_seconds > allowed_cpu) {
             char buf[200];
             snprintf(buf, sizeof(buf),

@@ -3,9 +3,9 @@
 // the baseline run of the same seed.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <cstddef>
 #include <map>
 #include <string>
 #include <vector>
@@ -46,10 +46,10 @@ bool prepare_task_inputs(const HarnessContext& ctx, const TaskSpec& task, TaskDa
 
 struct TrainerRun {
     ProcessOutcome process;
-    bool left_processes = false;   // the trainer left processes running (they were killed)
-    bool init_failed = false;      // trainopt-sandbox-init could not set the run up
-    std::string run_dir;           // the run's private directory (log, exported outputs)
-    std::string export_dir;        // the outputs as collected by trainopt-sandbox-init
+    bool left_processes = false;  // the trainer left processes running (they were killed)
+    bool init_failed = false;     // trainopt-sandbox-init could not set the run up
+    std::string run_dir;          // the run's private directory (log, exported outputs)
+    std::string export_dir;       // the outputs as collected by trainopt-sandbox-init
     std::string log_path;
     std::vector<std::string> collect_problems;  // outputs that could not be collected
 };

@@ -1,13 +1,15 @@
 // trainopt: score CPU training optimizations against the naive baseline.
 //
-//   trainopt score SUBMISSION [--suite default] [--reps R] [--seed N] [--json F] [--md F] [--html
-//   F] trainopt verify SUBMISSION [--suite default]        correctness only: one repetition
-//   trainopt baseline [--suite default] [--reps R]      time the pristine baseline against itself
+// clang-format off
+//   trainopt score SUBMISSION [--suite S] [--reps R] [--seed N] [--json F] [--md F] [--html F]
+//   trainopt verify SUBMISSION [--suite S]           correctness only: one repetition
+//   trainopt baseline [--suite S] [--reps R]         time the pristine baseline against itself
 //   trainopt ci SUBMISSION --against previous.json --max-slowdown P
-//   trainopt workspace init DIR                         an editable copy plus TASK.md
-//   trainopt tasks list [--suite default]
-//   trainopt data TASK.toml --out DIR                   write train.bin and val.bin
-//   trainopt report JSON [--md F] [--html F]            re-render a saved report
+//   trainopt workspace init DIR                      an editable copy plus TASK.md
+//   trainopt tasks list [--suite S]
+//   trainopt data TASK.toml --out DIR                write train.bin and val.bin
+//   trainopt report JSON [--md F] [--html F]         re-render a saved report
+// clang-format on
 //
 // Exit codes: 0 success (VALID), 1 error, 2 usage, 3 submission INVALID or REJECTED,
 // 4 (ci) significant regression.

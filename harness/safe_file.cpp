@@ -52,8 +52,8 @@ int open_beneath(int dir_fd, const std::string& relative) {
             return -1;
         }
         const bool last = slash == std::string::npos;
-        int next = openat(current, part.c_str(), last ? kReadFlags : O_PATH | O_DIRECTORY |
-                                                                         O_NOFOLLOW | O_CLOEXEC);
+        int next = openat(current, part.c_str(),
+                          last ? kReadFlags : O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         close(current);
         if (last || next < 0) return next;
         current = next;
@@ -128,8 +128,8 @@ bool read_bounded(int fd, const std::string& relative, const SafeReadLimits& lim
         }
         if (n == 0) return true;
         if (out.size() + (size_t)n > limits.max_bytes) {
-            error = relative + " grew past the " + std::to_string(limits.max_bytes) +
-                    " bytes allowed";
+            error =
+                relative + " grew past the " + std::to_string(limits.max_bytes) + " bytes allowed";
             return false;
         }
         out.append(buf, (size_t)n);

@@ -11,7 +11,7 @@
 namespace trainopt {
 
 struct SafeReadLimits {
-    size_t max_bytes = 0;         // a larger file is refused before it is read
+    size_t max_bytes = 0;          // a larger file is refused before it is read
     double deadline_seconds = 10;  // reading stops with an error after this long
 };
 

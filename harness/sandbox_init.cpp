@@ -117,8 +117,7 @@ bool parse_options(int argc, char** argv, InitOptions& o) {
         } else if (arg == "--collect") {
             std::string spec = argv[++i];
             size_t colon = spec.rfind(':');
-            if (colon == std::string::npos || colon == 0 ||
-                spec.find('/') != std::string::npos ||
+            if (colon == std::string::npos || colon == 0 || spec.find('/') != std::string::npos ||
                 !parse_number(spec.c_str() + colon + 1, n)) {
                 return false;
             }
@@ -247,9 +246,9 @@ void collect_one(const InitOptions& o, const Collect& c) {
     const std::string path = o.out_dir + "/" + c.name;
     int in = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     if (in < 0) {
-        append_problem(o.export_fd, c.name + (errno == ENOENT ? " is missing"
-                                              : errno == ELOOP
-                                                  ? " is a symbolic link: links are not followed"
+        append_problem(o.export_fd,
+                       c.name + (errno == ENOENT  ? " is missing"
+                                 : errno == ELOOP ? " is a symbolic link: links are not followed"
                                                   : " cannot be opened"));
         return;
     }

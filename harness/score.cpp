@@ -6,9 +6,8 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
-
 #include <chrono>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <thread>
@@ -38,8 +37,11 @@ std::string utc_now() {
 bool write_reports(const ScoreOptions& options, ScoreReport& report, std::string& error) {
     finalize_report(report);
     if (!options.json_path.empty() &&
-        !write_file_atomic(options.json_path, report_to_json(report).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n",
-                           error))
+        !write_file_atomic(
+            options.json_path,
+            report_to_json(report).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) +
+                "\n",
+            error))
         return false;
     if (!options.markdown_path.empty() &&
         !write_file_atomic(options.markdown_path, report_to_markdown(report), error))
@@ -92,9 +94,10 @@ bool reachable_by_others(const std::string& dir, std::string& error) {
     for (fs::path p = fs::path(dir).parent_path(); !p.empty(); p = p.parent_path()) {
         struct stat st;
         if (stat(p.c_str(), &st) != 0 || !(st.st_mode & S_IXOTH)) {
-                    error = "builds (and runs without the sandbox) run as uid nobody and must reach the "
-                    "work directory, but " + p.string() +
-                    " does not let other users through: choose another --workdir";
+            error =
+                "builds (and runs without the sandbox) run as uid nobody and must reach the "
+                "work directory, but " +
+                p.string() + " does not let other users through: choose another --workdir";
             return false;
         }
         if (p == p.root_path()) break;
@@ -141,6 +144,7 @@ ScoreOutcome score_unguarded(const ScoreOptions& options) {
         return outcome;
     }
     const std::string project_root = trusted.pristine_root;
+    for (const std::string& w : trusted.warnings) report.warnings.push_back(w);
 
     Suite suite;
     bool builtin_suite = false;

@@ -23,7 +23,7 @@ struct ScoreOptions {
     std::string workdir;  // parent of the private work directory (default /tmp)
     bool keep_workdir = false;
     size_t max_memory_mb = 8192;  // data-segment cap of every trainer process
-    int threads = 0;  // 0: all cores of this machine
+    int threads = 0;              // 0: all cores of this machine
     double timeout_seconds = 1800;
     bool require_sandbox = false;  // refuse to run without bubblewrap
     bool disable_sandbox = false;  // testing the fallback only: run as if bubblewrap were absent

@@ -93,8 +93,7 @@ bool parse_checkpoint(const std::string& bytes, const TaskSpec& task, Checkpoint
     }
     if (header[7] != task.train.steps) {
         problems.push_back("final.ckpt says " + std::to_string(header[7]) +
-                           " steps were trained, the task has " +
-                           std::to_string(task.train.steps));
+                           " steps were trained, the task has " + std::to_string(task.train.steps));
         return false;
     }
     if (bytes.size() != kCheckpointHeaderBytes + params * sizeof(float)) {
@@ -176,8 +175,7 @@ bool read_run_outputs(const std::string& dir, const TaskSpec& task, RunOutputs& 
     } else {
         parse_checkpoint(text, task, out.checkpoint, problems);
     }
-    if (!read_file_beneath(dir, "meta.json", {caps.meta_json, kReadDeadlineSeconds}, text,
-                           error)) {
+    if (!read_file_beneath(dir, "meta.json", {caps.meta_json, kReadDeadlineSeconds}, text, error)) {
         problems.push_back(error);
     } else {
         parse_meta(text, out, problems);

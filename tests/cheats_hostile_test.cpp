@@ -34,14 +34,14 @@ bool is_empty_dir(const std::string& path) {
 
 // Scores hostile_outputs.patch on the hostile suite; returns each task's reasons.
 std::map<std::string, std::string> score_hostile_suite(const std::string& work,
-                                                        const std::string& json,
-                                                        const std::string& sandbox_flag) {
+                                                       const std::string& json,
+                                                       const std::string& sandbox_flag) {
     const std::string cheats = testing::project_root() + "/tests/cheats";
-    testing::CliResult r = testing::run_cli(
-        {"score", cheats + "/hostile_outputs.patch", "--suite", cheats + "/hostile", "--reps", "1",
-         "--threads", "1", "--max-memory-mb", "512", "--workdir", work, "--json", json,
-         sandbox_flag},
-        json + ".log");
+    testing::CliResult r =
+        testing::run_cli({"score", cheats + "/hostile_outputs.patch", "--suite",
+                          cheats + "/hostile", "--reps", "1", "--threads", "1", "--max-memory-mb",
+                          "512", "--workdir", work, "--json", json, sandbox_flag},
+                         json + ".log");
     EXPECT_EQ(r.exit_code, 3) << r.output;
     nlohmann::json report = testing::read_json(json);
     EXPECT_FALSE(report.is_discarded()) << r.output;
@@ -68,9 +68,8 @@ void expect_reasons(std::map<std::string, std::string>& reasons, bool sandboxed)
     for (const auto& [task, needles] : expected) {
         ASSERT_TRUE(reasons.count(task)) << "no result for " << task;
         for (const std::string& needle : needles) {
-            EXPECT_NE(reasons[task].find(needle), std::string::npos)
-                << task << ": reasons were:\n"
-                << reasons[task];
+            EXPECT_NE(reasons[task].find(needle), std::string::npos) << task << ": reasons were:\n"
+                                                                     << reasons[task];
         }
     }
 }
@@ -120,10 +119,10 @@ TEST_P(HostileBuilds, AreRefusedWithoutFollowingAnything) {
     fs::permissions(dir.path, fs::perms::owner_all | fs::perms::others_exec);  // nobody builds
     std::error_code ec;
     fs::remove("/tmp/trainopt-pwned-by-build", ec);
-    testing::CliResult r = testing::run_cli(
-        {"score", testing::project_root() + "/tests/cheats/" + GetParam().patch, "--suite", "test",
-         "--reps", "1", "--workdir", work, "--json", json},
-        dir.path + "/log");
+    testing::CliResult r =
+        testing::run_cli({"score", testing::project_root() + "/tests/cheats/" + GetParam().patch,
+                          "--suite", "test", "--reps", "1", "--workdir", work, "--json", json},
+                         dir.path + "/log");
     EXPECT_EQ(r.exit_code, 3) << r.output;
     nlohmann::json report = testing::read_json(json);
     ASSERT_FALSE(report.is_discarded()) << r.output;
