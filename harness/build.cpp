@@ -17,51 +17,61 @@ namespace {
 
 constexpr size_t kMaxTrainerBytes = (size_t)1 << 30;
 constexpr double kBuildStepSeconds = 900;
+constexpr int kBuildMaxProcesses = 1024;
+constexpr size_t kBuildMaxFileBytes = (size_t)1 << 30;
 
-// Gives the scratch tree (created by the harness, no links: intake refuses them) to the
-// untrusted user, so a build running as that user can write nothing else.
-bool hand_over_tree(const std::string& root, int uid, std::string& error) {
-    if (uid < 0) return true;
-    std::error_code ec;
-    auto give = [&](const fs::path& p) {
-        return fchownat(AT_FDCWD, p.c_str(), (uid_t)uid, (gid_t)uid, AT_SYMLINK_NOFOLLOW) == 0;
-    };
-    if (!give(root)) {
-        error = "cannot hand the scratch tree to the build user";
-        return false;
-    }
-    for (auto it = fs::recursive_directory_iterator(root, ec);
-         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-        if (!give(it->path())) {
-            error = "cannot hand " + it->path().string() + " to the build user";
-            return false;
-        }
-    }
-    if (ec) error = "cannot walk the scratch tree: " + ec.message();
-    return !ec;
-}
-
-ProcessOutcome run_build_step(const std::string& source_dir, SandboxMode mode,
-                              std::vector<std::string> command, const std::string& log_path) {
+// One build step under trainopt-sandbox-init, which limits it and kills whatever it leaves
+// running (a daemon started by CMake code must not outlive the build).
+ProcessOutcome run_build_step(const std::string& source_dir, const std::string& sandbox_init,
+                              SandboxMode mode, const std::vector<std::string>& command,
+                              const std::string& log_path) {
+    const bool boxed = mode == SandboxMode::bubblewrap;
     SandboxSpec sandbox;
     sandbox.mode = mode;
-    sandbox.mounts = {{source_dir, kSandboxSource, true}};
-    sandbox.command = std::move(command);
-    sandbox.cwd = kSandboxSource;
     SpawnSpec spawn;
+    int init_fd = -1;
+    if (boxed) {
+        init_fd = open(sandbox_init.c_str(), O_RDONLY | O_CLOEXEC);
+        if (init_fd < 0) {
+            ProcessOutcome failed;
+            failed.spawn_error = "cannot open " + sandbox_init;
+            return failed;
+        }
+        sandbox.mounts = {{source_dir, kSandboxSource, true}};
+        sandbox.data_files = {{3, kSandboxInit, 0555}};
+        sandbox.cwd = kSandboxSource;
+        sandbox.command = {kSandboxInit};
+        spawn.pass_fds = {init_fd};
+        spawn.run_as_uid = untrusted_uid();
+    } else {
+        sandbox.command = {sandbox_init, "--drop-privileges"};
+    }
+    sandbox.command.insert(sandbox.command.end(),
+                           {"--max-processes", std::to_string(kBuildMaxProcesses),
+                            "--max-file-bytes", std::to_string(kBuildMaxFileBytes), "--"});
+    sandbox.command.insert(sandbox.command.end(), command.begin(), command.end());
     spawn.argv = sandbox_argv(sandbox);
     spawn.env = sandbox_environment();
     spawn.cwd = source_dir;
     spawn.output_path = log_path;
     spawn.timeout_seconds = kBuildStepSeconds;
-    spawn.run_as_uid = untrusted_uid();
-    return run_process(spawn);
+    ProcessOutcome outcome = run_process(spawn);
+    if (init_fd >= 0) close(init_fd);
+    return outcome;
+}
+
+// Why a build step failed, in words.
+std::string step_failure(const char* step, const ProcessOutcome& outcome, const std::string& log) {
+    const bool leftovers = outcome.started && !outcome.timed_out && outcome.term_signal == 0 &&
+                           outcome.exit_code == kLeftoverExit;
+    if (leftovers) return std::string(step) + " left processes running (they were killed)";
+    return std::string(step) + " " + outcome.describe() + ":\n" + file_tail(log);
 }
 
 }  // namespace
 
 BuildResult build_trainer(const std::string& scratch_root, const std::string& private_dir,
-                          SandboxMode mode, int jobs) {
+                          const std::string& sandbox_init, SandboxMode mode, int jobs) {
     BuildResult result;
     const std::string source_dir = scratch_root + "/src";
     // Inside the sandbox the tree is at kSandboxSource; without it, at its real path.
@@ -69,25 +79,25 @@ BuildResult build_trainer(const std::string& scratch_root, const std::string& pr
     const std::string build_seen = source_seen + "/build";
     const std::string configure_log = scratch_root + "/configure.log";
     result.log_path = scratch_root + "/build.log";
-    if (!hand_over_tree(source_dir, untrusted_uid(), result.error)) return result;
+    if (!give_tree_to_untrusted_user(source_dir, result.error)) return result;
 
     ProcessOutcome configure =
-        run_build_step(source_dir, mode,
+        run_build_step(source_dir, sandbox_init, mode,
                        {"/usr/bin/cmake", "-S", source_seen, "-B", build_seen,
                         "-DTRAINOPT_TRAINER_ONLY=ON", "-DCMAKE_BUILD_TYPE=Release"},
                        configure_log);
     result.seconds += configure.wall_seconds;
     if (!configure.succeeded()) {
-        result.error = "cmake configure " + configure.describe() + ":\n" + file_tail(configure_log);
+        result.error = step_failure("cmake configure", configure, configure_log);
         return result;
     }
-    ProcessOutcome build = run_build_step(source_dir, mode,
+    ProcessOutcome build = run_build_step(source_dir, sandbox_init, mode,
                                           {"/usr/bin/cmake", "--build", build_seen, "--target",
                                            "trainopt-train", "-j", std::to_string(jobs)},
                                           result.log_path);
     result.seconds += build.wall_seconds;
     if (!build.succeeded()) {
-        result.error = "build " + build.describe() + ":\n" + file_tail(result.log_path);
+        result.error = step_failure("build", build, result.log_path);
         return result;
     }
     // The binary that is audited and run is this private copy, read without following links.

@@ -20,7 +20,8 @@ struct BuildResult {
 
 // `scratch_root` holds src/ (the patched tree); logs go next to it. `private_dir` is the
 // harness's own directory, where the trainer binary is copied (without following links).
+// Each step runs under `sandbox_init` (trainopt-sandbox-init) with process and file-size limits.
 BuildResult build_trainer(const std::string& scratch_root, const std::string& private_dir,
-                          SandboxMode mode, int jobs);
+                          const std::string& sandbox_init, SandboxMode mode, int jobs);
 
 }  // namespace trainopt

@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -9,6 +10,7 @@
 
 #include "harness/process.h"
 #include "harness/safe_file.h"
+#include "harness/sandbox_protocol.h"
 #include "harness/sandbox.h"
 
 namespace trainopt {
@@ -93,7 +95,18 @@ void check_patch_headers(const std::string& text, std::vector<std::string>& prob
         line_no++;
         if (!line.empty() && line.back() == '\r') line.pop_back();
         auto starts = [&](const char* prefix) { return line.rfind(prefix, 0) == 0; };
-        if (starts("--- ")) {
+        if (starts("diff --git ")) {
+            // both names of the header, also for a change that has no ---/+++ lines
+            const std::string rest = line.substr(11);
+            const size_t split = rest.find(" b/");
+            if (split == std::string::npos) {
+                problems.push_back("line " + std::to_string(line_no) +
+                                   ": a diff --git header without a b/ path");
+            } else {
+                path_problem(rest.substr(0, split));
+                path_problem(rest.substr(split + 1));
+            }
+        } else if (starts("--- ")) {
             path_problem(line.substr(4));
         } else if (starts("+++ ")) {
             path_problem(line.substr(4));
@@ -125,12 +138,31 @@ void check_patch_headers(const std::string& text, std::vector<std::string>& prob
         problems.push_back("the patch names no files (is it a unified diff?)");
 }
 
-bool apply_patch(const Submission& submission, const std::string& scratch,
+// git must not read configuration, attributes or a repository the harness does not control:
+// a planted $HOME/.gitconfig or /tmp/.git could otherwise run filters as the harness's user.
+std::vector<std::string> git_environment(const std::string& home, const std::string& ceiling) {
+    std::vector<std::string> env = sandbox_environment();
+    for (std::string& kv : env) {
+        if (kv.rfind("HOME=", 0) == 0) kv = "HOME=" + home;
+    }
+    env.insert(env.end(), {"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null",
+                           "GIT_ATTR_NOSYSTEM=1", "XDG_CONFIG_HOME=" + home,
+                           "GIT_CEILING_DIRECTORIES=" + ceiling});
+    return env;
+}
+
+// Applies the patch text (already read and checked; git never opens the submission's path, so
+// nothing can be swapped in after the checks). Sandboxed, git runs as the untrusted user on the
+// scratch tree at /sandbox/src; without the sandbox, as the harness's user with the environment
+// above.
+bool apply_patch(const Submission& submission, const std::string& scratch, SandboxMode mode,
                  std::vector<std::string>& problems) {
     std::string text;
     const fs::path patch = fs::absolute(submission.path);
-    if (!read_untrusted(patch.parent_path(), patch.filename().string(), text)) {
-        problems.push_back("cannot read patch " + submission.path);
+    std::string error;
+    if (!read_file_beneath(patch.parent_path().string(), patch.filename().string(),
+                           {kMaxSubmissionFileBytes, 30}, text, error)) {
+        problems.push_back("cannot read the patch: " + error);
         return false;
     }
     if (text.find('\0') != std::string::npos) {
@@ -141,20 +173,46 @@ bool apply_patch(const Submission& submission, const std::string& scratch,
     check_patch_headers(text, problems, touched);
     if (!problems.empty()) return false;
 
+    const std::string outside = fs::path(scratch).parent_path().string();
+    const std::string copy = outside + "/submission.patch";
+    const std::string log = outside + "/git-apply.log";
+    {
+        std::ofstream out(copy, std::ios::binary | std::ios::trunc);
+        out << text;
+        if (!out) {
+            problems.push_back("cannot keep a private copy of the patch in " + outside);
+            return false;
+        }
+    }
     // git apply outside a repository behaves like patch(1), with stricter parsing; it refuses
     // paths through symlinks and outside the working directory.
+    const bool boxed = mode == SandboxMode::bubblewrap;
+    SandboxSpec sandbox;
+    sandbox.mode = mode;
     SpawnSpec spec;
-    spec.argv = {"/usr/bin/git", "apply", "--whitespace=nowarn", "--verbose",
-                 fs::absolute(submission.path).string()};
-    spec.env = sandbox_environment();
-    spec.env.push_back("GIT_CONFIG_NOSYSTEM=1");
+    if (boxed) {
+        if (!give_tree_to_untrusted_user(scratch, error)) {
+            problems.push_back(error);
+            return false;
+        }
+        sandbox.mounts = {{scratch, kSandboxSource, true}, {copy, "/sandbox/submission.patch", false}};
+        sandbox.cwd = kSandboxSource;
+        sandbox.command = {"/usr/bin/git", "apply", "--whitespace=nowarn", "--verbose",
+                           "/sandbox/submission.patch"};
+        spec.env = git_environment("/tmp", "/sandbox");
+        spec.run_as_uid = untrusted_uid();
+    } else {
+        sandbox.command = {"/usr/bin/git", "apply", "--whitespace=nowarn", "--verbose", copy};
+        spec.env = git_environment(outside, outside);
+    }
+    spec.argv = sandbox_argv(sandbox);
     spec.cwd = scratch;
-    spec.output_path = scratch + "/../git-apply.log";
+    spec.output_path = log;
     spec.timeout_seconds = 60;
     ProcessOutcome outcome = run_process(spec);
     if (!outcome.succeeded()) {
         problems.push_back("the patch does not apply to the pristine tree (git apply " +
-                           outcome.describe() + "):\n" + file_tail(spec.output_path));
+                           outcome.describe() + "):\n" + file_tail(log));
         return false;
     }
     return true;
@@ -327,9 +385,10 @@ bool copy_pristine_tree(const std::string& pristine_root, const std::string& des
 }
 
 bool apply_submission(const Submission& submission, const std::string& pristine_root,
-                      const std::string& scratch, std::vector<std::string>& problems) {
+                      const std::string& scratch, SandboxMode mode,
+                      std::vector<std::string>& problems) {
     bool ok = submission.kind == SubmissionKind::patch
-                  ? apply_patch(submission, scratch, problems)
+                  ? apply_patch(submission, scratch, mode, problems)
                   : apply_directory(submission, pristine_root, scratch, problems);
     if (!ok) return false;
     problems = audit_scratch_tree(pristine_root, scratch);
@@ -363,6 +422,16 @@ std::vector<std::string> audit_scratch_tree(const std::string& pristine_root,
                                    ": outside the editable surface (only baseline/** and "
                                    "kernels/** may change)");
             }
+        }
+    }
+    // Nothing beside the trainer tree's entries may appear at the top of the scratch tree.
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(scratch, ec)) {
+        const std::string name = entry.path().filename().string();
+        if (std::find(std::begin(kTrainerTreeEntries), std::end(kTrainerTreeEntries), name) ==
+            std::end(kTrainerTreeEntries)) {
+            problems.push_back(name + ": outside the editable surface (only baseline/** and "
+                               "kernels/** may change)");
         }
     }
     for (const std::string& rel : pristine_files) {

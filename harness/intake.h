@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "harness/sandbox.h"
+
 namespace trainopt {
 
 enum class SubmissionKind { patch, overlay, workspace };
@@ -37,8 +39,10 @@ bool copy_pristine_tree(const std::string& pristine_root, const std::string& des
 
 // Applies the submission onto the scratch copy at `scratch`, which must hold a fresh copy of
 // the pristine tree. All problems are returned (one line each) so a user can fix them at once.
+// Patches are applied by git in the sandbox (mode) as the untrusted user.
 bool apply_submission(const Submission& submission, const std::string& pristine_root,
-                      const std::string& scratch, std::vector<std::string>& problems);
+                      const std::string& scratch, SandboxMode mode,
+                      std::vector<std::string>& problems);
 
 // Final defence for every kind: compares the scratch tree with the pristine one and reports any
 // difference outside the editable roots, any symlink or special file, any executable bit.

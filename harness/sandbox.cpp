@@ -1,5 +1,6 @@
 #include "harness/sandbox.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -72,6 +73,8 @@ std::vector<std::string> sandbox_argv(const SandboxSpec& spec) {
     for (const Mount& m : spec.mounts) {
         argv.insert(argv.end(), {m.writable ? "--bind" : "--ro-bind", m.host_path, m.sandbox_path});
     }
+    // Nothing else is writable: no unbounded tmpfs at / or /dev (/dev/null stays usable).
+    argv.insert(argv.end(), {"--remount-ro", "/dev", "--remount-ro", "/"});
     for (const std::string& kv : sandbox_environment()) {
         size_t eq = kv.find('=');
         argv.insert(argv.end(), {"--setenv", kv.substr(0, eq), kv.substr(eq + 1)});
@@ -93,6 +96,28 @@ std::vector<std::string> sandbox_environment() {
 
 int untrusted_uid() {
     return geteuid() == 0 ? (int)kNobodyId : -1;
+}
+
+bool give_tree_to_untrusted_user(const std::string& root, std::string& error) {
+    const int uid = untrusted_uid();
+    if (uid < 0) return true;
+    auto give = [&](const fs::path& p) {
+        return fchownat(AT_FDCWD, p.c_str(), (uid_t)uid, (gid_t)uid, AT_SYMLINK_NOFOLLOW) == 0;
+    };
+    if (!give(root)) {
+        error = "cannot hand " + root + " to the untrusted user";
+        return false;
+    }
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(root, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+        if (!give(it->path())) {
+            error = "cannot hand " + it->path().string() + " to the untrusted user";
+            return false;
+        }
+    }
+    if (ec) error = "cannot walk " + root + ": " + ec.message();
+    return !ec;
 }
 
 SandboxMode detect_sandbox_mode() {

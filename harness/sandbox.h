@@ -59,4 +59,8 @@ std::vector<std::string> sandbox_environment();
 // harness's own uid (-1: no switch).
 int untrusted_uid();
 
+// Hands a tree the harness created (no links in it) to untrusted_uid(), so that untrusted code
+// working in it (git apply, the build) can write there and nowhere else. No-op when not root.
+bool give_tree_to_untrusted_user(const std::string& root, std::string& error);
+
 }  // namespace trainopt

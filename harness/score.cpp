@@ -245,12 +245,12 @@ ScoreOutcome score_unguarded(const ScoreOptions& options) {
             outcome.ok = write_reports(options, report, outcome.error);
             return outcome;
         };
-        if (!apply_submission(sub, project_root, scratch + "/src", problems)) {
+        if (!apply_submission(sub, project_root, scratch + "/src", ctx.sandbox, problems)) {
             for (std::string& p : problems) p = "intake: " + p;
             return reject(problems);
         }
         spdlog::info("build: compiling the submission's trainer (sandbox: {})", report.sandbox);
-        BuildResult build = build_trainer(scratch, private_dir, ctx.sandbox, ctx.threads);
+        BuildResult build = build_trainer(scratch, private_dir, ctx.sandbox_init, ctx.sandbox, ctx.threads);
         if (interrupted()) {
             outcome.error = "interrupted during the build";
             return outcome;

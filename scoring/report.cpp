@@ -1,6 +1,7 @@
 #include "scoring/report.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -88,7 +89,7 @@ void apply_backstop(ScoreReport& report) {
         char detail[512];
         snprintf(detail, sizeof(detail),
                  ": repetition %d ran in %.4f s, but the task's %.2f GFLOP of matmul multiply-adds "
-                 "(%d steps x %.4f) take at least %.4f s at this machine's FMA ceiling of %.1f "
+                 "(%d steps of %.4g) take at least %.4f s at this machine's FMA ceiling of %.1f "
                  "GFLOP/s (%s, %d threads); that run reached %.0f%% of the bound, and only a "
                  "margin of %.0f%% is allowed for measurement",
                  (int)(fastest - t.submission_seconds.begin()) + 1, *fastest,
@@ -509,10 +510,13 @@ bool write_file_atomic(const std::string& path, const std::string& content, std:
     fs::path target(path);
     std::error_code ec;
     if (target.has_parent_path()) fs::create_directories(target.parent_path(), ec);
-    std::string tmp = path + ".tmp." + std::to_string(getpid());
-    int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) {
-        error = "cannot write " + tmp;
+    // A fresh temporary name created exclusively (mkstemp): nothing planted in the directory,
+    // a link least of all, is ever opened or truncated.
+    std::string tmp = path + ".tmp.XXXXXX";
+    int fd = mkostemp(tmp.data(), O_CLOEXEC);
+    if (fd < 0 || fchmod(fd, 0644) != 0) {
+        if (fd >= 0) close(fd);
+        error = "cannot write a temporary file next to " + path;
         return false;
     }
     size_t written = 0;

@@ -28,7 +28,7 @@ std::vector<std::string> apply_to_scratch(const std::string& path, const TempDir
     const std::string scratch = scratch_root.path + "/src";
     EXPECT_TRUE(copy_pristine_tree(testing::project_root(), scratch, error)) << error;
     std::vector<std::string> problems;
-    apply_submission(sub, testing::project_root(), scratch, problems);
+    apply_submission(sub, testing::project_root(), scratch, SandboxMode::none, problems);
     return problems;
 }
 
