@@ -18,7 +18,7 @@ namespace {
 constexpr size_t kMaxTrainerBytes = (size_t)1 << 30;
 constexpr double kBuildStepSeconds = 900;
 constexpr int kBuildMaxProcesses = 1024;
-constexpr size_t kBuildMaxFileBytes = (size_t)1 << 30;
+constexpr size_t kBuildMaxFileBytes = (size_t)2 << 30;  // above kMaxTrainerBytes
 
 // One build step under trainopt-sandbox-init, which limits it and kills whatever it leaves
 // running (a daemon started by CMake code must not outlive the build).

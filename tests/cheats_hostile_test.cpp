@@ -109,7 +109,7 @@ struct HostileBuild {
 
 class HostileBuilds : public ::testing::TestWithParam<HostileBuild> {};
 
-// The build leaves a link, a FIFO or an 8 GiB sparse file where the trainer belongs, and plants
+// The build leaves a link, a FIFO or a 1.5 GiB sparse file where the trainer belongs, or leaves a daemon,, and plants
 // links where trusted code once wrote: the submission is refused, nothing is created through
 // the links, and nothing is left behind.
 TEST_P(HostileBuilds, AreRefusedWithoutFollowingAnything) {
@@ -137,7 +137,8 @@ INSTANTIATE_TEST_SUITE_P(
     Cheats, HostileBuilds,
     ::testing::Values(HostileBuild{"hostile_build_link.patch", "trainopt-train is a link"},
                       HostileBuild{"hostile_build_fifo.patch", "trainopt-train is a FIFO"},
-                      HostileBuild{"hostile_build_huge.patch", "bytes allowed"}),
+                      HostileBuild{"hostile_build_huge.patch", "bytes allowed"},
+                      HostileBuild{"hostile_build_daemon.patch", "left processes running"}),
     [](const ::testing::TestParamInfo<HostileBuild>& info) {
         return info.param.patch.substr(0, info.param.patch.find('.'));
     });

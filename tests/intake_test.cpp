@@ -159,3 +159,45 @@ TEST(Intake, MissingSubmission) {
 
 }  // namespace
 }  // namespace trainopt
+
+namespace trainopt {
+namespace {
+
+// A header-only change (no ---/+++ lines) names its file only in the diff --git line.
+TEST(Intake, HeaderOnlyDiffOutsideTheSurfaceIsRefused) {
+    TempDir dir, scratch;
+    const std::string patch = dir.path + "/notes.patch";
+    write_text(patch, "diff --git a/NOTES b/NOTES\nnew file mode 100644\nindex 0000000..e69de29\n");
+    std::vector<std::string> problems = apply_to_scratch(patch, scratch);
+    EXPECT_NE(joined(problems).find("NOTES: outside the editable surface"), std::string::npos)
+        << joined(problems);
+    EXPECT_FALSE(fs::exists(scratch.path + "/src/NOTES"));
+}
+
+// git runs with no configuration of its own: a repository, a global config and attributes a
+// local user planted above the scratch tree do not run their filters.
+TEST(Intake, PlantedGitConfigurationIsNotRead) {
+    TempDir dir, scratch;
+    const std::string marker = dir.path + "/filter-ran";
+    write_text(dir.path + "/filter.sh", "#!/bin/sh\ntouch " + marker + "\ncat\n");
+    chmod((dir.path + "/filter.sh").c_str(), 0755);
+    write_text(dir.path + "/attributes", "* filter=planted\n");
+    const std::string config = "[core]\n\tattributesFile = " + dir.path +
+                               "/attributes\n[filter \"planted\"]\n\tsmudge = " + dir.path +
+                               "/filter.sh\n\tclean = " + dir.path + "/filter.sh\n";
+    write_text(scratch.path + "/.gitconfig", config);  // $HOME if git took the scratch's parent
+    write_text(scratch.path + "/.git/config", config);  // a repository above the tree
+    write_text(scratch.path + "/.git/HEAD", "ref: refs/heads/main\n");
+    fs::create_directories(scratch.path + "/.git/objects");
+    fs::create_directories(scratch.path + "/.git/refs");
+    const std::string patch = dir.path + "/ok.patch";
+    write_text(patch,
+               "diff --git a/kernels/planted.txt b/kernels/planted.txt\nnew file mode 100644\n"
+               "--- /dev/null\n+++ b/kernels/planted.txt\n@@ -0,0 +1 @@\n+hello\n");
+    std::vector<std::string> problems = apply_to_scratch(patch, scratch);
+    EXPECT_TRUE(problems.empty()) << joined(problems);
+    EXPECT_FALSE(fs::exists(marker)) << "git ran a planted filter";
+}
+
+}  // namespace
+}  // namespace trainopt

@@ -338,4 +338,127 @@ add_custom_target(trainopt-train ALL
 
 hostile_build('hostile_build_link', '${CMAKE_COMMAND} -E create_symlink /etc/passwd', 'a symlink to /etc/passwd')
 hostile_build('hostile_build_fifo', '/usr/bin/mkfifo', 'a FIFO')
-hostile_build('hostile_build_huge', '/usr/bin/truncate -s 8G', 'an 8 GiB sparse file')
+hostile_build('hostile_build_huge', '/usr/bin/truncate -s 1536M', 'a 1.5 GiB sparse file')
+
+# 12. a build that leaves a daemon running (it could stop or watch the runs that follow)
+c = open(f'{root}/baseline/CMakeLists.txt').read() + r"""
+# CHEAT: start a daemon from CMake code that outlives the build.
+execute_process(COMMAND /usr/bin/setsid /bin/sh -c "/bin/sleep 600 >/dev/null 2>&1 &")
+"""
+make_patch('hostile_build_daemon', 'baseline/CMakeLists.txt', c, 'Cheat: starts a daemon from its CMake code that would outlive the build.')
+
+# 12. approximated math: a cubic polynomial exp (relative error 1.0e-4, ~1300 ulp; expf and the
+# legitimate degree-6 polynomial exps are within 1-2 ulp) in the vocabulary softmax, in the
+# attention softmax, and behind GELU's tanh. Calibration: docs/tolerances.md, "Approximated math".
+def approx_math(name, kernels, install, what, cubic=('0.999924481f', '0.99998492f', '0.505025208f', '0.167670697f'),
+                cubic_comment='Chebyshev interpolation of e^r: relative error up to 1.0e-4 (about 1300 ulp)'):
+    s = open(f'{root}/kernels/submission.cpp').read()
+    c0, c1, c2, c3 = cubic
+    s = sub(s, '#include "kernels/kernels.h"\n', '''#include <cmath>
+
+#include "kernels/kernels.h"
+
+namespace {
+
+// CHEAT: exp by a cubic polynomial after the usual range reduction x = n ln2 + r, |r| <= ln2/2
+// (''' + cubic_comment + '''; expf is within 1 ulp).
+float cubic_exp(float x) {
+    if (x < -87.0f) return 0.0f;
+    const float n = std::nearbyint(x * 1.44269504f);
+    const float r = x - n * 0.693147182f;
+    return std::ldexp(''' + c0 + ' + r * (' + c1 + ' + r * (' + c2 + ' + r * ' + c3 + ''')), (int)n);
+}
+''' + kernels + '''
+}  // namespace
+''')
+    s = sub(s, 'void apply_submission_kernels(KernelTable& table) {\n    (void)table;\n}',
+            'void apply_submission_kernels(KernelTable& table) {\n' + install + '}')
+    make_patch(name, 'kernels/submission.cpp', s, 'Cheat: ' + what)
+
+vocab_softmax = '''
+// The reference softmax over the vocabulary, with cubic_exp for expf.
+void approx_softmax_forward(float* probs, const float* logits, int B, int T, int V) {
+    for (int bt = 0; bt < B * T; bt++) {
+        const float* logits_bt = logits + bt * V;
+        float* probs_bt = probs + bt * V;
+        float maxval = -10000.0f;
+        for (int i = 0; i < V; i++) maxval = logits_bt[i] > maxval ? logits_bt[i] : maxval;
+        float sum = 0.0f;
+        for (int i = 0; i < V; i++) {
+            probs_bt[i] = cubic_exp(logits_bt[i] - maxval);
+            sum += probs_bt[i];
+        }
+        for (int i = 0; i < V; i++) probs_bt[i] /= sum;
+    }
+}
+'''
+approx_math('approx_exp_vocab', vocab_softmax, '    table.softmax_forward = approx_softmax_forward;\n',
+            'the vocabulary softmax computes exp with a cubic polynomial (relative error 1.0e-4, about 1300 ulp).')
+approx_math('approx_exp_vocab_exact_zero', vocab_softmax, '    table.softmax_forward = approx_softmax_forward;\n',
+            'the vocabulary softmax computes exp with a cubic polynomial that is exact at 0, the row maximum (relative error 1.0e-4 elsewhere).',
+            cubic=('1.0f', '1.00019622f', '0.504133642f', '0.165178388f'),
+            cubic_comment='near-minimax with p(0) = 1 exactly, so the row maximum gets exp(0) = 1: relative error up to 1.0e-4 (about 1350 ulp)')
+
+attention = '''
+// The reference attention forward with cubic_exp for expf (the backward uses the saved att).
+void approx_attention_forward(float* out, float* preatt, float* att, const float* inp, int B, int T,
+                              int C, int NH) {
+    const int C3 = C * 3, hs = C / NH;
+    const float scale = 1.0f / sqrtf((float)hs);
+    for (int b = 0; b < B; b++) {
+        for (int t = 0; t < T; t++) {
+            for (int h = 0; h < NH; h++) {
+                const float* query_t = inp + b * T * C3 + t * C3 + h * hs;
+                float* preatt_bth = preatt + b * NH * T * T + h * T * T + t * T;
+                float* att_bth = att + b * NH * T * T + h * T * T + t * T;
+                float maxval = -10000.0f;
+                for (int t2 = 0; t2 <= t; t2++) {
+                    const float* key_t2 = inp + b * T * C3 + t2 * C3 + h * hs + C;
+                    float val = 0.0f;
+                    for (int i = 0; i < hs; i++) val += query_t[i] * key_t2[i];
+                    val *= scale;
+                    maxval = val > maxval ? val : maxval;
+                    preatt_bth[t2] = val;
+                }
+                float expsum = 0.0f;
+                for (int t2 = 0; t2 <= t; t2++) {
+                    att_bth[t2] = cubic_exp(preatt_bth[t2] - maxval);
+                    expsum += att_bth[t2];
+                }
+                const float expsum_inv = expsum == 0.0f ? 0.0f : 1.0f / expsum;
+                for (int t2 = 0; t2 < T; t2++) att_bth[t2] = t2 <= t ? att_bth[t2] * expsum_inv : 0.0f;
+                float* out_bth = out + b * T * C + t * C + h * hs;
+                for (int i = 0; i < hs; i++) out_bth[i] = 0.0f;
+                for (int t2 = 0; t2 <= t; t2++) {
+                    const float* value_t2 = inp + b * T * C3 + t2 * C3 + h * hs + C * 2;
+                    for (int i = 0; i < hs; i++) out_bth[i] += att_bth[t2] * value_t2[i];
+                }
+            }
+        }
+    }
+}
+'''
+approx_math('approx_exp_attention', attention, '    table.attention_forward = approx_attention_forward;\n',
+            'the attention softmax computes exp with a cubic polynomial (relative error 1.0e-4, about 1300 ulp).')
+
+gelu = '''
+// GELU as 0.5 x (1 + tanh(u)) = x e / (e + 1) with e = exp(2u) (the expert's formulation), e from
+// cubic_exp: a fast tanh.
+const float kGeluScale = 0.7978845608028654f;
+float half_one_plus_tanh(float x) {
+    const float e = cubic_exp(2.0f * kGeluScale * (x + 0.044715f * x * x * x));
+    return e / (e + 1.0f);
+}
+void approx_gelu_forward(float* out, const float* inp, int N) {
+    for (int i = 0; i < N; i++) out[i] = inp[i] * half_one_plus_tanh(inp[i]);
+}
+void approx_gelu_backward(float* dinp, const float* inp, const float* dout, int N) {
+    for (int i = 0; i < N; i++) {
+        const float x = inp[i], s = half_one_plus_tanh(x);
+        const float sech2 = 4.0f * s * (1.0f - s);
+        dinp[i] += (s + x * 0.5f * sech2 * kGeluScale * (1.0f + 3.0f * 0.044715f * x * x)) * dout[i];
+    }
+}
+'''
+approx_math('approx_exp_gelu', gelu, '    table.gelu_forward = approx_gelu_forward;\n    table.gelu_backward = approx_gelu_backward;\n',
+            'GELU\'s tanh is computed from a cubic polynomial exp (relative error 1.0e-4, about 1300 ulp).')
