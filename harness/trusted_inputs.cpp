@@ -199,6 +199,36 @@ void list_pristine_tree(const TrustedInputs& in, std::set<std::string>& files,
     }
 }
 
+// The first file or folder of an install that someone other than root may change: not owned by
+// root, or group- or world-writable (a root-owned sticky folder such as /tmp is fine).
+std::string writable_by_others(const fs::path& exe, const TrustedInputs& in) {
+    std::vector<fs::path> paths = {exe,
+                                   exe.parent_path(),
+                                   in.prefix,
+                                   fs::path(in.baseline_trainer).parent_path(),
+                                   in.baseline_trainer,
+                                   in.sandbox_init,
+                                   fs::path(in.pristine_root).parent_path(),
+                                   in.pristine_root};
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(in.pristine_root, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+        paths.push_back(it->path());
+    }
+    for (const fs::path& p : paths) {
+        struct stat st;
+        if (lstat(p.c_str(), &st) != 0) continue;  // missing files are the manifest's business
+        if (st.st_uid != 0) {
+            return p.string() + " is owned by uid " + std::to_string(st.st_uid);
+        }
+        const bool sticky_dir = S_ISDIR(st.st_mode) && (st.st_mode & S_ISVTX);
+        if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !S_ISLNK(st.st_mode) && !sticky_dir) {
+            return p.string() + " is writable by its group or by everyone";
+        }
+    }
+    return "";
+}
+
 std::string self_executable() {
     std::error_code ec;
     fs::path exe = fs::read_symlink("/proc/self/exe", ec);
@@ -232,7 +262,6 @@ TrustedInputs locate_trusted_inputs(const std::string& exe_arg) {
         in.prefix = TRAINOPT_BINARY_DIR;
         in.pristine_root = TRAINOPT_SOURCE_DIR;
         in.baseline_trainer = manifest::kBuildBaselineTrainer;
-        in.trainer_root = TRAINOPT_BINARY_DIR;
         in.sandbox_init = manifest::kBuildSandboxInit;
     } else {
         fs::path prefix = exe.parent_path();
@@ -241,7 +270,6 @@ TrustedInputs locate_trusted_inputs(const std::string& exe_arg) {
         in.prefix = prefix.string();
         in.pristine_root = (prefix / TRAINOPT_INSTALL_DATADIR / "trainopt" / "pristine").string();
         const fs::path libexec = prefix / TRAINOPT_INSTALL_LIBEXECDIR / "trainopt";
-        in.trainer_root = libexec.string();
         in.baseline_trainer = (libexec / "trainopt-train").string();
         in.sandbox_init = (libexec / "trainopt-sandbox-init").string();
         if (!fs::is_directory(fs::symlink_status(in.pristine_root, ec))) {
@@ -252,6 +280,15 @@ TrustedInputs locate_trusted_inputs(const std::string& exe_arg) {
         }
     }
     in.ok = true;
+    if (in.installed) {
+        const std::string why = writable_by_others(exe, in);
+        if (!why.empty()) {
+            in.warnings.push_back("INSTALL NOT PROTECTED: " + why +
+                                  ": users other than root could change this trainopt and what "
+                                  "it scores against; install it as root for official scores "
+                                  "(docs/security.md)");
+        }
+    }
     return in;
 }
 

@@ -38,8 +38,10 @@ struct TrustedInputs {
     std::string prefix;            // install prefix, or the build directory
     std::string pristine_root;     // holds CMakeLists.txt, baseline/, kernels/, tasks/
     std::string baseline_trainer;  // the pristine baseline trainopt-train
-    std::string trainer_root;      // directory the baseline trainer runs from (mounted read-only)
     std::string sandbox_init;      // trainopt-sandbox-init
+    // An install that users other than root could change (not owned by root, or group- or
+    // world-writable): it still runs, but such a score is not an official one. For reports.
+    std::vector<std::string> warnings;
 };
 
 // Finds the trusted inputs of the trainopt executable at `exe` (empty: this process's own,

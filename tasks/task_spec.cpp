@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <sstream>
 
 namespace trainopt {
@@ -101,9 +102,21 @@ bool load_task(const std::string& path, TaskSpec& out, std::string& error) {
         error = "task file " + path + " does not exist or is not a file";
         return false;
     }
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (!in) {
+        error = "task file " + path + " cannot be read";
+        return false;
+    }
+    return load_task_text(text.str(), path, out, error);
+}
+
+bool load_task_text(const std::string& text, const std::string& path, TaskSpec& out,
+                    std::string& error) {
     toml::table root;
     try {
-        root = toml::parse_file(path);
+        root = toml::parse(text, path);
     } catch (const toml::parse_error& e) {
         std::ostringstream msg;
         msg << "task file " << path << ": TOML parse error at line " << e.source().begin.line
@@ -221,12 +234,36 @@ bool load_suite(const std::string& name_or_dir, const std::string& tasks_root, S
     return true;
 }
 
+bool load_suite_texts(const std::string& name, const std::vector<TaskText>& files, Suite& out,
+                      std::string& error) {
+    if (files.empty()) {
+        error = "suite " + name + " holds no task files";
+        return false;
+    }
+    Suite suite;
+    suite.name = name;
+    for (const TaskText& f : files) {
+        TaskSpec task;
+        if (!load_task_text(f.text, f.file, task, error)) return false;
+        for (const TaskSpec& other : suite.tasks) {
+            if (other.name == task.name) {
+                error = "suite " + name + " has two tasks named '" + task.name + "'";
+                return false;
+            }
+        }
+        suite.tasks.push_back(std::move(task));
+    }
+    out = std::move(suite);
+    return true;
+}
+
 double training_step_flops(const TaskSpec& task) {
     const double B = task.train.batch, T = task.model.context, C = task.model.d_model;
     const double L = task.model.layers, V = task.model.vocab_size;
     const double matmul_params = L * 12.0 * C * C + V * C;  // block weights + tied LM head
     const double tokens = B * T;
-    // causal attention: q.k and att.v each ~ T*T/2 * C multiply-adds per sequence and layer
+    // causal attention: q.k and att.v each T*T/2 * C multiply-adds per sequence and layer (the
+    // T*(T+1)/2 query-key pairs there are, rounded down: a lower bound, see the header)
     const double attention_fwd = L * B * 2.0 * (T * T / 2.0) * C * 2.0;
     return 6.0 * matmul_params * tokens + 3.0 * attention_fwd;
 }

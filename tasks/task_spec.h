@@ -36,7 +36,7 @@ struct TrainSpec {
     float weight_decay = 0.0f;
 };
 
-// Verification tolerances; defaults are the calibrated values from docs/tolerances.md.
+// Verification tolerances; the defaults are calibrated values (listed in docs/task-format.md).
 struct Tolerances {
     double loss_abs = 1e-4;     // max |loss_sub(step) - loss_ref(step)| over all steps, nats
     double heldout_abs = 5e-5;  // |heldout_sub - heldout_ref|, nats
@@ -59,6 +59,11 @@ struct TaskSpec {
 // the offending key.
 bool load_task(const std::string& path, TaskSpec& out, std::string& error);
 
+// The same from a task file's contents: `file` names it in messages, resolves a relative text
+// data path, and becomes TaskSpec::file (where a trainer reads the task).
+bool load_task_text(const std::string& text, const std::string& file, TaskSpec& out,
+                    std::string& error);
+
 // A suite is a directory of task files, or a name under <project>/tasks/.
 struct Suite {
     std::string name;
@@ -67,8 +72,20 @@ struct Suite {
 bool load_suite(const std::string& name_or_dir, const std::string& tasks_root, Suite& out,
                 std::string& error);
 
-// Approximate FLOPs of one training step (forward + backward), for the speed-of-light bound:
-// 6 * matmul params * tokens + attention (causal q.k and att.v, forward and backward).
+// A suite from task files' contents (e.g. compiled into a binary), loaded in the order given.
+struct TaskText {
+    std::string file;  // as for load_task_text
+    std::string text;
+};
+bool load_suite_texts(const std::string& name, const std::vector<TaskText>& files, Suite& out,
+                      std::string& error);
+
+// FLOPs of one training step (forward + backward): 6 * matmul params * tokens + attention
+// (causal q.k and att.v, forward and backward), a multiply-add counting 2. A LOWER BOUND on the
+// work every implementation must do: only multiply-adds no submission can skip are counted (the
+// causal half of attention, no operand structurally zero or one; no softmax, layernorm, GELU or
+// AdamW). The speed-of-light backstop (scoring/report.h) relies on that to invalidate runs that
+// are faster than physics; tests/backstop_test.cpp checks it against the model's kernel calls.
 double training_step_flops(const TaskSpec& task);
 
 }  // namespace trainopt

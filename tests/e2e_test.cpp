@@ -113,6 +113,9 @@ TEST(EndToEnd, InterruptionLosesNothingAlreadyMeasured) {
         testing::write_text(suite + "/" + name + ".toml", text);
     }
     const std::string json = dir.path + "/r.json";
+    std::filesystem::create_directories(dir.path + "/work");
+    std::filesystem::permissions(dir.path, std::filesystem::perms::owner_all |
+                                               std::filesystem::perms::others_exec);
     SpawnSpec spec;
     spec.argv = {TRAINOPT_CLI, "baseline", "--suite", suite,       "--reps",
                  "5",          "--json",   json,      "--workdir", dir.path + "/work"};
@@ -126,10 +129,21 @@ TEST(EndToEnd, InterruptionLosesNothingAlreadyMeasured) {
         execv(argv[0], argv.data());
         _exit(127);
     }
-    while (!std::filesystem::exists(json)) usleep(20000);
-    kill(pid, SIGINT);
     int status = 0;
+    bool exited = false;
+    for (int i = 0; i < 30000 && !std::filesystem::exists(json); i++) {
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            exited = true;
+            break;
+        }
+        usleep(20000);
+    }
+    ASSERT_FALSE(exited) << "trainopt ended before writing a report: "
+                         << testing::read_text(dir.path + "/log");
+    kill(pid, SIGINT);
     waitpid(pid, &status, 0);
+    // the interrupted score removed its private directory
+    EXPECT_TRUE(std::filesystem::is_empty(dir.path + "/work")) << "left behind in the work dir";
     nlohmann::json report = testing::read_json(json);
     ASSERT_FALSE(report.is_discarded()) << testing::read_text(json);
     EXPECT_TRUE(report["verdict"] == "INCOMPLETE" || report["verdict"] == "VALID")
