@@ -7,12 +7,21 @@
 #include <string>
 #include <vector>
 
+#include "scoring/machine_peak.h"
 #include "scoring/stats.h"
 
 namespace trainopt {
 
 constexpr int kReportSchemaVersion = 1;
 constexpr double kHumanReferenceSpeedup = 4.0;  // a human expert in 4-8 hours
+
+// The speed-of-light backstop (docs/scoring.md): the task's matmul FLOPs (step_gflop x steps, a
+// lower bound on what training needs) at the machine's measured FMA ceiling take a time no run
+// can beat. A submission run faster than that time / (1 + kBackstopMargin) did not do the work,
+// whatever its outputs look like, and makes the task INVALID with kBackstopReason. The margin
+// covers the ceiling's measurement uncertainty with room (scripts/measure-peak-margin.sh).
+constexpr double kBackstopMargin = 0.30;
+constexpr const char* kBackstopReason = "faster than the machine can do the task's FLOPs";
 
 struct TaskReport {
     std::string name;
@@ -29,6 +38,10 @@ struct TaskReport {
     int steps = 0;
     double speed_of_light_seconds = 0;  // all steps at the measured machine peak
     double speed_of_light_speedup = 0;  // baseline median / speed_of_light_seconds
+    // the backstop: all steps at the FMA ceiling (0 when no ceiling was measured); a run faster
+    // than backstop_seconds / (1 + margin) invalidates the task
+    double backstop_seconds = 0;
+    double backstop_fraction = 0;  // backstop_seconds / fastest submission run; 1 = at the bound
     double max_loss_diff = 0;
     double max_heldout_diff = 0;
     double max_weight_distance = 0;
@@ -48,8 +61,11 @@ struct ScoreReport {
     std::string sandbox;  // "bubblewrap" or "none"
     int threads = 0;
     int reps = 0;
-    uint64_t seed = 0;  // base seed the per-repetition seeds were drawn from
-    double peak_gflops = 0;
+    uint64_t seed = 0;       // base seed the per-repetition seeds were drawn from
+    double peak_gflops = 0;  // OpenBLAS sgemm: the speed-of-light column, for orientation
+    FmaCeiling fma_ceiling;  // the backstop's bound; gflops 0 when not measured
+    // set by finalize_report to kBackstopMargin, recorded for readers (not read back)
+    double backstop_margin = kBackstopMargin;
     bool complete = false;  // false while running or when interrupted
     std::string verdict;    // VALID, INVALID, REJECTED or INCOMPLETE
     SuiteSummary summary;
@@ -59,7 +75,8 @@ struct ScoreReport {
     std::vector<TaskReport> tasks;
 };
 
-// Recomputes speedups, CIs and the verdict from the per-repetition data.
+// Recomputes speedups, CIs and the verdict from the per-repetition data, after applying the
+// speed-of-light backstop (which may mark tasks INVALID; idempotent).
 void finalize_report(ScoreReport& report);
 
 nlohmann::json report_to_json(const ScoreReport& report);
