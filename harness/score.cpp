@@ -301,8 +301,10 @@ ScoreOutcome score_unguarded(const ScoreOptions& options) {
             evaluate_task(ctx, baseline, submission, task, options.reps, report.seed + i, progress);
         if (!eval.harness_error.empty()) {
             outcome.error = "task " + task.name + ": " + eval.harness_error;
+            // keep what was measured so far, this task's finished repetitions included
+            if (!eval.reps.empty()) report.tasks.push_back(task_report_of(eval));
             std::string ignored;
-            write_reports(options, report, ignored);  // keep what was measured so far
+            write_reports(options, report, ignored);
             return outcome;
         }
         report.tasks.push_back(task_report_of(eval));
