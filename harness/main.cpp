@@ -90,6 +90,8 @@ void add_score_options(CLI::App* cmd, ScoreOptions& o, std::optional<uint64_t>& 
     cmd->add_option("--suite", o.suite,
                     "a built-in suite (default, test) or a directory of task files (not official)")
         ->capture_default_str();
+    cmd->add_option("--task", o.only_tasks,
+                    "score only this task of the suite (repeatable; not an official score)");
     cmd->add_option("--seed", seed, "base seed (default: a fresh random seed)");
     cmd->add_option("--threads", o.threads, "cores a trainer may use (default: all)");
     cmd->add_option("--timeout", o.timeout_seconds, "seconds before a trainer run is killed")

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -157,6 +158,38 @@ ScoreOutcome score_unguarded(const ScoreOptions& options) {
                                   "official score.");
         suite.name += " (not built in)";
     }
+    // Each task's seed is the base seed plus its index in the whole suite, so a partial score
+    // reproduces the same tasks' runs of a full one.
+    std::vector<uint64_t> seed_offsets(suite.tasks.size());
+    for (size_t i = 0; i < seed_offsets.size(); i++) seed_offsets[i] = i;
+    if (!options.only_tasks.empty()) {
+        std::vector<TaskSpec> chosen;
+        std::vector<uint64_t> chosen_offsets;
+        for (const std::string& name : options.only_tasks) {
+            auto it = std::find_if(suite.tasks.begin(), suite.tasks.end(),
+                                   [&](const TaskSpec& t) { return t.name == name; });
+            if (it == suite.tasks.end()) {
+                outcome.error = "--task " + terminal_safe_line(name) + ": no such task in suite " +
+                                suite.name;
+                return outcome;
+            }
+            if (std::find_if(chosen.begin(), chosen.end(), [&](const TaskSpec& t) {
+                    return t.name == name;
+                }) == chosen.end()) {
+                chosen.push_back(*it);
+                chosen_offsets.push_back((uint64_t)(it - suite.tasks.begin()));
+            }
+        }
+        if (chosen.size() < suite.tasks.size()) {
+            std::string names;
+            for (const TaskSpec& t : chosen) names += (names.empty() ? "" : ", ") + t.name;
+            report.warnings.push_back("PARTIAL SUITE: only " + names + " of suite " + suite.name +
+                                      " were scored; this is not an official score.");
+            suite.name += " (part: " + names + ")";
+        }
+        suite.tasks = std::move(chosen);
+        seed_offsets = std::move(chosen_offsets);
+    }
     if (options.reps < 1 || options.reps > 100) {
         outcome.error = "--reps must be between 1 and 100";
         return outcome;
@@ -298,7 +331,8 @@ ScoreOutcome score_unguarded(const ScoreOptions& options) {
             write_reports(options, partial, ignored);
         };
         TaskEvaluation eval =
-            evaluate_task(ctx, baseline, submission, task, options.reps, report.seed + i, progress);
+            evaluate_task(ctx, baseline, submission, task, options.reps,
+                          report.seed + seed_offsets[i], progress);
         if (!eval.harness_error.empty()) {
             outcome.error = "task " + task.name + ": " + eval.harness_error;
             // keep what was measured so far, this task's finished repetitions included

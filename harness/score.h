@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "scoring/report.h"
 
@@ -15,6 +16,7 @@ struct ScoreOptions {
     std::string
         submission;  // patch, overlay dir, workspace dir, or "baseline" (pristine vs itself)
     std::string suite = "default";
+    std::vector<std::string> only_tasks;  // score these tasks of the suite only (empty: all)
     int reps = 3;
     std::optional<uint64_t> seed;  // fixed base seed; fresh random one when absent
     std::string json_path;
