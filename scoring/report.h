@@ -1,4 +1,7 @@
 // The score report: plain data, its versioned JSON form, and the Markdown and HTML renderings.
+// One file per concern: report.cpp (finalize_report, load_report), report_json.cpp,
+// report_markdown.cpp, report_html.cpp (with report_svg.cpp for its charts); reports are
+// written with write_file_atomic (atomic_file.h).
 #pragma once
 
 #include <cstdint>
@@ -7,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "scoring/atomic_file.h"  // write_file_atomic, which every writer of a report uses
 #include "scoring/machine_peak.h"
 #include "scoring/stats.h"
 
@@ -79,15 +83,17 @@ struct ScoreReport {
 // speed-of-light backstop (which may mark tasks INVALID; idempotent).
 void finalize_report(ScoreReport& report);
 
+// The versioned JSON form (report_json.cpp). Reading it back validates the data and runs
+// finalize_report, so a loaded report is as consistent as a fresh one.
 nlohmann::json report_to_json(const ScoreReport& report);
 bool report_from_json(const nlohmann::json& j, ScoreReport& out, std::string& error);
+// Reads and parses a saved JSON report (report.cpp).
 bool load_report(const std::string& path, ScoreReport& out, std::string& error);
 
+// The Markdown rendering (report_markdown.cpp): headline, task table, findings.
 std::string report_to_markdown(const ScoreReport& report);
+// The HTML page (report_html.cpp): self-contained (inline CSS and SVG, no scripts, nothing
+// loaded from elsewhere); every string from the report is escaped.
 std::string report_to_html(const ScoreReport& report);
-
-// Writes via a temporary file in the same directory and rename(), so readers never see a
-// half-written file and an interruption leaves the previous version intact.
-bool write_file_atomic(const std::string& path, const std::string& content, std::string& error);
 
 }  // namespace trainopt

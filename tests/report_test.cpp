@@ -92,7 +92,7 @@ TEST(Report, WithoutAMeasuredPeakTheSpeedOfLightIsNotApplicable) {
     EXPECT_EQ(r.tasks[0].speed_of_light_speedup, 0.0);
     EXPECT_NE(report_to_markdown(r).find("| n/a |"), std::string::npos);
     EXPECT_EQ(report_to_markdown(r).find("| 0x |"), std::string::npos);
-    EXPECT_NE(report_to_html(r).find("<td>n/a</td>"), std::string::npos);
+    EXPECT_NE(report_to_html(r).find("<td class='num'>n/a</td>"), std::string::npos);
 }
 
 TEST(Report, AtomicWriteReplacesWholeFiles) {

@@ -1,0 +1,39 @@
+#include "scoring/report_format.h"
+
+#include <cstdio>
+
+#include "scoring/stats.h"
+#include "scoring/untrusted_text.h"
+
+namespace trainopt {
+
+std::string format_fixed(double v, int digits) {
+    char buf[64];
+    snprintf(buf, sizeof(buf), "%.*f", digits, v);
+    return buf;
+}
+
+std::string speed_of_light_text(const TaskReport& t) {
+    return t.speed_of_light_speedup > 0 ? format_fixed(t.speed_of_light_speedup, 0) + "x" : "n/a";
+}
+
+double measured_speedup(const TaskReport& t) {
+    return task_speedup({t.baseline_seconds, t.submission_seconds, true});
+}
+
+std::string clipped_line(std::string_view text, size_t max_chars) {
+    const std::string line = terminal_safe_line(text);  // valid UTF-8
+    size_t chars = 0, cut = 0;
+    for (size_t i = 0; i < line.size(); i++) {
+        if ((line[i] & 0xC0) == 0x80) continue;  // a continuation byte
+        if (chars == max_chars - 1) cut = i;     // where the ellipsis goes if needed
+        if (++chars > max_chars) return line.substr(0, cut) + "\u2026";
+    }
+    return line;
+}
+
+bool has_text_from(const std::string& s, size_t pos) {
+    return pos < s.size() && s.find_first_not_of(" \t\n", pos) != std::string::npos;
+}
+
+}  // namespace trainopt

@@ -1,0 +1,32 @@
+// Number and text helpers shared by the Markdown and HTML renderings of a report
+// (report_markdown.cpp, report_html.cpp). Not for other callers.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "scoring/report.h"
+
+namespace trainopt {
+
+// v with exactly `digits` decimals ("%.*f").
+std::string format_fixed(double v, int digits);
+
+// The speed-of-light column: "110x", or "n/a" when the machine peak was not measured
+// (`verify` does not measure it).
+std::string speed_of_light_text(const TaskReport& t);
+
+// The ratio of the medians, median(baseline) / median(submission), whether or not the task is
+// valid: what was measured, for showing next to an INVALID task's speedup of 0. 0 without runs.
+double measured_speedup(const TaskReport& t);
+
+// terminal_safe_line(text) cut to at most max_chars code points, with "\u2026" (an ellipsis)
+// as the last one when anything was cut: for labels with a fixed amount of room. Escape the
+// result for its format as usual.
+std::string clipped_line(std::string_view text, size_t max_chars);
+
+// True when s holds something besides blanks from pos on (a message has more than its first
+// line worth showing).
+bool has_text_from(const std::string& s, size_t pos);
+
+}  // namespace trainopt

@@ -1,0 +1,149 @@
+// The report's versioned JSON form (schema kReportSchemaVersion): written by every score,
+// read back by `trainopt report` and `trainopt ci`.
+#include <stdexcept>
+
+#include "scoring/report.h"
+
+namespace trainopt {
+
+nlohmann::json report_to_json(const ScoreReport& r) {
+    nlohmann::json j;
+    j["schema_version"] = r.schema_version;
+    j["created_at"] = r.created_at;
+    j["submission"] = {{"path", r.submission}, {"kind", r.submission_kind}};
+    j["suite"] = r.suite;
+    j["machine"] = {{"sandbox", r.sandbox},
+                    {"threads", r.threads},
+                    {"peak_gflops", r.peak_gflops},
+                    {"fma_ceiling",
+                     {{"gflops", r.fma_ceiling.gflops},
+                      {"isa", r.fma_ceiling.isa},
+                      {"threads", r.fma_ceiling.threads},
+                      {"trials", r.fma_ceiling.trials},
+                      {"seconds", r.fma_ceiling.seconds},
+                      {"not_a_ceiling", r.fma_ceiling.not_a_ceiling}}},
+                    {"backstop_margin", r.backstop_margin}};
+    j["reps"] = r.reps;
+    j["seed"] = r.seed;
+    j["complete"] = r.complete;
+    j["verdict"] = r.verdict;
+    j["score"] = {
+        {"arithmetic_mean", r.summary.arithmetic},
+        {"arithmetic_mean_ci95", {r.summary.arithmetic_ci.low, r.summary.arithmetic_ci.high}},
+        {"geometric_mean", r.summary.geometric},
+        {"geometric_mean_ci95", {r.summary.geometric_ci.low, r.summary.geometric_ci.high}},
+        {"human_reference", r.human_reference},
+        {"multiple_of_human_reference", r.summary.arithmetic / r.human_reference}};
+    j["warnings"] = r.warnings;
+    j["rejected"] = r.rejected;
+    j["tasks"] = nlohmann::json::array();
+    for (const TaskReport& t : r.tasks) {
+        j["tasks"].push_back({{"name", t.name},
+                              {"hot_spot", t.hot_spot},
+                              {"valid", t.valid},
+                              {"reasons", t.reasons},
+                              {"warnings", t.warnings},
+                              {"seeds", t.seeds},
+                              {"baseline_seconds", t.baseline_seconds},
+                              {"submission_seconds", t.submission_seconds},
+                              {"speedup", t.speedup},
+                              {"speedup_ci95", {t.speedup_ci.low, t.speedup_ci.high}},
+                              {"steps", t.steps},
+                              {"step_gflop", t.step_gflop},
+                              {"speed_of_light_seconds", t.speed_of_light_seconds},
+                              {"speed_of_light_speedup", t.speed_of_light_speedup},
+                              {"backstop_seconds", t.backstop_seconds},
+                              {"backstop_fraction", t.backstop_fraction},
+                              {"max_loss_diff", t.max_loss_diff},
+                              {"max_heldout_diff", t.max_heldout_diff},
+                              {"max_weight_distance", t.max_weight_distance},
+                              {"baseline_peak_rss_mb", t.baseline_peak_rss_mb},
+                              {"submission_peak_rss_mb", t.submission_peak_rss_mb},
+                              {"baseline_kernel_seconds", t.baseline_kernel_seconds},
+                              {"submission_kernel_seconds", t.submission_kernel_seconds}});
+    }
+    return j;
+}
+
+bool report_from_json(const nlohmann::json& j, ScoreReport& out, std::string& error) {
+    try {
+        if (!j.is_object() || !j.contains("schema_version")) {
+            error = "not a trainopt report (no schema_version)";
+            return false;
+        }
+        int version = j.at("schema_version").get<int>();
+        if (version != kReportSchemaVersion) {
+            error = "report schema version " + std::to_string(version) +
+                    " is not supported (this "
+                    "trainopt reads version " +
+                    std::to_string(kReportSchemaVersion) + ")";
+            return false;
+        }
+        ScoreReport r;
+        r.created_at = j.at("created_at").get<std::string>();
+        r.submission = j.at("submission").at("path").get<std::string>();
+        r.submission_kind = j.at("submission").at("kind").get<std::string>();
+        r.suite = j.at("suite").get<std::string>();
+        r.sandbox = j.at("machine").at("sandbox").get<std::string>();
+        r.threads = j.at("machine").at("threads").get<int>();
+        r.peak_gflops = j.at("machine").at("peak_gflops").get<double>();
+        // added within schema 1: optional, so earlier reports still load (without a backstop).
+        // The margin is not read back: finalize_report applies this trainopt's own.
+        if (j.at("machine").contains("fma_ceiling")) {
+            const nlohmann::json& c = j.at("machine").at("fma_ceiling");
+            r.fma_ceiling.gflops = c.at("gflops").get<double>();
+            r.fma_ceiling.isa = c.at("isa").get<std::string>();
+            r.fma_ceiling.threads = c.at("threads").get<int>();
+            r.fma_ceiling.trials = c.at("trials").get<int>();
+            r.fma_ceiling.seconds = c.at("seconds").get<double>();
+            r.fma_ceiling.not_a_ceiling = c.at("not_a_ceiling").get<std::string>();
+        }
+        r.reps = j.at("reps").get<int>();
+        r.seed = j.at("seed").get<uint64_t>();
+        r.complete = j.at("complete").get<bool>();
+        r.warnings = j.at("warnings").get<std::vector<std::string>>();
+        r.rejected = j.at("rejected").get<std::vector<std::string>>();
+        for (const auto& jt : j.at("tasks")) {
+            TaskReport t;
+            t.name = jt.at("name").get<std::string>();
+            t.hot_spot = jt.at("hot_spot").get<std::string>();
+            t.valid = jt.at("valid").get<bool>();
+            t.reasons = jt.at("reasons").get<std::vector<std::string>>();
+            t.warnings = jt.at("warnings").get<std::vector<std::string>>();
+            t.seeds = jt.at("seeds").get<std::vector<uint64_t>>();
+            t.baseline_seconds = jt.at("baseline_seconds").get<std::vector<double>>();
+            t.submission_seconds = jt.at("submission_seconds").get<std::vector<double>>();
+            t.steps = jt.at("steps").get<int>();
+            t.step_gflop = jt.at("step_gflop").get<double>();
+            t.max_loss_diff = jt.at("max_loss_diff").get<double>();
+            t.max_heldout_diff = jt.at("max_heldout_diff").get<double>();
+            t.max_weight_distance = jt.at("max_weight_distance").get<double>();
+            // added within schema 1: optional, so earlier reports still load
+            t.baseline_peak_rss_mb = jt.value("baseline_peak_rss_mb", 0.0);
+            t.submission_peak_rss_mb = jt.value("submission_peak_rss_mb", 0.0);
+            t.baseline_kernel_seconds =
+                jt.at("baseline_kernel_seconds").get<std::map<std::string, double>>();
+            t.submission_kernel_seconds =
+                jt.at("submission_kernel_seconds").get<std::map<std::string, double>>();
+            for (double s : t.baseline_seconds) {
+                if (!(s > 0))
+                    throw std::runtime_error("task " + t.name +
+                                             " has a non-positive baseline time");
+            }
+            for (double s : t.submission_seconds) {
+                if (!(s > 0))
+                    throw std::runtime_error("task " + t.name +
+                                             " has a non-positive submission time");
+            }
+            r.tasks.push_back(std::move(t));
+        }
+        finalize_report(r);
+        out = std::move(r);
+        return true;
+    } catch (const std::exception& e) {
+        error = std::string("malformed report: ") + e.what();
+        return false;
+    }
+}
+
+}  // namespace trainopt

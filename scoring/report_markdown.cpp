@@ -1,0 +1,82 @@
+// The Markdown rendering of a report: what `trainopt` prints at the end of a score and what
+// --md writes. Every string in a report may be untrusted (a submission's log tail or file name,
+// kernel names from its meta.json, anything in a JSON report loaded back), so every one goes
+// through scoring/untrusted_text.h: markdown_inline() or a fenced block, never raw.
+#include <sstream>
+
+#include "scoring/report.h"
+#include "scoring/report_format.h"
+#include "scoring/untrusted_text.h"
+
+namespace trainopt {
+
+namespace {
+
+// One Markdown Findings item: label (already Markdown), the message's first line inline, and
+// the rest (a log or compiler output tail) in a fenced block inside the item.
+std::string md_finding(const std::string& label, const std::string& message) {
+    const std::string safe = terminal_safe(message);
+    const size_t eol = safe.find('\n');
+    std::string item = "- " + label + markdown_inline(safe.substr(0, eol)) + "\n";
+    if (eol != std::string::npos && has_text_from(safe, eol + 1))
+        item += markdown_fenced_block(safe.substr(eol + 1), "  ");
+    return item;
+}
+
+}  // namespace
+
+std::string report_to_markdown(const ScoreReport& r) {
+    std::ostringstream md;
+    md << "# trainopt score: " << markdown_inline(r.verdict) << "\n\n";
+    md << "- submission: " << markdown_code_span(r.submission) << " ("
+       << markdown_inline(r.submission_kind) << ")\n";
+    md << "- suite: " << markdown_inline(r.suite) << ", " << r.reps
+       << " repetitions per task, base seed " << r.seed << "\n";
+    md << "- machine: " << r.threads << " threads, measured peak " << format_fixed(r.peak_gflops, 1)
+       << " GFLOP/s, sandbox: " << markdown_inline(r.sandbox) << "\n";
+    md << "- created: " << markdown_inline(r.created_at) << "\n\n";
+    md << "| | speedup | 95% CI |\n|---|---:|---|\n";
+    md << "| **arithmetic mean** (headline) | **" << format_fixed(r.summary.arithmetic, 2)
+       << "x** | " << format_fixed(r.summary.arithmetic_ci.low, 2) << " - "
+       << format_fixed(r.summary.arithmetic_ci.high, 2) << " |\n";
+    md << "| geometric mean | " << format_fixed(r.summary.geometric, 2) << "x | "
+       << format_fixed(r.summary.geometric_ci.low, 2) << " - "
+       << format_fixed(r.summary.geometric_ci.high, 2) << " |\n";
+    md << "| human expert reference | " << format_fixed(r.human_reference, 1) << "x | score is "
+       << format_fixed(r.summary.arithmetic / r.human_reference, 2) << "x the reference |\n\n";
+    md << "| task | hot spot | valid | baseline s (median) | submission s (median) | speedup | 95% "
+          "CI "
+          "| speed-of-light bound | max loss diff | held-out diff | weight dist | peak MB "
+          "(base/sub) |\n";
+    md << "|---|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|\n";
+    for (const TaskReport& t : r.tasks) {
+        md << "| " << markdown_inline(t.name) << " | " << markdown_inline(t.hot_spot) << " | "
+           << (t.valid ? "yes" : "**NO**") << " | " << format_fixed(median(t.baseline_seconds), 2)
+           << " | " << format_fixed(median(t.submission_seconds), 3) << " | "
+           << format_fixed(t.speedup, 2) << "x | " << format_fixed(t.speedup_ci.low, 2) << " - "
+           << format_fixed(t.speedup_ci.high, 2) << " | " << speed_of_light_text(t) << " | "
+           << std::scientific << t.max_loss_diff << " | " << t.max_heldout_diff << " | "
+           << t.max_weight_distance << std::defaultfloat << " | "
+           << format_fixed(t.baseline_peak_rss_mb, 0) << " / "
+           << format_fixed(t.submission_peak_rss_mb, 0) << " |\n";
+    }
+    bool any_notes = !r.warnings.empty() || !r.rejected.empty();
+    for (const TaskReport& t : r.tasks)
+        any_notes = any_notes || !t.reasons.empty() || !t.warnings.empty();
+    if (any_notes) {
+        md << "\n## Findings\n\n";
+        for (const std::string& w : r.rejected) md << md_finding("REJECTED: ", w);
+        for (const std::string& w : r.warnings) md << md_finding("WARNING: ", w);
+        for (const TaskReport& t : r.tasks) {
+            const std::string name = markdown_inline(t.name);
+            for (const std::string& reason : t.reasons)
+                md << md_finding(name + ": INVALID: ", reason);
+            for (const std::string& w : t.warnings) md << md_finding(name + ": warning: ", w);
+        }
+    }
+    md << "\nTimes are wall seconds measured by the harness around each trainer process; "
+          "per-kernel times inside trainers are self-reported and advisory.\n";
+    return md.str();
+}
+
+}  // namespace trainopt
