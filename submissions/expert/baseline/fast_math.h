@@ -48,9 +48,9 @@ inline __m256 upper_half(__m512 v) {
 }
 
 // exp8's range reduction and polynomial on 16 lanes, with 2^n applied by scalef (one
-// instruction instead of four) and the clamps replaced by one compare: 0 below ln(FLT_MIN),
-// so no denormal ever leaves it (they cost microcode assists wherever they are used). 14
-// instructions instead of 19; exp is most of the softmax and GELU passes.
+// instruction) and the range checked by one compare: 0 below ln(FLT_MIN), so no denormal ever
+// leaves it (they cost microcode assists wherever they are used). 14 instructions: exp is most
+// of the softmax and GELU passes.
 inline __m512 exp16(__m512 x) {
     const __mmask16 normal = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.33654475f), _CMP_GE_OQ);
     const __m512 fx = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
@@ -102,7 +102,7 @@ inline Vec vexp(Vec x) { return exp16(x); }
 inline float vhsum(Vec v) { return _mm512_reduce_add_ps(v); }
 inline float vhmax(Vec v) { return _mm512_reduce_max_ps(v); }
 // 1/x from the 14-bit estimate and one Newton step (within 2 ulp; a zmm division costs 10-16
-// cycles of throughput and was half of GELU's time)
+// cycles of throughput, half of GELU's time)
 inline Vec vrcp(Vec x) {
     const Vec r = _mm512_rcp14_ps(x);
     return _mm512_mul_ps(r, _mm512_fnmadd_ps(x, r, _mm512_set1_ps(2.0f)));
@@ -146,7 +146,7 @@ inline void transpose8x8(__m256 r[8]) {
 
 // dst(cols, rows) = src(rows, cols)^T: src rows src_stride apart, dst rows dst_stride apart,
 // cols a multiple of 8. 8x8 blocks go through registers (the attention heads' keys and values
-// are transposed once per head; one float at a time that was 40% of the backward's own time).
+// are transposed once per head; float by float that would be 40% of the backward's time).
 inline void transpose(const float* src, ptrdiff_t src_stride, float* dst, ptrdiff_t dst_stride,
                       int rows, int cols) {
     int r0 = 0;
@@ -172,7 +172,7 @@ inline __m256 lane_mask(int n) {
 
 // The exponentials of a softmax of row[0..n), in place: row[i] = exp(row[i] - max); row is
 // padded to a multiple of 8 and the padding lanes row[n..round_up8(n)) become 0. The caller
-// applies the 1/sum (attention scales its output rows instead: a pass over the row fewer).
+// applies the 1/sum (attention scales its output rows: a pass over the row fewer).
 // Short rows (causal attention's first rows) stay vectorized: no scalar expf tail. Returns the
 // row's max and 1/sum of the exponentials.
 inline void softmax_row_unscaled(float* row, int n, float& max_out, float& inv_out) {
@@ -220,13 +220,13 @@ float max_of(const float* x, int n);
 // GELU (tanh form) over n values. The forward also computes the derivative, which shares the
 // exponential with the value, and stores it over the input (the pre-activation is needed only
 // for it); the backward is then dinp[i] = grad[i] * dout[i] (dinp may alias dout). One exp per
-// element instead of two.
+// element serves both.
 void gelu_forward(float* out, float* inp_then_grad, int n);
 void gelu_backward(float* dinp, const float* grad, const float* dout, int n);
 
 // out[i] = scale * (float)(0.02 * rng.next_normal()) for i in [0, n): gpt_init_params' draws,
-// with the double-precision log and cos from glibc's libmvec, four lanes at a time (the scalar
-// libm calls were 20-30 ms of a 0.5 s run). libmvec is within 4 ulp of libm in double, so after
+// with the double-precision log and cos from glibc's libmvec, four lanes at a time (scalar libm
+// calls would take 20-30 ms of a 0.5 s run). libmvec is within 4 ulp of libm in double, so after
 // rounding to float the weights are the reference's (measured: 21.7M floats over 5 shapes and
 // 12 seeds, none differ; docs/performance.md).
 void init_normals(Rng& rng, float* out, int n, float scale);

@@ -1,7 +1,7 @@
 // Large float buffers on transparent huge pages, where the kernel offers them on request (THP in
 // "madvise" mode, as on the reference VM). Every fresh 4 KB page costs a page fault on first
-// touch, and the page faults of 10-40 MB of buffers were 15-20% of a short run's time (perf,
-// the matmul task run for one step); a 2 MB page is one fault.
+// touch, and on 4 KB pages the faults of 10-40 MB of buffers are 15-20% of a short run's time
+// (perf, the matmul task run for one step); a 2 MB page is one fault.
 #pragma once
 
 #include <sys/mman.h>
@@ -29,7 +29,7 @@ struct HugePageAllocator {
         if (p == nullptr) throw std::bad_alloc();
         // Huge pages for the whole 2 MB blocks only: the kernel zeroes a huge page entirely on
         // first touch, and fresh memory is slow to zero on this VM (~2 GB/s, the host backs it
-        // lazily), so a tail rounded up to 2 MB cost more than its 4 KB pages' faults.
+        // lazily), so a tail rounded up to 2 MB costs more than its 4 KB pages' faults.
         // (A hint: without THP, ordinary pages throughout.)
         madvise(p, bytes / kHugePage * kHugePage, MADV_HUGEPAGE);
         return static_cast<T*>(p);

@@ -92,16 +92,15 @@ inline void gemm_panel(int M, int K, const float* A, ptrdiff_t ars, ptrdiff_t ac
 }
 
 // C(M,N) = alpha * A(M,K) B(K,N)  (+ C when accumulate); N must be a multiple of 8.
-// 6x16 tiles (12 accumulators, 8 loads per 12 FMAs), then an 8x8 panel for the last 8 columns.
-// (4x24 tiles, in theory better, spill on GCC 12 and run at half the speed.) When several row
-// tiles share a panel of B, K is cut into chunks of kKChunk so that the panel and the tiles'
-// rows of A stay in L1 (measured: 50 -> 65 GFLOP/s for the 192x64x512 weight gradients).
+// 6x16 tiles (12 accumulators, 8 loads per 12 FMAs; a shape GCC 12 keeps in registers without
+// spills), then an 8x8 panel for the last 8 columns. When several row tiles share a panel of B,
+// K is cut into chunks of kKChunk so that the panel and the tiles' rows of A stay in L1.
 constexpr int kKChunk = 128;
 
 // A panel of B that several row tiles share is first copied to a contiguous buffer: rows of B
 // 1 or 2 KB apart (the 256-wide weights, T = 512 activations) map a 128-row panel into 4 or 2
-// of L1's 64 sets, and the panel was fetched again from L2 for every row tile. Measured on the
-// long-context task's 15 layer shapes, single core: 65-71 -> 74-91 GFLOP/s.
+// of L1's 64 sets, so that, unpacked, the panel would be fetched again from L2 for every row
+// tile.
 template <int NV>
 inline const float* pack_panel(const float* B, ptrdiff_t ldb, int kc, float* packed) {
     for (int k = 0; k < kc; k++)
@@ -111,9 +110,9 @@ inline const float* pack_panel(const float* B, ptrdiff_t ldb, int kc, float* pac
 }
 
 // The same panel from B stored transposed (Bt(N,K), rows ldbt apart): the layers' weights are
-// (out, in), and transposing each panel here, while it is packed anyway, replaced a transposed
-// copy of every weight matrix rewritten after each update (the update's re-transposes were as
-// costly as the AdamW pass itself, measured on the matmul task).
+// (out, in), and each panel is transposed here, while it is packed anyway. A transposed copy of
+// the weights would have to be rewritten after every update, which on the matmul task costs as
+// much as the AdamW pass itself.
 template <int NV>
 inline const float* pack_panel_transposed(const float* Bt, ptrdiff_t ldbt, int kc, float* packed) {
     transpose(Bt, ldbt, packed, 8 * NV, 8 * NV, kc);
