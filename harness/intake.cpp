@@ -18,7 +18,8 @@ namespace trainopt {
 namespace fs = std::filesystem;
 
 const char* const kEditableRoots[2] = {"baseline", "kernels"};
-const char* const kTrainerTreeEntries[4] = {"CMakeLists.txt", "baseline", "kernels", "tasks"};
+const char* const kTrainerTreeEntries[5] = {"CMakeLists.txt", "baseline", "contract", "kernels",
+                                            "tasks"};
 const char* const kWorkspaceMarker = ".trainopt-workspace";
 
 std::string to_string(SubmissionKind kind) {

@@ -27,7 +27,8 @@
 
 #include "harness/verify.h"
 #include "kernels/gpt.h"
-#include "kernels/rng.h"
+#include "contract/batches.h"
+#include "contract/rng.h"
 #include "tasks/data.h"
 #include "tasks/task_spec.h"
 
@@ -205,31 +206,23 @@ void matmul_backward_reordered(float* dinp, float* dweight, float* dbias, const 
     }
 }
 
-struct Result {
+struct StudyRun {
     std::vector<float> losses, params;
 };
 
 // baseline/train.cpp's loop: same init, batches and steps.
-Result train(const TaskSpec& task, const std::vector<int>& tokens, uint64_t seed,
+StudyRun train(const TaskSpec& task, const std::vector<int>& tokens, uint64_t seed,
              const KernelTable& kernels) {
-    const GPTConfig config{task.model.vocab_size, task.model.context, task.model.d_model,
-                           task.model.layers, task.model.heads};
+    const GPTConfig config = gpt_config_of(task);
     const int B = task.train.batch, T = task.model.context;
     GPT model;
     gpt_create(model, config, B, T, kernels);
-    gpt_init_params(model.params_memory.data(), config, seed);
+    init_params(model.params_memory.data(), config, seed);
     std::vector<int> inputs(B * T), targets(B * T);
-    Rng rng(data_stream_seed(seed));
-    const uint64_t range = tokens.size() - T - 1;
-    Result r;
+    BatchSampler batches(tokens, seed, B, T);
+    StudyRun r;
     for (int step = 0; step < task.train.steps; step++) {
-        for (int b = 0; b < B; b++) {
-            const size_t start = rng.next_below(range);
-            for (int t = 0; t < T; t++) {
-                inputs[b * T + t] = tokens[start + t];
-                targets[b * T + t] = tokens[start + t + 1];
-            }
-        }
+        batches.next(inputs.data(), targets.data());
         gpt_forward(model, inputs.data(), targets.data());
         gpt_zero_grad(model);
         gpt_backward(model, inputs.data(), targets.data());
@@ -288,14 +281,13 @@ int main(int argc, char** argv) {
             (site != "vocab" && site != "attn" && site != "gelu" && site != "all"))
             return usage();
     }
-    const GPTConfig config{task.model.vocab_size, task.model.context, task.model.d_model,
-                           task.model.layers, task.model.heads};
+    const GPTConfig config = gpt_config_of(task);
     Rng seeds(base + index);
     for (int rep = 0; rep < reps; rep++) {
         const uint64_t seed = seeds.next_u64() >> 16;
-        const Result ref = train(task, split.train, seed, reference_kernels());
+        const StudyRun ref = train(task, split.train, seed, reference_kernels());
         std::vector<float> init(num_parameters(config));
-        gpt_init_params(init.data(), config, seed);
+        init_params(init.data(), config, seed);
         const double heldout_ref = heldout_loss(task, ref.params, split.heldout);
         const double update = l2(ref.params, init);
         printf("# task %s seed %llu: reference final loss %.4f, held-out %.4f\n", task.name.c_str(),
@@ -328,7 +320,7 @@ int main(int argc, char** argv) {
                 k.matmul_forward = matmul_forward_reordered;
                 k.matmul_backward = matmul_backward_reordered;
             }
-            const Result sub = train(task, split.train, seed, k);
+            const StudyRun sub = train(task, split.train, seed, k);
             double max_loss = 0;
             int worst = -1;
             for (size_t s = 0; s < sub.losses.size(); s++) {

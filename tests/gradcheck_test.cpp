@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "kernels/registry.h"
-#include "kernels/rng.h"
+#include "contract/rng.h"
 
 namespace trainopt {
 namespace {
