@@ -60,7 +60,8 @@ int main(int argc, char** argv) {
 
     const TrainerRunInfo info{nonce, args->seed, task.name, elapsed.count(),
                               kernel_seconds_of(model.profile)};
-    const Status written = write_trainer_outputs(out_dir, losses, config, model.params_memory, info);
+    const Status written =
+        write_trainer_outputs(out_dir, losses, config, model.params_memory, info);
     if (!written) return fail(written.error());
     return 0;
 }

@@ -9,8 +9,22 @@ namespace trainopt {
 namespace {
 
 enum ParamTensor {
-    wte, wpe, ln1w, ln1b, qkvw, qkvb, attprojw, attprojb,
-    ln2w, ln2b, fcw, fcb, fcprojw, fcprojb, lnfw, lnfb
+    wte,
+    wpe,
+    ln1w,
+    ln1b,
+    qkvw,
+    qkvb,
+    attprojw,
+    attprojb,
+    ln2w,
+    ln2b,
+    fcw,
+    fcb,
+    fcprojw,
+    fcprojb,
+    lnfw,
+    lnfb
 };
 
 }  // namespace
@@ -66,8 +80,12 @@ void init_params(float* params, const GPTConfig& config, uint64_t seed) {
         const ParamInit init = param_init(i, config);
         for (size_t j = 0; j < sizes[i]; j++) {
             switch (init.kind) {
-                case ParamInit::Kind::ones: p[j] = 1.0f; break;
-                case ParamInit::Kind::zeros: p[j] = 0.0f; break;
+                case ParamInit::Kind::ones:
+                    p[j] = 1.0f;
+                    break;
+                case ParamInit::Kind::zeros:
+                    p[j] = 0.0f;
+                    break;
                 case ParamInit::Kind::normal:
                     p[j] = static_cast<float>(0.02 * rng.next_normal()) * init.scale;
                     break;

@@ -11,9 +11,9 @@
 #include <random>
 #include <sstream>
 
-#include "harness/safe_file.h"
 #include "contract/model_layout.h"
 #include "contract/rng.h"
+#include "harness/safe_file.h"
 #include "harness/sandbox_protocol.h"
 #include "scoring/untrusted_text.h"
 #include "tasks/data.h"

@@ -13,11 +13,11 @@
 //
 // Exit codes: 0 success (VALID), 1 error, 2 usage, 3 submission INVALID or REJECTED,
 // 4 (ci) significant regression.
-#include <algorithm>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -164,9 +164,8 @@ int tasks_list(const std::string& suite_name) {
     for (const TaskSpec& t : suite.tasks) {
         printf("  %-*s  %-*s  V=%d T=%d C=%d L=%d NH=%d B=%d steps=%d  %.2f GFLOP/step\n",
                name_width, safe(t.name).c_str(), hot_spot_width, safe(t.hot_spot).c_str(),
-               t.model.vocab_size, t.model.context,
-               t.model.d_model, t.model.layers, t.model.heads, t.train.batch, t.train.steps,
-               training_step_flops(t) / 1e9);
+               t.model.vocab_size, t.model.context, t.model.d_model, t.model.layers, t.model.heads,
+               t.train.batch, t.train.steps, training_step_flops(t) / 1e9);
     }
     return 0;
 }

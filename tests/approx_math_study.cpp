@@ -25,10 +25,10 @@
 #include <string>
 #include <vector>
 
-#include "harness/verify.h"
-#include "kernels/gpt.h"
 #include "contract/batches.h"
 #include "contract/rng.h"
+#include "harness/verify.h"
+#include "kernels/gpt.h"
 #include "tasks/data.h"
 #include "tasks/task_spec.h"
 
@@ -78,7 +78,8 @@ bool make_approx(const std::string& name, ExpApprox& a) {
     static const std::map<std::string, std::pair<ExpApprox::Kind, std::vector<float>>> table = {
         {"libm", {ExpApprox::kLibm, {}}},
         {"cephes", {ExpApprox::kCephes, {}}},
-        {"cubic", {ExpApprox::kPatchCubic, {0.999924481f, 0.99998492f, 0.505025208f, 0.167670697f}}},
+        {"cubic",
+         {ExpApprox::kPatchCubic, {0.999924481f, 0.99998492f, 0.505025208f, 0.167670697f}}},
         {"cubic0", {ExpApprox::kPatchCubic, {1.0f, 1.00019622f, 0.504133642f, 0.165178388f}}},
         {"cubic0m", {ExpApprox::kPoly, {1.0f, 1.00045371f, 0.503016233f, 0.161961272f}}},
         {"taylor3", {ExpApprox::kPoly, {1.0f, 1.0f, 0.5f, 0.166666672f}}},
@@ -162,7 +163,8 @@ void gelu_backward(float* dinp, const float* inp, const float* dout, int N) {
     for (int i = 0; i < N; i++) {
         const float x = inp[i], s = half_one_plus_tanh(x);
         const float sech2 = 4.0f * s * (1.0f - s);
-        dinp[i] += (s + x * 0.5f * sech2 * kGeluScale * (1.0f + 3.0f * 0.044715f * x * x)) * dout[i];
+        dinp[i] +=
+            (s + x * 0.5f * sech2 * kGeluScale * (1.0f + 3.0f * 0.044715f * x * x)) * dout[i];
     }
 }
 
@@ -212,7 +214,7 @@ struct StudyRun {
 
 // baseline/train.cpp's loop: same init, batches and steps.
 StudyRun train(const TaskSpec& task, const std::vector<int>& tokens, uint64_t seed,
-             const KernelTable& kernels) {
+               const KernelTable& kernels) {
     const GPTConfig config = gpt_config_of(task);
     const int B = task.train.batch, T = task.model.context;
     GPT model;
@@ -336,8 +338,8 @@ int main(int argc, char** argv) {
                     printf(" %.3g", (double)sub.losses[s] - ref.losses[s]);
                 printf("\n");
             }
-            const double heldout = std::fabs(heldout_loss(task, sub.params, split.heldout) -
-                                             heldout_ref);
+            const double heldout =
+                std::fabs(heldout_loss(task, sub.params, split.heldout) - heldout_ref);
             const double weights = l2(sub.params, ref.params) / update;
             const Tolerances& tol = task.tolerances;
             const bool valid = max_loss <= tol.loss_abs && heldout <= tol.heldout_abs &&

@@ -4,8 +4,8 @@
 
 #include <vector>
 
-#include "kernels/registry.h"
 #include "contract/rng.h"
+#include "kernels/registry.h"
 
 namespace trainopt {
 namespace {

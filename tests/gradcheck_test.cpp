@@ -7,8 +7,8 @@
 #include <functional>
 #include <vector>
 
-#include "kernels/registry.h"
 #include "contract/rng.h"
+#include "kernels/registry.h"
 
 namespace trainopt {
 namespace {
