@@ -11,10 +11,10 @@
 #include <random>
 #include <sstream>
 
+#include "contract/model_layout.h"
+#include "contract/rng.h"
 #include "harness/safe_file.h"
 #include "harness/sandbox_protocol.h"
-#include "kernels/gpt.h"
-#include "kernels/rng.h"
 #include "scoring/untrusted_text.h"
 #include "tasks/data.h"
 
@@ -309,7 +309,7 @@ TaskEvaluation evaluate_task(const HarnessContext& ctx, const TrainerBuild& base
         } else {
             if (on_progress) on_progress(eval, r, "verify");
             reference.init_params.assign(num_parameters(config), 0.0f);
-            gpt_init_params(reference.init_params.data(), config, rep.seed);
+            init_params(reference.init_params.data(), config, rep.seed);
             reference.heldout =
                 heldout_loss(task, reference.outputs.checkpoint.params, data.heldout);
             rep.verdict = verify_run(task, reference, outputs, nonce, data.heldout);

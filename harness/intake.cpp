@@ -10,15 +10,16 @@
 
 #include "harness/process.h"
 #include "harness/safe_file.h"
-#include "harness/sandbox_protocol.h"
 #include "harness/sandbox.h"
+#include "harness/sandbox_protocol.h"
 
 namespace trainopt {
 
 namespace fs = std::filesystem;
 
 const char* const kEditableRoots[2] = {"baseline", "kernels"};
-const char* const kTrainerTreeEntries[4] = {"CMakeLists.txt", "baseline", "kernels", "tasks"};
+const char* const kTrainerTreeEntries[5] = {"CMakeLists.txt", "baseline", "contract", "kernels",
+                                            "tasks"};
 const char* const kWorkspaceMarker = ".trainopt-workspace";
 
 std::string to_string(SubmissionKind kind) {
@@ -145,9 +146,9 @@ std::vector<std::string> git_environment(const std::string& home, const std::str
     for (std::string& kv : env) {
         if (kv.rfind("HOME=", 0) == 0) kv = "HOME=" + home;
     }
-    env.insert(env.end(), {"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null",
-                           "GIT_ATTR_NOSYSTEM=1", "XDG_CONFIG_HOME=" + home,
-                           "GIT_CEILING_DIRECTORIES=" + ceiling});
+    env.insert(env.end(),
+               {"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_ATTR_NOSYSTEM=1",
+                "XDG_CONFIG_HOME=" + home, "GIT_CEILING_DIRECTORIES=" + ceiling});
     return env;
 }
 
@@ -195,7 +196,8 @@ bool apply_patch(const Submission& submission, const std::string& scratch, Sandb
             problems.push_back(error);
             return false;
         }
-        sandbox.mounts = {{scratch, kSandboxSource, true}, {copy, "/sandbox/submission.patch", false}};
+        sandbox.mounts = {{scratch, kSandboxSource, true},
+                          {copy, "/sandbox/submission.patch", false}};
         sandbox.cwd = kSandboxSource;
         sandbox.command = {"/usr/bin/git", "apply", "--whitespace=nowarn", "--verbose",
                            "/sandbox/submission.patch"};
@@ -430,7 +432,8 @@ std::vector<std::string> audit_scratch_tree(const std::string& pristine_root,
         const std::string name = entry.path().filename().string();
         if (std::find(std::begin(kTrainerTreeEntries), std::end(kTrainerTreeEntries), name) ==
             std::end(kTrainerTreeEntries)) {
-            problems.push_back(name + ": outside the editable surface (only baseline/** and "
+            problems.push_back(name +
+                               ": outside the editable surface (only baseline/** and "
                                "kernels/** may change)");
         }
     }

@@ -21,7 +21,7 @@ struct Submission {
 extern const char* const kEditableRoots[2];
 
 // The folders and files copied from the pristine tree into a scratch copy and a workspace.
-extern const char* const kTrainerTreeEntries[4];
+extern const char* const kTrainerTreeEntries[5];
 
 // Marker file that `trainopt workspace init` writes into a workspace.
 extern const char* const kWorkspaceMarker;

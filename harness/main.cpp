@@ -17,6 +17,7 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -155,11 +156,16 @@ int tasks_list(const std::string& suite_name) {
     const std::string origin =
         builtin ? "built into trainopt" : "not built in: read from " + safe(suite_name);
     printf("suite %s (%s):\n", safe(suite.name).c_str(), origin.c_str());
+    int name_width = 0, hot_spot_width = 0;
     for (const TaskSpec& t : suite.tasks) {
-        printf("  %-10s %-32s V=%d T=%d C=%d L=%d NH=%d B=%d steps=%d  %.2f GFLOP/step\n",
-               safe(t.name).c_str(), safe(t.hot_spot).c_str(), t.model.vocab_size, t.model.context,
-               t.model.d_model, t.model.layers, t.model.heads, t.train.batch, t.train.steps,
-               training_step_flops(t) / 1e9);
+        name_width = std::max(name_width, (int)safe(t.name).size());
+        hot_spot_width = std::max(hot_spot_width, (int)safe(t.hot_spot).size());
+    }
+    for (const TaskSpec& t : suite.tasks) {
+        printf("  %-*s  %-*s  V=%d T=%d C=%d L=%d NH=%d B=%d steps=%d  %.2f GFLOP/step\n",
+               name_width, safe(t.name).c_str(), hot_spot_width, safe(t.hot_spot).c_str(),
+               t.model.vocab_size, t.model.context, t.model.d_model, t.model.layers, t.model.heads,
+               t.train.batch, t.train.steps, training_step_flops(t) / 1e9);
     }
     return 0;
 }

@@ -169,13 +169,12 @@ ScoreOutcome score_unguarded(const ScoreOptions& options) {
             auto it = std::find_if(suite.tasks.begin(), suite.tasks.end(),
                                    [&](const TaskSpec& t) { return t.name == name; });
             if (it == suite.tasks.end()) {
-                outcome.error = "--task " + terminal_safe_line(name) + ": no such task in suite " +
-                                suite.name;
+                outcome.error =
+                    "--task " + terminal_safe_line(name) + ": no such task in suite " + suite.name;
                 return outcome;
             }
-            if (std::find_if(chosen.begin(), chosen.end(), [&](const TaskSpec& t) {
-                    return t.name == name;
-                }) == chosen.end()) {
+            if (std::find_if(chosen.begin(), chosen.end(),
+                             [&](const TaskSpec& t) { return t.name == name; }) == chosen.end()) {
                 chosen.push_back(*it);
                 chosen_offsets.push_back((uint64_t)(it - suite.tasks.begin()));
             }
@@ -283,7 +282,8 @@ ScoreOutcome score_unguarded(const ScoreOptions& options) {
             return reject(problems);
         }
         spdlog::info("build: compiling the submission's trainer (sandbox: {})", report.sandbox);
-        BuildResult build = build_trainer(scratch, private_dir, ctx.sandbox_init, ctx.sandbox, ctx.threads);
+        BuildResult build =
+            build_trainer(scratch, private_dir, ctx.sandbox_init, ctx.sandbox, ctx.threads);
         if (interrupted()) {
             outcome.error = "interrupted during the build";
             return outcome;
@@ -331,9 +331,8 @@ ScoreOutcome score_unguarded(const ScoreOptions& options) {
             std::string ignored;
             write_reports(options, partial, ignored);
         };
-        TaskEvaluation eval =
-            evaluate_task(ctx, baseline, submission, task, options.reps,
-                          report.seed + seed_offsets[i], progress);
+        TaskEvaluation eval = evaluate_task(ctx, baseline, submission, task, options.reps,
+                                            report.seed + seed_offsets[i], progress);
         if (!eval.harness_error.empty()) {
             outcome.error = "task " + task.name + ": " + eval.harness_error;
             // keep what was measured so far, this task's finished repetitions included

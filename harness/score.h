@@ -29,7 +29,7 @@ struct ScoreOptions {
     double timeout_seconds = 1800;
     bool require_sandbox = false;  // refuse to run without bubblewrap
     bool disable_sandbox = false;  // testing the fallback only: run as if bubblewrap were absent
-    bool measure_peak = true;  // the sgemm peak of the speed-of-light column (verify skips it)
+    bool measure_peak = true;      // the sgemm peak of the speed-of-light column (verify skips it)
 };
 
 struct ScoreOutcome {

@@ -13,7 +13,7 @@ foreach(var SOURCE_DIR BASELINE_TRAINER SANDBOX_INIT OUTPUT)
 endforeach()
 
 # Must match kTrainerTreeEntries in harness/intake.cpp.
-set(pristine_entries CMakeLists.txt baseline kernels tasks)
+set(pristine_entries CMakeLists.txt baseline contract kernels tasks)
 # workspace path = source path (docs/TASK.md goes to the top of a workspace).
 set(workspace_docs
     "TASK.md=docs/TASK.md"

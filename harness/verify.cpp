@@ -20,100 +20,7 @@ std::string fmt_g(double v) {
     return s.str();
 }
 
-constexpr size_t kCheckpointHeaderBytes = 256;
-constexpr size_t kMaxLossLineBytes = 40;  // "step,loss\n" with a 9-digit step and %.9g loss
-constexpr size_t kMaxMetaBytes = 64 << 10;
 constexpr double kReadDeadlineSeconds = 30;
-
-bool parse_losses(const std::string& text, int steps, std::vector<float>& out,
-                  std::vector<std::string>& problems) {
-    std::istringstream f(text);
-    std::string line;
-    if (!std::getline(f, line) || line.rfind("step,loss", 0) != 0) {
-        problems.push_back("losses.csv does not start with the header step,loss");
-        return false;
-    }
-    out.clear();
-    while (std::getline(f, line)) {
-        if (line.empty()) continue;
-        std::istringstream row(line);
-        std::string step_str, loss_str;
-        if (!std::getline(row, step_str, ',') || !std::getline(row, loss_str)) {
-            problems.push_back("losses.csv row " + std::to_string(out.size() + 1) +
-                               " is malformed");
-            return false;
-        }
-        char* end = nullptr;
-        long step = strtol(step_str.c_str(), &end, 10);
-        if (*end != '\0' || step != (long)out.size()) {
-            problems.push_back("losses.csv row " + std::to_string(out.size() + 1) +
-                               " does not hold step " + std::to_string(out.size()));
-            return false;
-        }
-        float loss = strtof(loss_str.c_str(), &end);
-        if (end == loss_str.c_str() || *end != '\0' || !std::isfinite(loss)) {
-            problems.push_back("losses.csv has a non-finite or unreadable loss at step " +
-                               std::to_string(step));
-            return false;
-        }
-        out.push_back(loss);
-        if ((int)out.size() > steps) break;
-    }
-    if ((int)out.size() != steps) {
-        const std::string count =
-            (int)out.size() > steps ? "more than" : std::to_string(out.size()) + " of";
-        problems.push_back("losses.csv has " + count + " the task's " + std::to_string(steps) +
-                           " steps (skipped or extra steps)");
-        return false;
-    }
-    return true;
-}
-
-// final.ckpt: the header must describe the task's model and step count exactly (checked before
-// anything is sized from it), then exactly the task's parameter count follows.
-bool parse_checkpoint(const std::string& bytes, const TaskSpec& task, Checkpoint& out,
-                      std::vector<std::string>& problems) {
-    const GPTConfig expected = gpt_config_of(task);
-    const size_t params = num_parameters(expected);
-    if (bytes.size() < kCheckpointHeaderBytes) {
-        problems.push_back("final.ckpt is shorter than its 256-byte header");
-        return false;
-    }
-    int32_t header[64];
-    std::memcpy(header, bytes.data(), sizeof(header));
-    if (header[0] != kCheckpointMagic || header[1] != kCheckpointVersion) {
-        problems.push_back("final.ckpt has a bad magic number or version");
-        return false;
-    }
-    if (header[2] != expected.vocab_size || header[3] != expected.max_seq_len ||
-        header[4] != expected.channels || header[5] != expected.num_layers ||
-        header[6] != expected.num_heads) {
-        problems.push_back("final.ckpt holds a model of a different shape than the task's");
-        return false;
-    }
-    if (header[7] != task.train.steps) {
-        problems.push_back("final.ckpt says " + std::to_string(header[7]) +
-                           " steps were trained, the task has " + std::to_string(task.train.steps));
-        return false;
-    }
-    if (bytes.size() != kCheckpointHeaderBytes + params * sizeof(float)) {
-        problems.push_back("final.ckpt is " + std::to_string(bytes.size()) +
-                           " bytes; the task's model needs exactly " +
-                           std::to_string(kCheckpointHeaderBytes + params * sizeof(float)));
-        return false;
-    }
-    out.config = expected;
-    out.steps = header[7];
-    out.params.resize(params);
-    std::memcpy(out.params.data(), bytes.data() + kCheckpointHeaderBytes, params * sizeof(float));
-    for (float p : out.params) {
-        if (!std::isfinite(p)) {
-            problems.push_back("final.ckpt holds non-finite parameters");
-            return false;
-        }
-    }
-    return true;
-}
 
 void parse_meta(const std::string& text, RunOutputs& out, std::vector<std::string>& problems) {
     nlohmann::json meta = nlohmann::json::parse(text, nullptr, false);
@@ -145,19 +52,6 @@ double l2_distance(const std::vector<float>& a, const std::vector<float>& b) {
 
 }  // namespace
 
-GPTConfig gpt_config_of(const TaskSpec& task) {
-    return GPTConfig{task.model.vocab_size, task.model.context, task.model.d_model,
-                     task.model.layers, task.model.heads};
-}
-
-OutputCaps output_caps(const TaskSpec& task) {
-    OutputCaps caps;
-    caps.losses_csv = 64 + (size_t)task.train.steps * kMaxLossLineBytes;
-    caps.final_ckpt = kCheckpointHeaderBytes + num_parameters(gpt_config_of(task)) * sizeof(float);
-    caps.meta_json = kMaxMetaBytes;
-    return caps;
-}
-
 bool read_run_outputs(const std::string& dir, const TaskSpec& task, RunOutputs& out,
                       std::vector<std::string>& problems) {
     const size_t before = problems.size();
@@ -167,13 +61,21 @@ bool read_run_outputs(const std::string& dir, const TaskSpec& task, RunOutputs& 
                            error)) {
         problems.push_back(error);
     } else {
-        parse_losses(text, task.train.steps, out.losses, problems);
+        auto losses = parse_losses(text, task.train.steps);
+        if (losses)
+            out.losses = std::move(*losses);
+        else
+            problems.push_back(losses.error());
     }
     if (!read_file_beneath(dir, "final.ckpt", {caps.final_ckpt, kReadDeadlineSeconds}, text,
                            error)) {
         problems.push_back(error);
     } else {
-        parse_checkpoint(text, task, out.checkpoint, problems);
+        auto checkpoint = parse_checkpoint(text, gpt_config_of(task), task.train.steps);
+        if (checkpoint)
+            out.checkpoint = std::move(*checkpoint);
+        else
+            problems.push_back(checkpoint.error());
     }
     if (!read_file_beneath(dir, "meta.json", {caps.meta_json, kReadDeadlineSeconds}, text, error)) {
         problems.push_back(error);

@@ -7,13 +7,11 @@
 #include <string>
 #include <vector>
 
-#include "kernels/checkpoint.h"
+#include "contract/checkpoint.h"
+#include "contract/trainer_io.h"
 #include "tasks/task_spec.h"
 
 namespace trainopt {
-
-// The model a task trains.
-GPTConfig gpt_config_of(const TaskSpec& task);
 
 struct RunOutputs {
     std::vector<float> losses;  // one per step
@@ -21,15 +19,6 @@ struct RunOutputs {
     std::string nonce;
     std::map<std::string, double> kernel_seconds;  // self-reported, advisory
 };
-
-// The most each output may hold for `task`, in bytes: losses.csv by the step count, final.ckpt
-// exactly the task's parameter layout, meta.json a small constant.
-struct OutputCaps {
-    size_t losses_csv = 0;
-    size_t final_ckpt = 0;
-    size_t meta_json = 0;
-};
-OutputCaps output_caps(const TaskSpec& task);
 
 // Reads DIR/losses.csv, final.ckpt and meta.json (without following links, regular files only,
 // each within its cap) and checks their structure against the task; the checkpoint's header is

@@ -4,28 +4,10 @@
 #include <cmath>
 #include <cstring>
 
-#include "kernels/rng.h"
-
 namespace trainopt {
-
-const char* const kParamTensorNames[kNumParamTensors] = {
-    "wte",  "wpe",  "ln1w", "ln1b", "qkvw",    "qkvb",    "attprojw", "attprojb",
-    "ln2w", "ln2b", "fcw",  "fcb",  "fcprojw", "fcprojb", "lnfw",     "lnfb"};
 
 const char* const kKernelNames[static_cast<int>(KernelId::count)] = {
     "encoder", "layernorm", "matmul", "attention", "gelu", "residual", "softmax_xent", "adamw"};
-
-std::array<size_t, kNumParamTensors> param_tensor_sizes(const GPTConfig& cfg) {
-    const size_t V = cfg.vocab_size, T = cfg.max_seq_len, C = cfg.channels, L = cfg.num_layers;
-    return {V * C, T * C, L * C,         L * C,     L * 3 * C * C, L * 3 * C, L * C * C, L * C,
-            L * C, L * C, L * 4 * C * C, L * 4 * C, L * C * 4 * C, L * C,     C,         C};
-}
-
-size_t num_parameters(const GPTConfig& config) {
-    size_t total = 0;
-    for (size_t n : param_tensor_sizes(config)) total += n;
-    return total;
-}
 
 namespace {
 
@@ -104,31 +86,11 @@ void gpt_create(GPT& model, const GPTConfig& config, int B, int T, const KernelT
     point_activations(model.grads_acts, model.grads_acts_memory.data(), act_sizes);
 }
 
-void gpt_init_params(float* params, const GPTConfig& config, uint64_t seed) {
-    Rng rng(init_stream_seed(seed));
-    auto sizes = param_tensor_sizes(config);
-    const float residual_scale = 1.0f / std::sqrt(2.0f * config.num_layers);
-    float* p = params;
-    for (int i = 0; i < kNumParamTensors; i++) {
-        const char* name = kParamTensorNames[i];
-        bool is_layernorm_weight =
-            !strcmp(name, "ln1w") || !strcmp(name, "ln2w") || !strcmp(name, "lnfw");
-        bool is_bias = !strcmp(name, "qkvb") || !strcmp(name, "attprojb") || !strcmp(name, "fcb") ||
-                       !strcmp(name, "fcprojb") || !strcmp(name, "ln1b") || !strcmp(name, "ln2b") ||
-                       !strcmp(name, "lnfb");
-        bool is_residual_proj = !strcmp(name, "attprojw") || !strcmp(name, "fcprojw");
-        for (size_t j = 0; j < sizes[i]; j++) {
-            if (is_layernorm_weight) {
-                p[j] = 1.0f;
-            } else if (is_bias) {
-                p[j] = 0.0f;
-            } else {
-                float w = static_cast<float>(0.02 * rng.next_normal());
-                p[j] = is_residual_proj ? w * residual_scale : w;
-            }
-        }
-        p += sizes[i];
-    }
+std::vector<std::pair<std::string, double>> kernel_seconds_of(const KernelProfile& profile) {
+    std::vector<std::pair<std::string, double>> out;
+    for (int i = 0; i < static_cast<int>(KernelId::count); i++)
+        out.emplace_back(kKernelNames[i], profile.seconds[i]);
+    return out;
 }
 
 void gpt_forward(GPT& model, const int* inputs, const int* targets) {

@@ -1,39 +1,23 @@
-// The GPT model: configuration, the canonical parameter layout, activations, and the forward,
-// backward and update passes written against the KernelTable. All memory is allocated once in
-// gpt_create; a training step allocates nothing.
-//
-// Canonical parameter layout (also the checkpoint payload order), L = layers, C = channels,
-// V = vocab, T = context:
-//   wte(V,C) wpe(T,C) ln1w(L,C) ln1b(L,C) qkvw(L,3C,C) qkvb(L,3C) attprojw(L,C,C) attprojb(L,C)
-//   ln2w(L,C) ln2b(L,C) fcw(L,4C,C) fcb(L,4C) fcprojw(L,C,4C) fcprojb(L,C) lnfw(C) lnfb(C)
-// The LM head is tied to wte.
+// The GPT model: activations, and the forward, backward and update passes written against the
+// KernelTable. The configuration, the canonical parameter layout and the initialisation are the
+// trainer contract's (contract/model_layout.h). All memory is allocated once in gpt_create; a
+// training step allocates nothing.
 #pragma once
 
 #include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <string>
+#include <utility>
 #include <vector>
 
+#include "contract/model_layout.h"
 #include "kernels/kernels.h"
 
 namespace trainopt {
 
-struct GPTConfig {
-    int vocab_size = 0;   // V
-    int max_seq_len = 0;  // T (context)
-    int channels = 0;     // C (d_model)
-    int num_layers = 0;   // L
-    int num_heads = 0;    // NH
-};
-
-constexpr int kNumParamTensors = 16;
 constexpr int kNumActTensors = 23;
-
-// Sizes (in floats) of the 16 parameter tensors, in canonical order.
-std::array<size_t, kNumParamTensors> param_tensor_sizes(const GPTConfig& config);
-size_t num_parameters(const GPTConfig& config);
-extern const char* const kParamTensorNames[kNumParamTensors];
 
 struct ParameterTensors {
     float* wte;
@@ -102,6 +86,9 @@ struct KernelProfile {
     std::array<double, static_cast<int>(KernelId::count)> seconds{};
 };
 
+// The profile as meta.json's kernel_seconds (contract/trainer_io.h).
+std::vector<std::pair<std::string, double>> kernel_seconds_of(const KernelProfile& profile);
+
 // Adds the wall time of one kernel call to the profile when it goes out of scope.
 class KernelTimer {
   public:
@@ -140,10 +127,6 @@ struct GPT {
 
 // Allocate everything for training with batch B and sequence length T (T <= max_seq_len).
 void gpt_create(GPT& model, const GPTConfig& config, int B, int T, const KernelTable& kernels);
-
-// GPT-2 style init from the seed: N(0, 0.02) weights, residual projections scaled by
-// 1/sqrt(2L), layernorm weights 1, biases 0.
-void gpt_init_params(float* params, const GPTConfig& config, uint64_t seed);
 
 // inputs, targets: (B,T) token ids. Sets model.mean_loss.
 void gpt_forward(GPT& model, const int* inputs, const int* targets);

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "kernels/rng.h"
+#include "contract/rng.h"
 
 namespace trainopt {
 

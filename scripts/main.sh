@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-scripts/build.sh
+scripts/build.sh trainopt
 mkdir -p results
 build/harness/trainopt score submissions/blas-tbb --suite default --reps "${REPS:-3}" \
   --json results/example.json --md results/example.md --html results/example.html

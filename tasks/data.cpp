@@ -6,7 +6,7 @@
 #include <fstream>
 #include <iterator>
 
-#include "kernels/rng.h"
+#include "contract/rng.h"
 
 namespace trainopt {
 

@@ -25,9 +25,10 @@
 #include <string>
 #include <vector>
 
+#include "contract/batches.h"
+#include "contract/rng.h"
 #include "harness/verify.h"
 #include "kernels/gpt.h"
-#include "kernels/rng.h"
 #include "tasks/data.h"
 #include "tasks/task_spec.h"
 
@@ -77,7 +78,8 @@ bool make_approx(const std::string& name, ExpApprox& a) {
     static const std::map<std::string, std::pair<ExpApprox::Kind, std::vector<float>>> table = {
         {"libm", {ExpApprox::kLibm, {}}},
         {"cephes", {ExpApprox::kCephes, {}}},
-        {"cubic", {ExpApprox::kPatchCubic, {0.999924481f, 0.99998492f, 0.505025208f, 0.167670697f}}},
+        {"cubic",
+         {ExpApprox::kPatchCubic, {0.999924481f, 0.99998492f, 0.505025208f, 0.167670697f}}},
         {"cubic0", {ExpApprox::kPatchCubic, {1.0f, 1.00019622f, 0.504133642f, 0.165178388f}}},
         {"cubic0m", {ExpApprox::kPoly, {1.0f, 1.00045371f, 0.503016233f, 0.161961272f}}},
         {"taylor3", {ExpApprox::kPoly, {1.0f, 1.0f, 0.5f, 0.166666672f}}},
@@ -161,7 +163,8 @@ void gelu_backward(float* dinp, const float* inp, const float* dout, int N) {
     for (int i = 0; i < N; i++) {
         const float x = inp[i], s = half_one_plus_tanh(x);
         const float sech2 = 4.0f * s * (1.0f - s);
-        dinp[i] += (s + x * 0.5f * sech2 * kGeluScale * (1.0f + 3.0f * 0.044715f * x * x)) * dout[i];
+        dinp[i] +=
+            (s + x * 0.5f * sech2 * kGeluScale * (1.0f + 3.0f * 0.044715f * x * x)) * dout[i];
     }
 }
 
@@ -205,31 +208,23 @@ void matmul_backward_reordered(float* dinp, float* dweight, float* dbias, const 
     }
 }
 
-struct Result {
+struct StudyRun {
     std::vector<float> losses, params;
 };
 
 // baseline/train.cpp's loop: same init, batches and steps.
-Result train(const TaskSpec& task, const std::vector<int>& tokens, uint64_t seed,
-             const KernelTable& kernels) {
-    const GPTConfig config{task.model.vocab_size, task.model.context, task.model.d_model,
-                           task.model.layers, task.model.heads};
+StudyRun train(const TaskSpec& task, const std::vector<int>& tokens, uint64_t seed,
+               const KernelTable& kernels) {
+    const GPTConfig config = gpt_config_of(task);
     const int B = task.train.batch, T = task.model.context;
     GPT model;
     gpt_create(model, config, B, T, kernels);
-    gpt_init_params(model.params_memory.data(), config, seed);
+    init_params(model.params_memory.data(), config, seed);
     std::vector<int> inputs(B * T), targets(B * T);
-    Rng rng(data_stream_seed(seed));
-    const uint64_t range = tokens.size() - T - 1;
-    Result r;
+    BatchSampler batches(tokens, seed, B, T);
+    StudyRun r;
     for (int step = 0; step < task.train.steps; step++) {
-        for (int b = 0; b < B; b++) {
-            const size_t start = rng.next_below(range);
-            for (int t = 0; t < T; t++) {
-                inputs[b * T + t] = tokens[start + t];
-                targets[b * T + t] = tokens[start + t + 1];
-            }
-        }
+        batches.next(inputs.data(), targets.data());
         gpt_forward(model, inputs.data(), targets.data());
         gpt_zero_grad(model);
         gpt_backward(model, inputs.data(), targets.data());
@@ -288,14 +283,13 @@ int main(int argc, char** argv) {
             (site != "vocab" && site != "attn" && site != "gelu" && site != "all"))
             return usage();
     }
-    const GPTConfig config{task.model.vocab_size, task.model.context, task.model.d_model,
-                           task.model.layers, task.model.heads};
+    const GPTConfig config = gpt_config_of(task);
     Rng seeds(base + index);
     for (int rep = 0; rep < reps; rep++) {
         const uint64_t seed = seeds.next_u64() >> 16;
-        const Result ref = train(task, split.train, seed, reference_kernels());
+        const StudyRun ref = train(task, split.train, seed, reference_kernels());
         std::vector<float> init(num_parameters(config));
-        gpt_init_params(init.data(), config, seed);
+        init_params(init.data(), config, seed);
         const double heldout_ref = heldout_loss(task, ref.params, split.heldout);
         const double update = l2(ref.params, init);
         printf("# task %s seed %llu: reference final loss %.4f, held-out %.4f\n", task.name.c_str(),
@@ -328,7 +322,7 @@ int main(int argc, char** argv) {
                 k.matmul_forward = matmul_forward_reordered;
                 k.matmul_backward = matmul_backward_reordered;
             }
-            const Result sub = train(task, split.train, seed, k);
+            const StudyRun sub = train(task, split.train, seed, k);
             double max_loss = 0;
             int worst = -1;
             for (size_t s = 0; s < sub.losses.size(); s++) {
@@ -344,8 +338,8 @@ int main(int argc, char** argv) {
                     printf(" %.3g", (double)sub.losses[s] - ref.losses[s]);
                 printf("\n");
             }
-            const double heldout = std::fabs(heldout_loss(task, sub.params, split.heldout) -
-                                             heldout_ref);
+            const double heldout =
+                std::fabs(heldout_loss(task, sub.params, split.heldout) - heldout_ref);
             const double weights = l2(sub.params, ref.params) / update;
             const Tolerances& tol = task.tolerances;
             const bool valid = max_loss <= tol.loss_abs && heldout <= tol.heldout_abs &&

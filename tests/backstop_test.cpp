@@ -74,8 +74,7 @@ TEST(Backstop, StepFlopsAreALowerBoundOnTheMultiplyAddsOfAStep) {
         ASSERT_TRUE(load_suite(suite_name, testing::project_root() + "/tasks", suite, error))
             << error;
         for (const TaskSpec& task : suite.tasks) {
-            const GPTConfig config{task.model.vocab_size, task.model.context, task.model.d_model,
-                                   task.model.layers, task.model.heads};
+            const GPTConfig config = gpt_config_of(task);
             const int B = task.train.batch, T = task.model.context;
             GPT model;
             gpt_create(model, config, B, T, counting_kernels());

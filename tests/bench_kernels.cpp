@@ -4,8 +4,8 @@
 
 #include <vector>
 
+#include "contract/rng.h"
 #include "kernels/registry.h"
-#include "kernels/rng.h"
 
 namespace trainopt {
 namespace {

@@ -109,9 +109,9 @@ struct HostileBuild {
 
 class HostileBuilds : public ::testing::TestWithParam<HostileBuild> {};
 
-// The build leaves a link, a FIFO or a 1.5 GiB sparse file where the trainer belongs, or leaves a daemon,, and plants
-// links where trusted code once wrote: the submission is refused, nothing is created through
-// the links, and nothing is left behind.
+// The build leaves a link, a FIFO or a 1.5 GiB sparse file where the trainer belongs, or leaves a
+// daemon,, and plants links where trusted code once wrote: the submission is refused, nothing is
+// created through the links, and nothing is left behind.
 TEST_P(HostileBuilds, AreRefusedWithoutFollowingAnything) {
     TempDir dir;
     const std::string work = dir.path + "/work", json = dir.path + "/report.json";

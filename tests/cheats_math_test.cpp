@@ -24,9 +24,9 @@ struct ProbeRun {
 ProbeRun score_on_probe(const std::string& submission, const std::string& command = "score") {
     TempDir dir;
     const std::string json = dir.path + "/report.json";
-    std::vector<std::string> args = {command, submission, "--suite",
-                                     testing::project_root() + "/tests/cheats/math", "--json",
-                                     json};
+    std::vector<std::string> args = {command,   submission,
+                                     "--suite", testing::project_root() + "/tests/cheats/math",
+                                     "--json",  json};
     if (command == "score") {
         args.push_back("--reps");
         args.push_back("2");

@@ -114,8 +114,8 @@ TEST(EndToEnd, InterruptionLosesNothingAlreadyMeasured) {
     }
     const std::string json = dir.path + "/r.json";
     std::filesystem::create_directories(dir.path + "/work");
-    std::filesystem::permissions(dir.path, std::filesystem::perms::owner_all |
-                                               std::filesystem::perms::others_exec);
+    std::filesystem::permissions(
+        dir.path, std::filesystem::perms::owner_all | std::filesystem::perms::others_exec);
     SpawnSpec spec;
     spec.argv = {TRAINOPT_CLI, "baseline", "--suite", suite,       "--reps",
                  "5",          "--json",   json,      "--workdir", dir.path + "/work"};

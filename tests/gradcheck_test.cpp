@@ -7,8 +7,8 @@
 #include <functional>
 #include <vector>
 
+#include "contract/rng.h"
 #include "kernels/registry.h"
-#include "kernels/rng.h"
 
 namespace trainopt {
 namespace {

@@ -80,9 +80,9 @@ std::vector<std::string> answer_key_hits(const std::string& root) {
 // References to files in the workspace's documents and sources that the workspace lacks:
 // Markdown links, `code` spans naming a repository path, and docs/*.md mentioned anywhere.
 std::vector<std::string> dangling_references(const std::string& root) {
-    static const std::set<std::string> kRepoTops = {"docs",        "baseline", "kernels", "tasks",
-                                                    "harness",     "scoring",  "tests",   "scripts",
-                                                    "submissions", "results",  ".ci"};
+    static const std::set<std::string> kRepoTops = {"docs",    "baseline",    "contract", "kernels",
+                                                    "tasks",   "harness",     "scoring",  "tests",
+                                                    "scripts", "submissions", "results",  ".ci"};
     std::vector<std::string> out;
     auto exists_pattern = [&](const fs::path& base, const std::string& ref) {
         std::string path = ref;
@@ -118,7 +118,8 @@ std::vector<std::string> dangling_references(const std::string& root) {
                     // the agent's own trainer build is fine; the repository's build tree is not
                     const std::string rest = token.substr(6);
                     const std::string second = rest.substr(0, rest.find('/'));
-                    if (second != "baseline" && second != "kernels" && second != "tasks")
+                    if (second != "baseline" && second != "contract" && second != "kernels" &&
+                        second != "tasks")
                         out.push_back(rel + ": names " + token);
                     continue;
                 }
@@ -185,7 +186,7 @@ TEST(TrustedInputs, BuildTreeMatchesItsManifest) {
 }
 
 TEST(TrustedInputs, BuiltInSuitesComeFromTheBinary) {
-    EXPECT_EQ(builtin_suite_names(), (std::vector<std::string>{"default", "test"}));
+    EXPECT_EQ(builtin_suite_names(), (std::vector<std::string>{"default", "edge", "test"}));
     for (const EmbeddedFile& f : builtin_task_files()) {
         EXPECT_EQ(f.text(), testing::read_text(testing::project_root() + "/tasks/" + f.path))
             << f.path;
@@ -238,7 +239,9 @@ TEST(Install, HoldsOnlyTheScoringInputs) {
     EXPECT_EQ(in.pristine_root, prefix + "/share/trainopt/pristine");
     EXPECT_EQ(verify_trusted_inputs(in), "");
     // installed by root, it is protected; a folder others may write is reported
-    if (geteuid() == 0) EXPECT_EQ(in.warnings, std::vector<std::string>{});
+    if (geteuid() == 0) {
+        EXPECT_EQ(in.warnings, std::vector<std::string>{});
+    }
     chmod((prefix + "/share/trainopt/pristine/kernels").c_str(), 0777);
     in = locate_trusted_inputs(prefix + "/bin/trainopt");
     ASSERT_EQ(in.warnings.size(), 1u);
@@ -352,8 +355,8 @@ TEST(Install, CustomSuiteIsMarkedNotBuiltIn) {
 void check_workspace(const std::string& ws) {
     std::set<std::string> top;
     for (auto& e : fs::directory_iterator(ws)) top.insert(e.path().filename().string());
-    EXPECT_EQ(top, (std::set<std::string>{"CMakeLists.txt", "baseline", "kernels", "tasks", "docs",
-                                          "TASK.md", kWorkspaceMarker}));
+    EXPECT_EQ(top, (std::set<std::string>{"CMakeLists.txt", "baseline", "contract", "kernels",
+                                          "tasks", "docs", "TASK.md", kWorkspaceMarker}));
     EXPECT_EQ(
         files_under(ws + "/docs"),
         (std::vector<std::string>{"kernel-api.md", "task-format.md", "writing-a-submission.md"}));

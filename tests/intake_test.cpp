@@ -185,7 +185,7 @@ TEST(Intake, PlantedGitConfigurationIsNotRead) {
     const std::string config = "[core]\n\tattributesFile = " + dir.path +
                                "/attributes\n[filter \"planted\"]\n\tsmudge = " + dir.path +
                                "/filter.sh\n\tclean = " + dir.path + "/filter.sh\n";
-    write_text(scratch.path + "/.gitconfig", config);  // $HOME if git took the scratch's parent
+    write_text(scratch.path + "/.gitconfig", config);   // $HOME if git took the scratch's parent
     write_text(scratch.path + "/.git/config", config);  // a repository above the tree
     write_text(scratch.path + "/.git/HEAD", "ref: refs/heads/main\n");
     fs::create_directories(scratch.path + "/.git/objects");

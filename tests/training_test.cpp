@@ -2,11 +2,14 @@
 // seed gives bit-identical outputs, checkpoints round-trip.
 #include <gtest/gtest.h>
 
+#include <cstring>
+#include <limits>
+
+#include "contract/batches.h"
+#include "contract/checkpoint.h"
 #include "harness/verify.h"
-#include "kernels/checkpoint.h"
 #include "kernels/gpt.h"
 #include "kernels/registry.h"
-#include "kernels/rng.h"
 #include "tasks/data.h"
 #include "test_util.h"
 
@@ -40,24 +43,17 @@ TEST(Training, LossFallsWellBelowUnigramEntropy) {
     ASSERT_TRUE(make_task_data(task, split, error)) << error;
     const double unigram = unigram_entropy(split.train, task.model.vocab_size);
 
-    const GPTConfig config{task.model.vocab_size, task.model.context, task.model.d_model,
-                           task.model.layers, task.model.heads};
+    const GPTConfig config = gpt_config_of(task);
     const int B = task.train.batch, T = task.model.context;
     GPT model;
     gpt_create(model, config, B, T, trainer_kernels());
-    gpt_init_params(model.params_memory.data(), config, 42);
+    init_params(model.params_memory.data(), config, 42);
     const std::vector<float> init = model.params_memory;
-    Rng rng(data_stream_seed(42));
+    BatchSampler batches(split.train, 42, B, T);
     std::vector<int> inputs(B * T), targets(B * T);
     double last_losses = 0;
     for (int step = 0; step < task.train.steps; step++) {
-        for (int b = 0; b < B; b++) {
-            size_t start = rng.next_below(split.train.size() - T - 1);
-            for (int t = 0; t < T; t++) {
-                inputs[b * T + t] = split.train[start + t];
-                targets[b * T + t] = split.train[start + t + 1];
-            }
-        }
+        batches.next(inputs.data(), targets.data());
         gpt_forward(model, inputs.data(), targets.data());
         gpt_zero_grad(model);
         gpt_backward(model, inputs.data(), targets.data());
@@ -98,22 +94,33 @@ TEST(Checkpoint, RoundTripsAndRejectsDamage) {
     TempDir dir;
     const GPTConfig config{16, 8, 4, 1, 2};
     std::vector<float> params(num_parameters(config));
-    gpt_init_params(params.data(), config, 1);
+    init_params(params.data(), config, 1);
     const std::string path = dir.path + "/x.ckpt";
-    ASSERT_EQ(write_checkpoint(path, config, 5, params.data(), params.size()), "");
-    Checkpoint ckpt;
-    std::string error;
-    ASSERT_TRUE(read_checkpoint(path, ckpt, error)) << error;
-    EXPECT_EQ(ckpt.steps, 5);
-    EXPECT_EQ(ckpt.params, params);
-    EXPECT_EQ(ckpt.config.channels, 4);
+    ASSERT_TRUE(write_checkpoint(path, config, 5, params.data(), params.size()));
+    const std::string bytes = testing::read_text(path);
+    EXPECT_EQ(bytes.size(), checkpoint_bytes(config));
+    auto ckpt = parse_checkpoint(bytes, config, 5);
+    ASSERT_TRUE(ckpt) << ckpt.error();
+    EXPECT_EQ(ckpt->steps, 5);
+    EXPECT_EQ(ckpt->params, params);
+    EXPECT_EQ(ckpt->config.channels, 4);
 
-    std::filesystem::resize_file(path, 256 + 10);
-    EXPECT_FALSE(read_checkpoint(path, ckpt, error));
-    EXPECT_NE(error.find("fewer parameters"), std::string::npos) << error;
-    testing::write_text(path, "garbage that is not a checkpoint");
-    EXPECT_FALSE(read_checkpoint(path, ckpt, error));
-    EXPECT_FALSE(read_checkpoint(dir.path + "/missing.ckpt", ckpt, error));
+    auto expect_refused = [&](const std::string& damaged, const GPTConfig& expected, int steps,
+                              const std::string& why) {
+        auto r = parse_checkpoint(damaged, expected, steps);
+        ASSERT_FALSE(r);
+        EXPECT_NE(r.error().find(why), std::string::npos) << r.error();
+    };
+    expect_refused(bytes.substr(0, 256 + 10), config, 5, "needs exactly");
+    expect_refused(bytes + "x", config, 5, "needs exactly");
+    expect_refused("garbage that is not a checkpoint", config, 5, "shorter than its 256-byte");
+    expect_refused(std::string(300, '\0'), config, 5, "bad magic");
+    expect_refused(bytes, GPTConfig{16, 8, 4, 2, 2}, 5, "different shape");
+    expect_refused(bytes, config, 6, "says 5 steps were trained");
+    std::string nan_params = bytes;
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    std::memcpy(nan_params.data() + 256, &nan, sizeof(nan));
+    expect_refused(nan_params, config, 5, "non-finite");
 }
 
 TEST(ParamLayout, MatchesTheDocumentedOrder) {

@@ -1,7 +1,8 @@
 # Regenerates the cheat patches in tests/cheats/ from the current pristine sources.
-# Run after changing baseline/train.cpp, kernels/submission.cpp or harness/verify.cpp.
+# Run after changing baseline/train.cpp, kernels/submission.cpp, kernels/gpt.cpp,
+# baseline/CMakeLists.txt or harness/verify.cpp.
 import subprocess, os
-root = '/work/main'
+root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 orig = open(f'{root}/baseline/train.cpp').read()
 out_dir = f'{root}/tests/cheats'
 os.makedirs(out_dir, exist_ok=True)
@@ -28,12 +29,13 @@ t = sub(orig, '    GPT model;\n', '''    // CHEAT: reuse a cached result from an
     }
     GPT model;
 ''')
-t = sub(t, '    return 0;\n}', '''    std::filesystem::create_directories(cache, ec);
+t = sub(t, '    return 0;\n}', '''    std::error_code ec;
+    std::filesystem::create_directories(cache, ec);
     for (const char* f : {"/losses.csv", "/final.ckpt"})
         std::filesystem::copy_file(out_dir + f, cache + f, std::filesystem::copy_options::overwrite_existing, ec);
     return 0;
 }''')
-t = sub(t, '#include <filesystem>\n', '#include <filesystem>\n#include <fstream>\n')
+t = sub(t, '#include <cstdio>\n', '#include <cstdio>\n#include <filesystem>\n#include <fstream>\n')
 make_patch('cache_results', 'baseline/train.cpp', t, 'Cheat: caches its outputs in /tmp/trainopt-cheat-cache/<task> and replays them on later runs.')
 
 # 2. copy reference outputs: look for another run's final.ckpt anywhere it can reach
@@ -55,7 +57,7 @@ t = sub(orig, '    GPT model;\n', '''    // CHEAT: find the baseline's outputs (
     return fail("cheat: no reference outputs found to copy");
     GPT model;
 ''')
-t = sub(t, '#include <filesystem>\n', '#include <filesystem>\n#include <fstream>\n')
+t = sub(t, '#include <cstdio>\n', '#include <cstdio>\n#include <filesystem>\n#include <fstream>\n')
 make_patch('copy_reference', 'baseline/train.cpp', t, 'Cheat: searches the file system for the baseline run\'s final.ckpt and copies it.')
 
 # 3. exit early with success: no training, made-up losses
@@ -154,7 +156,7 @@ make_patch('low_precision', 'kernels/submission.cpp', s, 'Cheat: computes the fo
 # --- untrusted text (tests/cheats_text_test.cpp): a trainer's own words must reach the
 # operator's terminal and the reports inert. Both print to stderr and fail, so the tail of
 # their output lands in the INVALID reason.
-parsed = '    CLI11_PARSE(app, argc, argv);\n'
+parsed = '    if (!args) return args.error();\n'
 
 # 10. terminal escapes: clear the screen, set the window title, print a fake green result
 t = sub(orig, parsed, parsed + r'''
@@ -182,14 +184,14 @@ t = sub(orig, parsed, parsed + r'''
 make_patch('forged_markdown', 'baseline/train.cpp', t, 'Cheat: prints a forged Markdown heading, table row, link and HTML, and fails.')
 
 # 12. hostile kernel names in meta.json (advisory data shown in the HTML charts); trains honestly
-s = open(f'{root}/kernels/trainer_outputs.cpp').read()
-loop_end = '        meta["kernel_seconds"][kKernelNames[i]] = info.profile.seconds[i];\n    }\n'
+s = open(f'{root}/kernels/gpt.cpp').read()
+loop_end = '        out.emplace_back(kKernelNames[i], profile.seconds[i]);\n'
 s = sub(s, loop_end, loop_end + r'''    // CHEAT: kernel names that are escape sequences, markup and a forged table row.
-    meta["kernel_seconds"]["\x1b[2J\x1b[1;32mVALID\x1b[0m\x1b]0;title\x07"] = 0.001;
-    meta["kernel_seconds"]["<script>alert(1)</script>"] = 0.001;
-    meta["kernel_seconds"]["# forged\n| tiny | 99.00x |\r"] = 0.001;
+    out.emplace_back("\x1b[2J\x1b[1;32mVALID\x1b[0m\x1b]0;title\x07", 0.001);
+    out.emplace_back("<script>alert(1)</script>", 0.001);
+    out.emplace_back("# forged\n| tiny | 99.00x |\r", 0.001);
 ''')
-make_patch('hostile_kernel_names', 'kernels/trainer_outputs.cpp', s, 'Cheat: trains honestly but reports kernel names made of escape sequences and markup in meta.json.')
+make_patch('hostile_kernel_names', 'kernels/gpt.cpp', s, 'Cheat: trains honestly but reports kernel names made of escape sequences and markup in meta.json.')
 
 # 10. hostile outputs and limits: one trainer, one behaviour per task of tests/cheats/hostile/
 t = sub(orig, 'int fail(const std::string& message) {', r'''// CHEAT: every task of tests/cheats/hostile/ tries one way past the harness's reading of outputs
@@ -308,13 +310,13 @@ int fail(const std::string& message) {''')
 t = sub(t, '    GPT model;\n', '''    if (int rc = hostile(task.name, out_dir, nonce, task.train.steps); rc >= 0) return rc;
     GPT model;
 ''')
-t = sub(t, '#include <CLI/CLI.hpp>\n', '''#include <sched.h>
+t = sub(t, '#include <chrono>\n', '''#include <sched.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <sstream>

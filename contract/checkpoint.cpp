@@ -1,0 +1,78 @@
+#include "contract/checkpoint.h"
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+namespace trainopt {
+
+namespace {
+struct FileCloser {
+    void operator()(FILE* f) const { fclose(f); }
+};
+using File = std::unique_ptr<FILE, FileCloser>;
+constexpr int kHeaderInts = kCheckpointHeaderBytes / sizeof(int32_t);
+}  // namespace
+
+size_t checkpoint_bytes(const GPTConfig& config) {
+    return kCheckpointHeaderBytes + num_parameters(config) * sizeof(float);
+}
+
+Status write_checkpoint(const std::string& path, const GPTConfig& config, int steps,
+                        const float* params, size_t num_params) {
+    int32_t header[kHeaderInts] = {};
+    header[0] = kCheckpointMagic;
+    header[1] = kCheckpointVersion;
+    header[2] = config.vocab_size;
+    header[3] = config.max_seq_len;
+    header[4] = config.channels;
+    header[5] = config.num_layers;
+    header[6] = config.num_heads;
+    header[7] = steps;
+    File f(fopen(path.c_str(), "wb"));
+    if (!f) return failure("cannot open " + path + " for writing");
+    if (fwrite(header, sizeof(header), 1, f.get()) != 1 ||
+        fwrite(params, sizeof(float), num_params, f.get()) != num_params) {
+        return failure("short write to " + path);
+    }
+    if (fflush(f.get()) != 0) return failure("cannot flush " + path);
+    return {};
+}
+
+Result<Checkpoint> parse_checkpoint(const std::string& bytes, const GPTConfig& expected,
+                                    int steps) {
+    if (bytes.size() < kCheckpointHeaderBytes)
+        return failure("final.ckpt is shorter than its 256-byte header");
+    int32_t header[kHeaderInts];
+    std::memcpy(header, bytes.data(), sizeof(header));
+    if (header[0] != kCheckpointMagic || header[1] != kCheckpointVersion)
+        return failure("final.ckpt has a bad magic number or version");
+    if (header[2] != expected.vocab_size || header[3] != expected.max_seq_len ||
+        header[4] != expected.channels || header[5] != expected.num_layers ||
+        header[6] != expected.num_heads) {
+        return failure("final.ckpt holds a model of a different shape than the task's");
+    }
+    if (header[7] != steps) {
+        return failure("final.ckpt says " + std::to_string(header[7]) +
+                       " steps were trained, the task has " + std::to_string(steps));
+    }
+    if (bytes.size() != checkpoint_bytes(expected)) {
+        return failure("final.ckpt is " + std::to_string(bytes.size()) +
+                       " bytes; the task's model needs exactly " +
+                       std::to_string(checkpoint_bytes(expected)));
+    }
+    Checkpoint out;
+    out.config = expected;
+    out.steps = steps;
+    out.params.resize(num_parameters(expected));
+    std::memcpy(out.params.data(), bytes.data() + kCheckpointHeaderBytes,
+                out.params.size() * sizeof(float));
+    for (float p : out.params) {
+        if (!std::isfinite(p)) return failure("final.ckpt holds non-finite parameters");
+    }
+    return out;
+}
+
+}  // namespace trainopt

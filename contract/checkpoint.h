@@ -1,0 +1,38 @@
+// final.ckpt: a 256-byte header of 64 little-endian int32 followed by the fp32 parameters in the
+// canonical layout of contract/model_layout.h.
+//   header[0] = kCheckpointMagic, header[1] = kCheckpointVersion,
+//   header[2..6] = vocab_size, max_seq_len, channels, num_layers, num_heads,
+//   header[7] = steps trained, the rest zero.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "contract/model_layout.h"
+#include "contract/result.h"
+
+namespace trainopt {
+
+constexpr int kCheckpointMagic = 0x54504B43;  // "CKPT"
+constexpr int kCheckpointVersion = 1;
+constexpr size_t kCheckpointHeaderBytes = 256;
+
+struct Checkpoint {
+    GPTConfig config;
+    int steps = 0;
+    std::vector<float> params;
+};
+
+// Exactly the size of a checkpoint of this model.
+size_t checkpoint_bytes(const GPTConfig& config);
+
+Status write_checkpoint(const std::string& path, const GPTConfig& config, int steps,
+                        const float* params, size_t num_params);
+
+// A checkpoint's bytes, which must describe exactly `expected` trained for `steps` steps: the
+// header is checked before anything is sized from it, the size must be exact and every
+// parameter finite.
+Result<Checkpoint> parse_checkpoint(const std::string& bytes, const GPTConfig& expected, int steps);
+
+}  // namespace trainopt

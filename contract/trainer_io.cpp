@@ -1,0 +1,128 @@
+#include "contract/trainer_io.h"
+
+#include <CLI/CLI.hpp>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "contract/checkpoint.h"
+#include "tasks/data.h"
+
+namespace trainopt {
+
+namespace {
+
+constexpr size_t kMaxLossLineBytes = 40;  // "step,loss\n" with a 9-digit step and %.9g loss
+constexpr size_t kMaxMetaBytes = 64 << 10;
+
+}  // namespace
+
+std::expected<TrainerArgs, int> parse_trainer_args(int argc, char** argv,
+                                                   const std::string& description) {
+    CLI::App app{description};
+    TrainerArgs args;
+    app.add_option("--task", args.task_path, "task spec (TOML)")->required();
+    app.add_option("--data", args.data_dir, "directory holding train.bin")->required();
+    app.add_option("--seed", args.seed, "training seed (init and batch order)")->required();
+    app.add_option("--out", args.out_dir, "output directory")->required();
+    app.add_option("--nonce", args.nonce, "string echoed into meta.json")->required();
+    app.add_option("--threads", args.threads, "cores the trainer may use");
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return std::unexpected(app.exit(e));
+    }
+    return args;
+}
+
+Result<TrainerInputs> load_trainer_inputs(const TrainerArgs& args) {
+    TrainerInputs in;
+    std::string error;
+    if (!load_task(args.task_path, in.task, error)) return failure(error);
+    in.config = gpt_config_of(in.task);
+    if (!read_tokens(args.data_dir + "/train.bin", in.task.model.vocab_size, in.train_tokens,
+                     error))
+        return failure(error);
+    if (in.train_tokens.size() < (size_t)in.task.model.context + 2)
+        return failure("train.bin is shorter than one context window");
+    std::error_code ec;
+    std::filesystem::create_directories(args.out_dir, ec);
+    if (ec) return failure("cannot create " + args.out_dir + ": " + ec.message());
+    return in;
+}
+
+Status write_trainer_outputs(const std::string& out_dir, const std::vector<float>& losses,
+                             const GPTConfig& config, const std::vector<float>& params,
+                             const TrainerRunInfo& info) {
+    FILE* f = fopen((out_dir + "/losses.csv").c_str(), "w");
+    if (f == nullptr) return failure("cannot write " + out_dir + "/losses.csv");
+    fprintf(f, "step,loss\n");
+    for (size_t step = 0; step < losses.size(); step++)
+        fprintf(f, "%zu,%.9g\n", step, losses[step]);
+    if (fclose(f) != 0) return failure("cannot write " + out_dir + "/losses.csv");
+
+    const int steps = (int)losses.size();
+    Status written =
+        write_checkpoint(out_dir + "/final.ckpt", config, steps, params.data(), params.size());
+    if (!written) return written;
+
+    nlohmann::json meta;
+    meta["nonce"] = info.nonce;
+    meta["steps"] = steps;
+    meta["seed"] = info.seed;
+    meta["task"] = info.task_name;
+    meta["train_seconds"] = info.train_seconds;
+    for (const auto& [kernel, seconds] : info.kernel_seconds)
+        meta["kernel_seconds"][kernel] = seconds;
+    std::ofstream out(out_dir + "/meta.json");
+    out << meta.dump(2) << "\n";
+    if (!out) return failure("cannot write " + out_dir + "/meta.json");
+    return {};
+}
+
+OutputCaps output_caps(const TaskSpec& task) {
+    OutputCaps caps;
+    caps.losses_csv = 64 + (size_t)task.train.steps * kMaxLossLineBytes;
+    caps.final_ckpt = checkpoint_bytes(gpt_config_of(task));
+    caps.meta_json = kMaxMetaBytes;
+    return caps;
+}
+
+Result<std::vector<float>> parse_losses(const std::string& text, int steps) {
+    std::istringstream f(text);
+    std::string line;
+    if (!std::getline(f, line) || line.rfind("step,loss", 0) != 0)
+        return failure("losses.csv does not start with the header step,loss");
+    std::vector<float> losses;
+    while (std::getline(f, line)) {
+        if (line.empty()) continue;
+        const std::string row_name = "losses.csv row " + std::to_string(losses.size() + 1);
+        std::istringstream row(line);
+        std::string step_str, loss_str;
+        if (!std::getline(row, step_str, ',') || !std::getline(row, loss_str))
+            return failure(row_name + " is malformed");
+        char* end = nullptr;
+        const long step = strtol(step_str.c_str(), &end, 10);
+        if (*end != '\0' || step != (long)losses.size())
+            return failure(row_name + " does not hold step " + std::to_string(losses.size()));
+        const float loss = strtof(loss_str.c_str(), &end);
+        if (end == loss_str.c_str() || *end != '\0' || !std::isfinite(loss)) {
+            return failure("losses.csv has a non-finite or unreadable loss at step " +
+                           std::to_string(step));
+        }
+        losses.push_back(loss);
+        if ((int)losses.size() > steps) break;
+    }
+    if ((int)losses.size() != steps) {
+        const std::string count =
+            (int)losses.size() > steps ? "more than" : std::to_string(losses.size()) + " of";
+        return failure("losses.csv has " + count + " the task's " + std::to_string(steps) +
+                       " steps (skipped or extra steps)");
+    }
+    return losses;
+}
+
+}  // namespace trainopt
