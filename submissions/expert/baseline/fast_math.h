@@ -6,7 +6,7 @@
 #include <cmath>
 #include <cstddef>
 
-#include "kernels/rng.h"
+#include "contract/rng.h"
 
 namespace trainopt::fast {
 

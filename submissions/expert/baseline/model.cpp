@@ -5,8 +5,8 @@
 #include <string>
 #include <thread>
 
+#include "contract/rng.h"
 #include "fast_math.h"
-#include "kernels/rng.h"
 #include "lm_head.h"
 #include "parallel_range.h"
 
@@ -168,25 +168,19 @@ void model_create(Model& model, const GPTConfig& cfg, int B, int T, int threads)
 // the reference's floats as its results.
 void init_params_parallel(float* params, const GPTConfig& cfg, uint64_t seed) {
     auto sizes = param_tensor_sizes(cfg);
-    const float residual_scale = 1.0f / std::sqrt(2.0f * cfg.num_layers);
     const uint64_t gamma = 0x9E3779B97F4A7C15ull, start_state = init_stream_seed(seed);
     uint64_t draws_before = 0;  // u64 draws consumed by earlier tensors (two per normal)
     float* p = params;
     for (int i = 0; i < kNumParamTensors; i++) {
-        const std::string name = kParamTensorNames[i];
-        const bool ln_weight = name == "ln1w" || name == "ln2w" || name == "lnfw";
-        const bool bias = name == "qkvb" || name == "attprojb" || name == "fcb" ||
-                          name == "fcprojb" || name == "ln1b" || name == "ln2b" || name == "lnfb";
-        const bool residual_proj = name == "attprojw" || name == "fcprojw";
+        const ParamInit init = param_init(i, cfg);
         const int n = (int)sizes[i];
-        if (ln_weight || bias) {
-            std::fill(p, p + n, ln_weight ? 1.0f : 0.0f);
+        if (init.kind != ParamInit::Kind::normal) {
+            std::fill(p, p + n, init.kind == ParamInit::Kind::ones ? 1.0f : 0.0f);
         } else {
             const uint64_t first = draws_before;
-            const float scale = residual_proj ? residual_scale : 1.0f;
             parallel_range(true, n, (double)n * 10, 4096, [&](int j0, int j1) {
                 Rng rng(start_state + (first + 2 * (uint64_t)j0) * gamma);
-                fast::init_normals(rng, p + j0, j1 - j0, scale);
+                fast::init_normals(rng, p + j0, j1 - j0, init.scale);
             });
             draws_before += 2 * (uint64_t)n;
         }
