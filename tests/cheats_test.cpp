@@ -82,8 +82,19 @@ TEST(Cheats, CopyingReferenceOutputsFindsNothingInTheSandbox) {
 
 TEST(Cheats, CopyingReferenceOutputsFindsNothingWithoutTheSandboxEither) {
     if (geteuid() != 0) GTEST_SKIP() << "the unsandboxed fallback separates uids only as root";
-    expect_no_credit(score_cheat("copy_reference.patch", {"--no-sandbox"}), "INVALID",
-                     "no reference outputs found to copy");
+    // The baseline's outputs of this score are out of reach (another uid, removed before the
+    // submission runs). On a shared machine the cheat may still find some other final.ckpt
+    // under a "baseline" folder somewhere readable; that one is not this run's, so it fails
+    // verification instead. Either way: no credit.
+    const CheatRun run = score_cheat("copy_reference.patch", {"--no-sandbox"});
+    const bool found_nothing =
+        run.reasons.find("no reference outputs found to copy") != std::string::npos;
+    const bool copied_something_else =
+        run.reasons.find("final.ckpt") != std::string::npos ||
+        run.reasons.find("differs from the reference") != std::string::npos ||
+        run.reasons.find("nonce") != std::string::npos;
+    EXPECT_TRUE(found_nothing || copied_something_else) << run.reasons;
+    expect_no_credit(run, "INVALID", "");
 }
 
 TEST(Cheats, CachingResultsBetweenRunsIsDefeatedByFreshSeeds) {
