@@ -63,12 +63,18 @@ BinaryAudit audit_trainer_binary(const std::string& trainer_copy, const std::str
         {"symbols.txt", {"--defined-only", "--extern-only"}},
         {"dynamic-symbols.txt", {"--dynamic", "--defined-only"}}};
     std::set<std::string> reported;
-    int read_ok = 0;
     for (const auto& [name, flags] : listings) {
-        if (!run_nm(trainer_copy, flags, private_dir + "/" + name, mode)) continue;
+        // Fail closed: a trainer whose symbol tables nm cannot read (a damaged section header
+        // table still runs, the loader never reads it) cannot be audited, so it is refused.
         std::string text, error;
-        if (!read_file_beneath(private_dir, name, {kMaxListingBytes, 30}, text, error)) continue;
-        read_ok++;
+        if (!run_nm(trainer_copy, flags, private_dir + "/" + name, mode) ||
+            !read_file_beneath(private_dir, name, {kMaxListingBytes, 30}, text, error)) {
+            audit.problems.push_back(
+                "nm cannot read the trainer's " +
+                std::string(name == "symbols.txt" ? "symbol table" : "dynamic symbol table") +
+                ": a trainer the harness cannot audit for timer interposition is refused");
+            continue;
+        }
         std::istringstream lines(text);
         std::string line;
         while (std::getline(lines, line)) {
@@ -84,10 +90,6 @@ BinaryAudit audit_trainer_binary(const std::string& trainer_copy, const std::str
                     "(): replacing time functions (timer interposition) is not allowed");
             }
         }
-    }
-    if (read_ok == 0) {
-        audit.warnings.push_back(
-            "nm could not read the trainer: the timer-interposition check was skipped");
     }
     return audit;
 }

@@ -52,6 +52,13 @@ TEST(Cheats, FakingTheClockIsRejected) {
                      "defines its own clock_gettime(): replacing time functions");
 }
 
+TEST(Cheats, HidingSymbolsFromTheAuditIsRejected) {
+    // the same interposition, with the ELF section header offset damaged after linking: the
+    // trainer still runs, nm cannot read it, and what cannot be audited is refused
+    expect_no_credit(score_cheat("unreadable_symbols.patch"), "REJECTED",
+                     "nm cannot read the trainer's symbol table");
+}
+
 TEST(Cheats, ExitingEarlyWithSuccessIsInvalid) {
     expect_no_credit(score_cheat("early_exit.patch"), "INVALID",
                      "held-out loss of the final checkpoint, recomputed by the harness");

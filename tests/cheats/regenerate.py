@@ -118,6 +118,22 @@ extern "C" int clock_gettime(clockid_t, struct timespec* ts) {
 ''')
 make_patch('fake_clock', 'kernels/submission.cpp', s, 'Cheat: interposes clock_gettime to fake timings.')
 
+# 8b. the same, hidden from the audit: after linking, the ELF header's section header offset
+# (e_shoff, bytes 40-47) is pointed past the end of the file; the loader never reads section
+# headers, so the trainer still runs, but nm cannot list its symbols
+make_patch('unreadable_symbols', 'kernels/submission.cpp', s, 'Cheat: interposes clock_gettime and damages the ELF section header offset so nm cannot read the trainer.')
+c = open(f'{root}/baseline/CMakeLists.txt').read() + r"""# CHEAT: point e_shoff past the end of the file so nm cannot read the symbol tables.
+add_custom_command(TARGET trainopt-train POST_BUILD
+  COMMAND /bin/sh -c "printf '\\377\\377\\377\\377\\377\\377\\377\\017' | dd of=$<TARGET_FILE:trainopt-train> bs=1 seek=40 conv=notrunc status=none"
+  VERBATIM)
+"""
+a_path = f'/tmp/cheatgen/a/baseline/CMakeLists.txt'; b_path = f'/tmp/cheatgen/b/baseline/CMakeLists.txt'
+os.makedirs(os.path.dirname(a_path), exist_ok=True); os.makedirs(os.path.dirname(b_path), exist_ok=True)
+open(a_path, 'w').write(open(f'{root}/baseline/CMakeLists.txt').read()); open(b_path, 'w').write(c)
+r = subprocess.run(['diff', '-u', '--label', 'a/baseline/CMakeLists.txt', '--label', 'b/baseline/CMakeLists.txt', a_path, b_path], capture_output=True, text=True)
+with open(f'{out_dir}/unreadable_symbols.patch', 'a') as f:
+    f.write('diff --git a/baseline/CMakeLists.txt b/baseline/CMakeLists.txt\n' + r.stdout)
+
 # 9. lower precision: round matmul inputs to bfloat16
 s = open(f'{root}/kernels/submission.cpp').read()
 s = sub(s, '#include "kernels/kernels.h"\n', '''#include <cstdint>
