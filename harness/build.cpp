@@ -19,6 +19,8 @@ constexpr size_t kMaxTrainerBytes = (size_t)1 << 30;
 constexpr double kBuildStepSeconds = 900;
 constexpr int kBuildMaxProcesses = 1024;
 constexpr size_t kBuildMaxFileBytes = (size_t)2 << 30;  // above kMaxTrainerBytes
+// per process (RLIMIT_DATA): a compiler of the expert's sources peaks under 0.5 GiB
+constexpr size_t kBuildMaxMemoryBytes = (size_t)4 << 30;
 
 // One build step under trainopt-sandbox-init, which limits it and kills whatever it leaves
 // running (a daemon started by CMake code must not outlive the build).
@@ -48,6 +50,7 @@ ProcessOutcome run_build_step(const std::string& source_dir, const std::string& 
     }
     sandbox.command.insert(sandbox.command.end(),
                            {"--max-processes", std::to_string(kBuildMaxProcesses),
+                            "--max-memory-bytes", std::to_string(kBuildMaxMemoryBytes),
                             "--max-file-bytes", std::to_string(kBuildMaxFileBytes), "--"});
     sandbox.command.insert(sandbox.command.end(), command.begin(), command.end());
     spawn.argv = sandbox_argv(sandbox);

@@ -328,6 +328,18 @@ TaskEvaluation evaluate_task(const HarnessContext& ctx, const TrainerBuild& base
                      rep.submission_cpu_seconds, rep.submission_seconds, ctx.threads);
             rep.verdict.reasons.push_back(buf);
         }
+        // Resident memory the per-process data limit does not see (file-backed mappings, memory
+        // shared through a tmpfs) still shows in the peak resident set: above the cap, INVALID.
+        const double memory_cap_mb = (double)(ctx.max_memory_bytes >> 20);
+        if (sub.process.started && ctx.max_memory_bytes > 0 &&
+            rep.submission_max_rss_mb > memory_cap_mb) {
+            char buf[200];
+            snprintf(buf, sizeof(buf),
+                     "the submission's trainer held %.0f MB resident, more than the %.0f MB "
+                     "memory limit",
+                     rep.submission_max_rss_mb, memory_cap_mb);
+            rep.verdict.reasons.push_back(buf);
+        }
         rep.verdict.valid = rep.verdict.reasons.empty();
         if (!rep.verdict.valid) eval.valid = false;
         for (const std::string& reason : rep.verdict.reasons) add_unique(eval.reasons, reason);

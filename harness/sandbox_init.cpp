@@ -24,6 +24,7 @@
 #include <grp.h>
 #include <sched.h>
 #include <seccomp.h>
+#include <sys/mman.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -207,18 +208,25 @@ bool apply_limits(const InitOptions& o) {
     return true;
 }
 
-// Pinning holds only if the trainer cannot move itself: sched_setaffinity fails with EPERM for
-// everything init starts (any architecture's number of it, via libseccomp).
-bool forbid_affinity_changes() {
+// The system calls everything init starts may not make, each failing with EPERM:
+// - sched_setaffinity: pinning holds only if the trainer cannot move itself;
+// - memory that RLIMIT_DATA does not count: shared anonymous mappings (mmap with MAP_SHARED and
+//   MAP_ANONYMOUS), memfd_create and SysV shared memory (shmget). File-backed shared memory
+//   needs a writable file system, and the sandbox's (/tmp, /sandbox/out) are size-capped tmpfs.
+// Only native x86-64 calls get through at all: the 32-bit (int 0x80) and x32 entry points fail
+// with EPERM, so no rule can be sidestepped through another ABI.
+bool install_syscall_filter() {
     scmp_filter_ctx filter = seccomp_init(SCMP_ACT_ALLOW);
     if (filter == nullptr) return false;
-    // 32-bit and x32 entry points too, or the rule could be sidestepped through them
-    bool ok = true;
-    for (uint32_t arch : {SCMP_ARCH_X86, SCMP_ARCH_X32}) {
-        int rc = seccomp_arch_add(filter, arch);
-        ok = ok && (rc == 0 || rc == -EEXIST);
-    }
-    ok = ok && seccomp_rule_add(filter, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(sched_setaffinity), 0) == 0;
+    bool ok = seccomp_attr_set(filter, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_ERRNO(EPERM)) == 0;
+    const uint32_t refuse = SCMP_ACT_ERRNO(EPERM);
+    ok = ok && seccomp_rule_add(filter, refuse, SCMP_SYS(sched_setaffinity), 0) == 0;
+    ok = ok && seccomp_rule_add(filter, refuse, SCMP_SYS(memfd_create), 0) == 0;
+    ok = ok && seccomp_rule_add(filter, refuse, SCMP_SYS(shmget), 0) == 0;
+    const scmp_datum_t shared_anonymous = MAP_SHARED | MAP_ANONYMOUS;
+    ok = ok && seccomp_rule_add(filter, refuse, SCMP_SYS(mmap), 1,
+                                SCMP_A3(SCMP_CMP_MASKED_EQ, shared_anonymous,
+                                        shared_anonymous)) == 0;
     ok = ok && seccomp_load(filter) == 0;
     seccomp_release(filter);
     return ok;
@@ -322,8 +330,8 @@ int main(int argc, char** argv) {
             perror("trainopt-sandbox-init: cannot drop privileges");
             _exit(kInitError);
         }
-        if (!o.cpus.empty() && !forbid_affinity_changes()) {
-            fprintf(stderr, "trainopt-sandbox-init: cannot forbid affinity changes\n");
+        if (!install_syscall_filter()) {
+            fprintf(stderr, "trainopt-sandbox-init: cannot install the system call filter\n");
             _exit(kInitError);
         }
         if (!limit_processes(o.max_processes)) {

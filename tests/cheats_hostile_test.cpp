@@ -63,6 +63,8 @@ void expect_reasons(std::map<std::string, std::string>& reasons, bool sandboxed)
         {"oversize-output", {"losses.csv is", "more than the"}},
         {"fork-bomb", {"fork-bomb: process limit reached"}},
         {"memory-hog", {"memory-hog: memory limit reached"}},
+        {"shared-memory-hog",
+         {"shared-memory-hog: mmap refused after 0 MiB, memfd_create refused, shmget refused"}},
         {"widen-affinity", {"pinned to 1 cores, widening refused, now 1"}}};
     if (sandboxed) expected["host-paths"] = {"host-paths:", "exe=/sandbox/bin/trainopt-train"};
     for (const auto& [task, needles] : expected) {

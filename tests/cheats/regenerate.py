@@ -307,6 +307,22 @@ int hostile(const std::string& name, const std::string& out, const std::string& 
                 mib);
         return 1;
     }
+    if (name == "shared-memory-hog") {
+        // memory RLIMIT_DATA does not count: shared anonymous mappings, memfd, SysV shm
+        size_t mib = 0;
+        for (; mib < 2048; mib += 64) {
+            void* block = mmap(nullptr, 64 << 20, PROT_READ | PROT_WRITE,
+                               MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+            if (block == MAP_FAILED) break;
+            memset(block, 1, 64 << 20);
+        }
+        const int memfd = (int)syscall(SYS_memfd_create, "hog", 0);
+        const int shm = shmget(IPC_PRIVATE, 64 << 20, IPC_CREAT | 0600);
+        fprintf(stderr, "shared-memory-hog: mmap %s after %zu MiB, memfd_create %s, shmget %s\n",
+                mib < 2048 ? "refused" : "ALLOWED", mib, memfd < 0 ? "refused" : "ALLOWED",
+                shm < 0 ? "refused" : "ALLOWED");
+        return 1;
+    }
     if (name == "widen-affinity") {
         // try to leave the pinned cores
         cpu_set_t before, all, after;
@@ -328,7 +344,10 @@ t = sub(t, '    GPT model;\n', '''    if (int rc = hostile(task.name, out_dir, n
 ''')
 t = sub(t, '#include <chrono>\n', '''#include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -338,7 +357,7 @@ t = sub(t, '#include <chrono>\n', '''#include <sched.h>
 #include <sstream>
 #include <thread>
 ''')
-make_patch('hostile_outputs', 'baseline/train.cpp', t, 'Cheat: one trainer, one attack per task of tests/cheats/hostile/: outputs as links, FIFOs, devices and directories, a checkpoint header claiming a huge model, an oversized output, a probe for host paths, a fork bomb, a memory hog, and escaping the pinned cores.')
+make_patch('hostile_outputs', 'baseline/train.cpp', t, 'Cheat: one trainer, one attack per task of tests/cheats/hostile/: outputs as links, FIFOs, devices and directories, a checkpoint header claiming a huge model, an oversized output, a probe for host paths, a fork bomb, a memory hog, a shared-memory hog, and escaping the pinned cores.')
 
 # 11. hostile builds: instead of a trainer the build leaves a link, a FIFO or a huge sparse file
 # where the trainer belongs, and plants links where trusted code once wrote its nm listings.
