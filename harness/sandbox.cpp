@@ -1,7 +1,12 @@
 #include "harness/sandbox.h"
 
 #include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <cstdio>
 #include <cstdlib>
@@ -131,6 +136,25 @@ SandboxMode detect_sandbox_mode() {
     spawn.cwd = "/";
     spawn.timeout_seconds = 20;
     return run_process(spawn).succeeded() ? SandboxMode::bubblewrap : SandboxMode::none;
+}
+
+bool cap_directory_size(const std::string& dir, size_t max_bytes, std::string& error) {
+    if (geteuid() != 0) {
+        error = "not root";
+        return false;
+    }
+    if (unshare(CLONE_NEWNS) != 0 ||
+        mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+        error = std::string("cannot make a mount namespace: ") + strerror(errno);
+        return false;
+    }
+    const std::string options = "size=" + std::to_string(max_bytes) + ",mode=0711";
+    if (mount("trainopt-scratch", dir.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, options.c_str()) !=
+        0) {
+        error = "cannot mount a tmpfs on " + dir + ": " + strerror(errno);
+        return false;
+    }
+    return true;
 }
 
 }  // namespace trainopt

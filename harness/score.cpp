@@ -133,6 +133,10 @@ int exit_code_for(const ScoreReport& report) {
 
 namespace {
 
+// Everything a submission's build writes (its scratch tree: sources and build tree) fits in this;
+// the expert's takes about 60 MB.
+constexpr size_t kScratchMaxBytes = (size_t)4 << 30;
+
 ScoreOutcome score_unguarded(const ScoreOptions& options) {
     ScoreOutcome outcome;
     ScoreReport& report = outcome.report;
@@ -262,6 +266,12 @@ ScoreOutcome score_unguarded(const ScoreOptions& options) {
             chmod(scratch.c_str(), 0711) != 0 || chmod(private_dir.c_str(), 0711) != 0) {
             outcome.error = "cannot create the scratch directories in " + workdir;
             return outcome;
+        }
+        std::string cap_error;
+        if (!cap_directory_size(scratch, kScratchMaxBytes, cap_error)) {
+            report.warnings.push_back("the build's disk use is not capped (" + cap_error +
+                                      "): a build could fill the disk under " + parent);
+            spdlog::warn("{}", report.warnings.back());
         }
         if (!copy_pristine_tree(project_root, scratch + "/src", outcome.error)) return outcome;
         std::vector<std::string> problems;
