@@ -9,11 +9,11 @@
 
 namespace trainopt {
 
-namespace {
-
 TaskTimes times_of(const TaskReport& t) {
     return {t.baseline_seconds, t.submission_seconds, t.valid};
 }
+
+namespace {
 
 // The speed-of-light backstop (report.h, docs/scoring.md). Checks every repetition of every task
 // that is still valid; idempotent, since a task it invalidated is no longer valid the next time
@@ -67,7 +67,8 @@ void finalize_report(ScoreReport& report) {
         TaskReport& t = report.tasks[i];
         TaskTimes times = times_of(t);
         t.speedup = task_speedup(times);
-        std::vector<double> boot = bootstrap_task_speedup(times, 2000, 777 + i);
+        std::vector<double> boot =
+            bootstrap_task_speedup(times, kBootstrapResamples, kTaskBootstrapSeed + i);
         t.speedup_ci = {percentile(boot, 2.5), percentile(boot, 97.5)};
         if (report.peak_gflops > 0 && t.step_gflop > 0 && !t.baseline_seconds.empty()) {
             t.speed_of_light_seconds = t.steps * t.step_gflop / report.peak_gflops;

@@ -79,6 +79,9 @@ struct ScoreReport {
     std::vector<TaskReport> tasks;
 };
 
+// A task's per-repetition times, as the statistics take them (stats.h).
+TaskTimes times_of(const TaskReport& task);
+
 // Recomputes speedups, CIs and the verdict from the per-repetition data, after applying the
 // speed-of-light backstop (which may mark tasks INVALID; idempotent).
 void finalize_report(ScoreReport& report);
