@@ -303,16 +303,16 @@ TaskEvaluation evaluate_task(const HarnessContext& ctx, const TrainerBuild& base
         RunOutputs outputs;
         problems.clear();
         if (!failure.empty()) {
-            rep.verdict.reasons.push_back(failure);
+            rep.verification.reasons.push_back(failure);
         } else if (!read_outputs(sub, task, outputs, problems).empty()) {
-            rep.verdict.reasons = problems;
+            rep.verification.reasons = problems;
         } else {
             if (on_progress) on_progress(eval, r, "verify");
             reference.init_params.assign(num_parameters(config), 0.0f);
             init_params(reference.init_params.data(), config, rep.seed);
             reference.heldout =
                 heldout_loss(task, reference.outputs.checkpoint.params, data.heldout);
-            rep.verdict = verify_run(task, reference, outputs, nonce, data.heldout);
+            rep.verification = verify_run(task, reference, outputs, nonce, data.heldout);
             rep.submission_kernel_seconds = outputs.kernel_seconds;
         }
         remove_run(sub);
@@ -326,11 +326,10 @@ TaskEvaluation evaluate_task(const HarnessContext& ctx, const TrainerBuild& base
                      "the submission used %.2f CPU-seconds in %.2f s of wall time, more than the "
                      "%d cores it may use allow",
                      rep.submission_cpu_seconds, rep.submission_seconds, ctx.threads);
-            rep.verdict.reasons.push_back(buf);
+            rep.verification.reasons.push_back(buf);
         }
-        rep.verdict.valid = rep.verdict.reasons.empty();
-        if (!rep.verdict.valid) eval.valid = false;
-        for (const std::string& reason : rep.verdict.reasons) add_unique(eval.reasons, reason);
+        if (!rep.verification.valid()) eval.valid = false;
+        for (const std::string& reason : rep.verification.reasons) add_unique(eval.reasons, reason);
         for (const std::string& warning : rep.warnings) add_unique(eval.warnings, warning);
         eval.reps.push_back(std::move(rep));
         if (on_progress) on_progress(eval, r, "done");

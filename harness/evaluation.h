@@ -65,7 +65,7 @@ struct RepResult {
     double submission_cpu_seconds = 0;
     double baseline_max_rss_mb = 0;
     double submission_max_rss_mb = 0;
-    Verdict verdict;
+    Verification verification;
     std::vector<std::string> warnings;
     std::map<std::string, double> baseline_kernel_seconds;
     std::map<std::string, double> submission_kernel_seconds;

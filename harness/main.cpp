@@ -175,14 +175,15 @@ int ci(ScoreOptions options, const std::string& against, double max_slowdown) {
     ScoreReport previous;
     std::string error;
     if (!load_report(against, previous, error)) return fail(error);
-    if (previous.verdict != "VALID")
-        return fail("the previous report " + against + " is " + previous.verdict + ", not VALID");
+    if (previous.verdict != Verdict::valid)
+        return fail("the previous report " + against + " is " + to_string(previous.verdict) +
+                    ", not VALID");
     ScoreOutcome outcome = run_score(options);
     if (!outcome.ok) return fail(outcome.error);
     print_summary(outcome.report);
-    if (outcome.report.verdict != "VALID") {
+    if (outcome.report.verdict != Verdict::valid) {
         fprintf(stderr, "trainopt ci: the submission is %s\n",
-                safe(outcome.report.verdict).c_str());
+                to_string(outcome.report.verdict).c_str());
         return exit_code_for(outcome.report);
     }
     RegressionResult result = compare_reports(previous, outcome.report, max_slowdown);

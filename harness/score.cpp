@@ -66,7 +66,7 @@ TaskReport task_report_of(const TaskEvaluation& eval) {
         t.seeds.push_back(rep.seed);
         t.baseline_seconds.push_back(rep.baseline_seconds);
         t.submission_seconds.push_back(rep.submission_seconds);
-        const Comparison& c = rep.verdict.comparison;
+        const Comparison& c = rep.verification.comparison;
         t.max_loss_diff = std::max(t.max_loss_diff, c.max_loss_diff);
         t.max_heldout_diff = std::max(t.max_heldout_diff, c.heldout_diff);
         t.max_weight_distance = std::max(t.max_weight_distance, c.weight_distance);
@@ -128,7 +128,7 @@ bool pin_cores(HarnessContext& ctx, std::string& error) {
 }  // namespace
 
 int exit_code_for(const ScoreReport& report) {
-    return report.verdict == "VALID" ? 0 : 3;
+    return report.verdict == Verdict::valid ? 0 : 3;
 }
 
 namespace {
@@ -323,7 +323,7 @@ ScoreOutcome score_unguarded(const ScoreOptions& options) {
                 "elapsed]",
                 label, rep + 1, options.reps, r.baseline_seconds, r.submission_seconds,
                 r.submission_seconds > 0 ? r.baseline_seconds / r.submission_seconds : 0.0,
-                r.verdict.valid ? "verified" : "INVALID: " + r.verdict.reasons.front(),
+                r.verification.valid() ? "verified" : "INVALID: " + r.verification.reasons.front(),
                 elapsed.count());
             // keep a partial report on disk after every repetition
             ScoreReport partial = report;

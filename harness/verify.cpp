@@ -108,10 +108,10 @@ double heldout_loss(const TaskSpec& task, const std::vector<float>& params,
     return total / task.eval_batches;
 }
 
-Verdict verify_run(const TaskSpec& task, const ReferenceRun& reference,
-                   const RunOutputs& submission, const std::string& expected_nonce,
-                   const std::vector<int>& heldout_tokens) {
-    Verdict v;
+Verification verify_run(const TaskSpec& task, const ReferenceRun& reference,
+                        const RunOutputs& submission, const std::string& expected_nonce,
+                        const std::vector<int>& heldout_tokens) {
+    Verification v;
     Comparison& c = v.comparison;
     const Tolerances& tol = task.tolerances;
 
@@ -153,7 +153,6 @@ Verdict verify_run(const TaskSpec& task, const ReferenceRun& reference,
                             fmt_g(c.weight_distance) + " of the training update > tolerance " +
                             fmt_g(tol.weights_rel));
     }
-    v.valid = v.reasons.empty();
     return v;
 }
 

@@ -41,10 +41,12 @@ struct Comparison {
     double weight_distance = 0;  // ||w_sub - w_ref|| / ||w_ref - w_init||
 };
 
-struct Verdict {
-    bool valid = false;
+// What verify_run found: the run is valid when there is no reason against it.
+struct Verification {
     std::vector<std::string> reasons;  // why not, one sentence each
     Comparison comparison;
+
+    bool valid() const { return reasons.empty(); }
 };
 
 struct ReferenceRun {
@@ -53,8 +55,8 @@ struct ReferenceRun {
     double heldout = 0;
 };
 
-Verdict verify_run(const TaskSpec& task, const ReferenceRun& reference,
-                   const RunOutputs& submission, const std::string& expected_nonce,
-                   const std::vector<int>& heldout_tokens);
+Verification verify_run(const TaskSpec& task, const ReferenceRun& reference,
+                        const RunOutputs& submission, const std::string& expected_nonce,
+                        const std::vector<int>& heldout_tokens);
 
 }  // namespace trainopt

@@ -9,6 +9,20 @@
 
 namespace trainopt {
 
+std::string to_string(Verdict verdict) {
+    switch (verdict) {
+        case Verdict::valid:
+            return "VALID";
+        case Verdict::invalid:
+            return "INVALID";
+        case Verdict::rejected:
+            return "REJECTED";
+        case Verdict::incomplete:
+            return "INCOMPLETE";
+    }
+    return "?";
+}
+
 TaskTimes times_of(const TaskReport& t) {
     return {t.baseline_seconds, t.submission_seconds, t.valid};
 }
@@ -79,9 +93,11 @@ void finalize_report(ScoreReport& report) {
     }
     report.summary = summarize_suite(all);
     if (!report.rejected.empty()) {
-        report.verdict = "REJECTED";
+        report.verdict = Verdict::rejected;
+    } else if (!report.complete) {
+        report.verdict = Verdict::incomplete;
     } else {
-        report.verdict = !report.complete ? "INCOMPLETE" : (all_valid ? "VALID" : "INVALID");
+        report.verdict = all_valid ? Verdict::valid : Verdict::invalid;
     }
 }
 

@@ -27,6 +27,16 @@ constexpr double kHumanReferenceSpeedup = 4.0;  // a human expert in 4-8 hours
 constexpr double kBackstopMargin = 0.30;
 constexpr const char* kBackstopReason = "faster than the machine can do the task's FLOPs";
 
+// The verdict on a whole score. Only the reports' text (JSON, Markdown, HTML) spells it, as
+// to_string gives it; the JSON schema is unchanged.
+enum class Verdict {
+    valid,       // complete, and every task verified on every repetition
+    invalid,     // complete, and some task failed verification or the speed-of-light backstop
+    rejected,    // refused before any run: intake, build or binary audit
+    incomplete,  // still running, or interrupted
+};
+std::string to_string(Verdict verdict);  // "VALID", "INVALID", "REJECTED", "INCOMPLETE"
+
 struct TaskReport {
     std::string name;
     std::string hot_spot;
@@ -70,8 +80,8 @@ struct ScoreReport {
     FmaCeiling fma_ceiling;  // the backstop's bound; gflops 0 when not measured
     // set by finalize_report to kBackstopMargin, recorded for readers (not read back)
     double backstop_margin = kBackstopMargin;
-    bool complete = false;  // false while running or when interrupted
-    std::string verdict;    // VALID, INVALID, REJECTED or INCOMPLETE
+    bool complete = false;                  // false while running or when interrupted
+    Verdict verdict = Verdict::incomplete;  // set by finalize_report
     SuiteSummary summary;
     double human_reference = kHumanReferenceSpeedup;
     std::vector<std::string> warnings;

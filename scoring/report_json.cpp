@@ -26,7 +26,7 @@ nlohmann::json report_to_json(const ScoreReport& r) {
     j["reps"] = r.reps;
     j["seed"] = r.seed;
     j["complete"] = r.complete;
-    j["verdict"] = r.verdict;
+    j["verdict"] = to_string(r.verdict);
     j["score"] = {
         {"arithmetic_mean", r.summary.arithmetic},
         {"arithmetic_mean_ci95", {r.summary.arithmetic_ci.low, r.summary.arithmetic_ci.high}},

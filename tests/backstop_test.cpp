@@ -134,7 +134,7 @@ bool starts_with(const std::string& s, const std::string& prefix) {
 TEST(Backstop, RunsJustSlowerThanTheBoundMinusTheMarginStayValid) {
     for (double fastest : {kFastestAllowed * 1.001, 1.0, 2.5}) {
         ScoreReport r = report_with_runs({3.0, fastest, 2.9});
-        EXPECT_EQ(r.verdict, "VALID") << fastest;
+        EXPECT_EQ(r.verdict, Verdict::valid) << fastest;
         ASSERT_TRUE(r.tasks[0].valid);
         EXPECT_TRUE(r.tasks[0].reasons.empty());
         EXPECT_DOUBLE_EQ(r.tasks[0].backstop_seconds, 1.0);
@@ -147,7 +147,7 @@ TEST(Backstop, RunsJustSlowerThanTheBoundMinusTheMarginStayValid) {
 
 TEST(Backstop, ASingleRunFasterThanTheBoundMinusTheMarginMakesTheTaskInvalid) {
     ScoreReport r = report_with_runs({3.0, kFastestAllowed * 0.999, 2.9});
-    EXPECT_EQ(r.verdict, "INVALID");
+    EXPECT_EQ(r.verdict, Verdict::invalid);
     const TaskReport& t = r.tasks[0];
     EXPECT_FALSE(t.valid);
     EXPECT_EQ(t.speedup, 0.0);
@@ -175,7 +175,7 @@ TEST(Backstop, IsAppliedOnceAndSurvivesTheJsonRoundTrip) {
     ScoreReport back;
     std::string error;
     ASSERT_TRUE(report_from_json(report_to_json(r), back, error)) << error;
-    EXPECT_EQ(back.verdict, "INVALID");
+    EXPECT_EQ(back.verdict, Verdict::invalid);
     EXPECT_EQ(back.tasks[0].reasons, r.tasks[0].reasons);
     EXPECT_EQ(report_to_json(back).dump(), report_to_json(r).dump());
     const nlohmann::json j = report_to_json(r);
@@ -195,7 +195,7 @@ TEST(Backstop, ALoadedReportIsRecheckedWithTheBuiltInMargin) {
     ScoreReport back;
     std::string error;
     ASSERT_TRUE(report_from_json(j, back, error)) << error;
-    EXPECT_EQ(back.verdict, "INVALID");
+    EXPECT_EQ(back.verdict, Verdict::invalid);
     EXPECT_DOUBLE_EQ(back.backstop_margin, kBackstopMargin);
 }
 
@@ -220,7 +220,7 @@ TEST(Backstop, WithoutACeilingItIsNotAppliedAndTheReportSaysSo) {
     r.tasks[0].submission_seconds = {0.001};
     finalize_report(r);
     finalize_report(r);
-    EXPECT_EQ(r.verdict, "VALID");
+    EXPECT_EQ(r.verdict, Verdict::valid);
     EXPECT_EQ(r.tasks[0].backstop_seconds, 0.0);
     EXPECT_EQ(r.tasks[0].backstop_fraction, 0.0);
     ASSERT_EQ(r.warnings.size(), 1u);
@@ -235,7 +235,7 @@ TEST(Backstop, WithoutACeilingItIsNotAppliedAndTheReportSaysSo) {
     ScoreReport back;
     std::string error;
     ASSERT_TRUE(report_from_json(j, back, error)) << error;
-    EXPECT_EQ(back.verdict, "VALID");
+    EXPECT_EQ(back.verdict, Verdict::valid);
     EXPECT_EQ(back.warnings, r.warnings);
 
     // a CPU whose FMA loop is no ceiling
@@ -243,7 +243,7 @@ TEST(Backstop, WithoutACeilingItIsNotAppliedAndTheReportSaysSo) {
     r.fma_ceiling.not_a_ceiling = "this CPU has AMX tile matrix units";
     r.tasks[0].submission_seconds = {0.001};
     finalize_report(r);
-    EXPECT_EQ(r.verdict, "VALID");
+    EXPECT_EQ(r.verdict, Verdict::valid);
     ASSERT_EQ(r.warnings.size(), 1u);
     EXPECT_EQ(r.warnings[0],
               "speed-of-light backstop not applied: this CPU has AMX tile matrix units");

@@ -39,7 +39,7 @@ ScoreReport sample_report() {
 
 TEST(Report, VerdictSpeedupsAndSpeedOfLight) {
     ScoreReport r = sample_report();
-    EXPECT_EQ(r.verdict, "INVALID");
+    EXPECT_EQ(r.verdict, Verdict::invalid);
     EXPECT_DOUBLE_EQ(r.tasks[0].speedup, 11.0);
     EXPECT_DOUBLE_EQ(r.tasks[1].speedup, 0.0);
     EXPECT_DOUBLE_EQ(r.summary.arithmetic, 5.5);
