@@ -172,9 +172,9 @@ int tasks_list(const std::string& suite_name) {
 
 int ci(ScoreOptions options, const std::string& against, double max_slowdown) {
     if (!(max_slowdown >= 0 && max_slowdown < 10)) return fail("--max-slowdown must be in [0, 10)");
-    ScoreReport previous;
-    std::string error;
-    if (!load_report(against, previous, error)) return fail(error);
+    Result<ScoreReport> loaded = load_report(against);
+    if (!loaded) return fail(loaded.error());
+    const ScoreReport& previous = *loaded;
     if (previous.verdict != Verdict::valid)
         return fail("the previous report " + against + " is " + to_string(previous.verdict) +
                     ", not VALID");
@@ -301,14 +301,17 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (*report_cmd) {
-        ScoreReport r;
-        std::string error;
-        if (!load_report(report_json, r, error)) return fail(error);
-        if (!report_md.empty() && !write_file_atomic(report_md, report_to_markdown(r), error))
-            return fail(error);
-        if (!report_html.empty() && !write_file_atomic(report_html, report_to_html(r), error))
-            return fail(error);
-        print_summary(r);
+        Result<ScoreReport> r = load_report(report_json);
+        if (!r) return fail(r.error());
+        if (!report_md.empty()) {
+            if (Status written = write_file_atomic(report_md, report_to_markdown(*r)); !written)
+                return fail(written.error());
+        }
+        if (!report_html.empty()) {
+            if (Status written = write_file_atomic(report_html, report_to_html(*r)); !written)
+                return fail(written.error());
+        }
+        print_summary(*r);
         return 0;
     }
     return 0;

@@ -35,22 +35,23 @@ std::string utc_now() {
     return buf;
 }
 
-bool write_reports(const ScoreOptions& options, ScoreReport& report, std::string& error) {
+// Finalizes the report and writes every report file asked for.
+Status write_reports(const ScoreOptions& options, ScoreReport& report) {
     finalize_report(report);
-    if (!options.json_path.empty() &&
-        !write_file_atomic(
-            options.json_path,
-            report_to_json(report).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) +
-                "\n",
-            error))
-        return false;
-    if (!options.markdown_path.empty() &&
-        !write_file_atomic(options.markdown_path, report_to_markdown(report), error))
-        return false;
-    if (!options.html_path.empty() &&
-        !write_file_atomic(options.html_path, report_to_html(report), error))
-        return false;
-    return true;
+    if (!options.json_path.empty()) {
+        const std::string json =
+            report_to_json(report).dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+        if (Status written = write_file_atomic(options.json_path, json + "\n"); !written)
+            return written;
+    }
+    if (!options.markdown_path.empty()) {
+        if (Status written = write_file_atomic(options.markdown_path, report_to_markdown(report));
+            !written)
+            return written;
+    }
+    if (!options.html_path.empty())
+        return write_file_atomic(options.html_path, report_to_html(report));
+    return {};
 }
 
 TaskReport task_report_of(const TaskEvaluation& eval) {
@@ -274,7 +275,9 @@ ScoreOutcome score_unguarded(const ScoreOptions& options) {
                 report.rejected.push_back(reason);
                 spdlog::error("rejected: {}", terminal_safe(reason));
             }
-            outcome.ok = write_reports(options, report, outcome.error);
+            Status written = write_reports(options, report);
+            outcome.ok = written.has_value();
+            if (!written) outcome.error = written.error();
             return outcome;
         };
         if (!apply_submission(sub, project_root, scratch + "/src", ctx.sandbox, problems)) {
@@ -328,8 +331,7 @@ ScoreOutcome score_unguarded(const ScoreOptions& options) {
             // keep a partial report on disk after every repetition
             ScoreReport partial = report;
             partial.tasks.push_back(task_report_of(eval));
-            std::string ignored;
-            write_reports(options, partial, ignored);
+            (void)write_reports(options, partial);
         };
         TaskEvaluation eval = evaluate_task(ctx, baseline, submission, task, options.reps,
                                             report.seed + seed_offsets[i], progress);
@@ -337,14 +339,16 @@ ScoreOutcome score_unguarded(const ScoreOptions& options) {
             outcome.error = "task " + task.name + ": " + eval.harness_error;
             // keep what was measured so far, this task's finished repetitions included
             if (!eval.reps.empty()) report.tasks.push_back(task_report_of(eval));
-            std::string ignored;
-            write_reports(options, report, ignored);
+            (void)write_reports(options, report);
             return outcome;
         }
         report.tasks.push_back(task_report_of(eval));
     }
     report.complete = true;
-    if (!write_reports(options, report, outcome.error)) return outcome;
+    if (Status written = write_reports(options, report); !written) {
+        outcome.error = written.error();
+        return outcome;
+    }
     outcome.ok = true;
     return outcome;
 }

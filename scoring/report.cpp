@@ -101,22 +101,14 @@ void finalize_report(ScoreReport& report) {
     }
 }
 
-bool load_report(const std::string& path, ScoreReport& out, std::string& error) {
+Result<ScoreReport> load_report(const std::string& path) {
     std::ifstream f(path);
-    if (!f) {
-        error = "cannot read report " + path;
-        return false;
-    }
+    if (!f) return failure("cannot read report " + path);
     nlohmann::json j = nlohmann::json::parse(f, nullptr, false);
-    if (j.is_discarded()) {
-        error = "report " + path + " is not valid JSON";
-        return false;
-    }
-    if (!report_from_json(j, out, error)) {
-        error = "report " + path + ": " + error;
-        return false;
-    }
-    return true;
+    if (j.is_discarded()) return failure("report " + path + " is not valid JSON");
+    Result<ScoreReport> report = report_from_json(j);
+    if (!report) return failure("report " + path + ": " + report.error());
+    return report;
 }
 
 }  // namespace trainopt

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "contract/result.h"
 #include "scoring/atomic_file.h"  // write_file_atomic, which every writer of a report uses
 #include "scoring/machine_peak.h"
 #include "scoring/stats.h"
@@ -99,9 +100,9 @@ void finalize_report(ScoreReport& report);
 // The versioned JSON form (report_json.cpp). Reading it back validates the data and runs
 // finalize_report, so a loaded report is as consistent as a fresh one.
 nlohmann::json report_to_json(const ScoreReport& report);
-bool report_from_json(const nlohmann::json& j, ScoreReport& out, std::string& error);
+Result<ScoreReport> report_from_json(const nlohmann::json& j);
 // Reads and parses a saved JSON report (report.cpp).
-bool load_report(const std::string& path, ScoreReport& out, std::string& error);
+Result<ScoreReport> load_report(const std::string& path);
 
 // The Markdown rendering (report_markdown.cpp): headline, task table, findings.
 std::string report_to_markdown(const ScoreReport& report);

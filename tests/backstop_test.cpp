@@ -172,9 +172,9 @@ TEST(Backstop, IsAppliedOnceAndSurvivesTheJsonRoundTrip) {
     finalize_report(r);
     finalize_report(r);
     ASSERT_EQ(r.tasks[0].reasons.size(), 1u);
-    ScoreReport back;
-    std::string error;
-    ASSERT_TRUE(report_from_json(report_to_json(r), back, error)) << error;
+    Result<ScoreReport> loaded = report_from_json(report_to_json(r));
+    ASSERT_TRUE(loaded) << loaded.error();
+    const ScoreReport& back = *loaded;
     EXPECT_EQ(back.verdict, Verdict::invalid);
     EXPECT_EQ(back.tasks[0].reasons, r.tasks[0].reasons);
     EXPECT_EQ(report_to_json(back).dump(), report_to_json(r).dump());
@@ -192,9 +192,9 @@ TEST(Backstop, ALoadedReportIsRecheckedWithTheBuiltInMargin) {
     j["tasks"][0]["submission_seconds"] = {0.5, 2.0, 2.0};
     j["tasks"][0]["valid"] = true;
     j["machine"]["backstop_margin"] = 100.0;
-    ScoreReport back;
-    std::string error;
-    ASSERT_TRUE(report_from_json(j, back, error)) << error;
+    Result<ScoreReport> loaded = report_from_json(j);
+    ASSERT_TRUE(loaded) << loaded.error();
+    const ScoreReport& back = *loaded;
     EXPECT_EQ(back.verdict, Verdict::invalid);
     EXPECT_DOUBLE_EQ(back.backstop_margin, kBackstopMargin);
 }
@@ -232,9 +232,9 @@ TEST(Backstop, WithoutACeilingItIsNotAppliedAndTheReportSaysSo) {
     j["machine"].erase("fma_ceiling");
     j["machine"].erase("backstop_margin");
     j["warnings"] = nlohmann::json::array();
-    ScoreReport back;
-    std::string error;
-    ASSERT_TRUE(report_from_json(j, back, error)) << error;
+    Result<ScoreReport> loaded = report_from_json(j);
+    ASSERT_TRUE(loaded) << loaded.error();
+    const ScoreReport& back = *loaded;
     EXPECT_EQ(back.verdict, Verdict::valid);
     EXPECT_EQ(back.warnings, r.warnings);
 
