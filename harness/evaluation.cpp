@@ -104,8 +104,11 @@ uint64_t random_seed() {
 
 bool prepare_task_inputs(const HarnessContext& ctx, const TaskSpec& task, TaskData& out,
                          std::string& error) {
-    TokenSplit split;
-    if (!make_task_data(task, split, error)) return false;
+    Result<TokenSplit> split = make_task_data(task);
+    if (!split) {
+        error = split.error();
+        return false;
+    }
     std::string inputs;
     if (!make_private_dir(ctx.workdir, 0755, inputs, error)) return false;
     out.train_dir = inputs + "/data";
@@ -114,7 +117,10 @@ bool prepare_task_inputs(const HarnessContext& ctx, const TaskSpec& task, TaskDa
         error = "cannot create " + out.train_dir;
         return false;
     }
-    if (!write_tokens(out.train_dir + "/train.bin", split.train, task.model.vocab_size, error)) {
+    if (Status written =
+            write_tokens(out.train_dir + "/train.bin", split->train, task.model.vocab_size);
+        !written) {
+        error = written.error();
         return false;
     }
     chmod((out.train_dir + "/train.bin").c_str(), 0644);
@@ -124,7 +130,7 @@ bool prepare_task_inputs(const HarnessContext& ctx, const TaskSpec& task, TaskDa
         error = "cannot copy the task file " + task.file + ": " + ec.message();
         return false;
     }
-    out.heldout = std::move(split.heldout);
+    out.heldout = std::move(split->heldout);
     return true;
 }
 

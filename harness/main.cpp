@@ -292,10 +292,10 @@ int main(int argc, char** argv) {
     if (*ws_init) return workspace_init(workspace_dir);
     if (*tasks_list_cmd) return tasks_list(list_suite);
     if (*data) {
-        TaskSpec task;
-        std::string error;
-        if (!load_task(data_task, task, error) || !prepare_task_data(task, data_out, error))
-            return fail(error);
+        Result<TaskSpec> task = load_task(data_task);
+        if (!task) return fail(task.error());
+        if (Status written = prepare_task_data(*task, data_out); !written)
+            return fail(written.error());
         printf("wrote %s/train.bin and %s/val.bin\n", safe(data_out).c_str(),
                safe(data_out).c_str());
         return 0;

@@ -362,7 +362,13 @@ bool load_scoring_suite(const TrustedInputs& in, const std::string& name_or_dir,
             return false;
         }
         // the user's own task files, read from disk: allowed, but never an official score
-        return load_suite(name_or_dir, "", out, error);
+        Result<Suite> suite = load_suite(name_or_dir, "");
+        if (!suite) {
+            error = suite.error();
+            return false;
+        }
+        out = std::move(*suite);
+        return true;
     }
     std::vector<TaskText> texts;
     for (const EmbeddedFile& f : builtin_task_files()) {
@@ -372,7 +378,13 @@ bool load_scoring_suite(const TrustedInputs& in, const std::string& name_or_dir,
         texts.push_back(
             {(fs::path(in.pristine_root) / "tasks" / path).string(), std::string(f.text())});
     }
-    return load_suite_texts(name_or_dir, texts, out, error);
+    Result<Suite> suite = load_suite_texts(name_or_dir, texts);
+    if (!suite) {
+        error = suite.error();
+        return false;
+    }
+    out = std::move(*suite);
+    return true;
 }
 
 }  // namespace trainopt

@@ -69,11 +69,9 @@ KernelTable counting_kernels() {
 // could skip, the backstop could fail an honest submission: this test fails first.
 TEST(Backstop, StepFlopsAreALowerBoundOnTheMultiplyAddsOfAStep) {
     for (const std::string suite_name : {"default", "test"}) {
-        Suite suite;
-        std::string error;
-        ASSERT_TRUE(load_suite(suite_name, testing::project_root() + "/tasks", suite, error))
-            << error;
-        for (const TaskSpec& task : suite.tasks) {
+        Result<Suite> suite = load_suite(suite_name, testing::project_root() + "/tasks");
+        ASSERT_TRUE(suite) << suite.error();
+        for (const TaskSpec& task : suite->tasks) {
             const GPTConfig config = gpt_config_of(task);
             const int B = task.train.batch, T = task.model.context;
             GPT model;
