@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "contract/result.h"
+
 namespace trainopt {
 
 enum class SandboxMode { bubblewrap, none };
@@ -61,6 +63,6 @@ int untrusted_uid();
 
 // Hands a tree the harness created (no links in it) to untrusted_uid(), so that untrusted code
 // working in it (git apply, the build) can write there and nowhere else. No-op when not root.
-bool give_tree_to_untrusted_user(const std::string& root, std::string& error);
+Status give_tree_to_untrusted_user(const std::string& root);
 
 }  // namespace trainopt
