@@ -366,6 +366,50 @@ int exit_code_for(const ScoreReport& report) {
 
 namespace {
 
+HarnessContext make_context(const ScoreOptions& options, const TrustedInputs& trusted,
+                            SandboxMode sandbox, const std::string& workdir,
+                            const std::vector<int>& cpus) {
+    HarnessContext ctx;
+    ctx.project_root = trusted.pristine_root;
+    ctx.sandbox_init = trusted.sandbox_init;
+    ctx.sandbox = sandbox;
+    ctx.workdir = workdir;
+    ctx.threads = (int)cpus.size();  // --threads, or every core this process may use
+    ctx.cpus = cpus;
+    ctx.timeout_seconds = options.timeout_seconds;
+    ctx.max_memory_bytes = (size_t)options.max_memory_mb << 20;
+    return ctx;
+}
+
+// A report with what is known before anything runs, and the warnings so far.
+ScoreReport start_report(const ScoreOptions& options, const TrustedInputs& trusted,
+                         const SuiteToScore& scored, const HarnessContext& ctx) {
+    ScoreReport report;
+    report.warnings = trusted.warnings;
+    for (const std::string& w : scored.warnings) report.warnings.push_back(w);
+    if (ctx.sandbox == SandboxMode::none) report.warnings.push_back(kUnsandboxedWarning);
+    report.created_at = utc_now();
+    report.submission = terminal_safe_line(options.submission);
+    report.suite = scored.suite.name;
+    report.sandbox = to_string(ctx.sandbox);
+    report.threads = ctx.threads;
+    report.reps = options.reps;
+    report.seed = options.seed ? *options.seed : random_seed();
+    return report;
+}
+
+// A refused submission gets a complete REJECTED report and no runs.
+Result<ScoreReport> reject(const ScoreOptions& options, ScoreReport report,
+                           const std::vector<std::string>& reasons) {
+    report.complete = true;
+    for (const std::string& reason : reasons) {
+        report.rejected.push_back(reason);
+        spdlog::error("rejected: {}", terminal_safe(reason));
+    }
+    if (Status written = write_reports(options, report); !written) return failure(written.error());
+    return report;
+}
+
 Result<ScoreReport> score_unguarded(const ScoreOptions& options) {
     // The pristine tree, baseline trainer and sandbox init this score rests on, checked against
     // the hashes compiled into trainopt (harness/trusted_inputs.h): if any changed since the
@@ -383,28 +427,8 @@ Result<ScoreReport> score_unguarded(const ScoreOptions& options) {
     WorkdirGuard guard{*workdir, options.keep_workdir};
     Result<std::vector<int>> cpus = choose_cores(options.threads);
     if (!cpus) return failure(cpus.error());
-
-    HarnessContext ctx;
-    ctx.project_root = trusted->pristine_root;
-    ctx.sandbox_init = trusted->sandbox_init;
-    ctx.sandbox = *sandbox;
-    ctx.workdir = *workdir;
-    ctx.threads = (int)cpus->size();
-    ctx.cpus = *cpus;
-    ctx.timeout_seconds = options.timeout_seconds;
-    ctx.max_memory_bytes = (size_t)options.max_memory_mb << 20;
-
-    ScoreReport report;
-    report.warnings = trusted->warnings;
-    for (const std::string& w : scored->warnings) report.warnings.push_back(w);
-    if (ctx.sandbox == SandboxMode::none) report.warnings.push_back(kUnsandboxedWarning);
-    report.created_at = utc_now();
-    report.submission = terminal_safe_line(options.submission);
-    report.suite = scored->suite.name;
-    report.sandbox = to_string(ctx.sandbox);
-    report.threads = ctx.threads;
-    report.reps = options.reps;
-    report.seed = options.seed ? *options.seed : random_seed();
+    const HarnessContext ctx = make_context(options, *trusted, *sandbox, *workdir, *cpus);
+    ScoreReport report = start_report(options, *trusted, *scored, ctx);
 
     Result<TrainerBuild> baseline = baseline_trainer(*trusted);
     if (!baseline) return failure(baseline.error());
@@ -412,25 +436,14 @@ Result<ScoreReport> score_unguarded(const ScoreOptions& options) {
     if (!submission) return failure(submission.error());
     report.submission_kind = submission->kind;
     for (const std::string& w : submission->warnings) report.warnings.push_back(w);
-    if (!submission->rejected.empty()) {
-        // a refused submission gets a complete REJECTED report and no runs
-        report.complete = true;
-        for (const std::string& reason : submission->rejected) {
-            report.rejected.push_back(reason);
-            spdlog::error("rejected: {}", terminal_safe(reason));
-        }
-        if (Status written = write_reports(options, report); !written)
-            return failure(written.error());
-        return report;
-    }
+    if (!submission->rejected.empty()) return reject(options, report, submission->rejected);
 
     const MachinePeaks peaks = measure_machine(ctx.threads, options.measure_peak);
     report.fma_ceiling = peaks.fma_ceiling;
     report.peak_gflops = peaks.sgemm_gflops;
-    if (Status evaluated =
-            evaluate_suite(options, ctx, *baseline, submission->trainer, *scored, report);
-        !evaluated)
-        return failure(evaluated.error());
+    Status evaluated =
+        evaluate_suite(options, ctx, *baseline, submission->trainer, *scored, report);
+    if (!evaluated) return failure(evaluated.error());
     report.complete = true;
     if (Status written = write_reports(options, report); !written) return failure(written.error());
     return report;
