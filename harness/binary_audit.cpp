@@ -22,9 +22,12 @@ const std::set<std::string> kTimeFunctions = {
 
 constexpr size_t kMaxListingBytes = (size_t)64 << 20;
 
-// Runs `nm FLAGS trainer` sandboxed, writing the listing to `listing`.
-bool run_nm(const std::string& trainer_copy, const std::vector<std::string>& flags,
-            const std::string& listing, SandboxMode mode) {
+// The listing of `nm FLAGS trainer`, run sandboxed, written to PRIVATE_DIR/LISTING and read
+// back with a size cap.
+Result<std::string> list_symbols(const std::string& trainer_copy,
+                                 const std::vector<std::string>& flags,
+                                 const std::string& private_dir, const std::string& listing,
+                                 SandboxMode mode) {
     SandboxSpec sandbox;
     sandbox.mode = mode;
     const bool boxed = mode == SandboxMode::bubblewrap;
@@ -32,7 +35,7 @@ bool run_nm(const std::string& trainer_copy, const std::vector<std::string>& fla
     int trainer_fd = -1;
     if (boxed) {
         trainer_fd = open(trainer_copy.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        if (trainer_fd < 0) return false;
+        if (trainer_fd < 0) return failure("cannot open " + trainer_copy);
         sandbox.data_files = {{3, kSandboxTrainer, 0444}};
         spec.pass_fds = {trainer_fd};
     }
@@ -42,12 +45,30 @@ bool run_nm(const std::string& trainer_copy, const std::vector<std::string>& fla
     spec.argv = sandbox_argv(sandbox);
     spec.env = sandbox_environment();
     spec.cwd = "/";
-    spec.output_path = listing;
+    spec.output_path = private_dir + "/" + listing;
     spec.timeout_seconds = 60;
     spec.run_as_uid = untrusted_uid();
-    const bool ok = run_process(spec).succeeded();
+    Result<ProcessOutcome> nm = run_process(spec);
     if (trainer_fd >= 0) close(trainer_fd);
-    return ok;
+    if (!nm || !nm->succeeded()) return failure("nm " + describe(nm));
+    return read_file_beneath(private_dir, listing, {kMaxListingBytes, 30});
+}
+
+// The time functions a listing shows the trainer defines (T, W or i symbols), in the listing's
+// order.
+std::vector<std::string> defined_time_functions(const std::string& listing) {
+    std::vector<std::string> found;
+    std::istringstream lines(listing);
+    std::string line;
+    while (std::getline(lines, line)) {
+        std::istringstream fields(line);
+        std::string address, type, symbol;
+        if (!(fields >> address >> type >> symbol)) continue;
+        std::string base = symbol.substr(0, symbol.find('@'));
+        if (kTimeFunctions.count(base) && (type == "T" || type == "W" || type == "i"))
+            found.push_back(base);
+    }
+    return found;
 }
 
 }  // namespace
@@ -66,29 +87,19 @@ BinaryAudit audit_trainer_binary(const std::string& trainer_copy, const std::str
     for (const auto& [name, flags] : listings) {
         // Fail closed: a trainer whose symbol tables nm cannot read (a damaged section header
         // table still runs, the loader never reads it) cannot be audited, so it is refused.
-        std::string text, error;
-        if (!run_nm(trainer_copy, flags, private_dir + "/" + name, mode) ||
-            !read_file_beneath(private_dir, name, {kMaxListingBytes, 30}, text, error)) {
+        Result<std::string> listing = list_symbols(trainer_copy, flags, private_dir, name, mode);
+        if (!listing) {
             audit.problems.push_back(
                 "nm cannot read the trainer's " +
                 std::string(name == "symbols.txt" ? "symbol table" : "dynamic symbol table") +
                 ": a trainer the harness cannot audit for timer interposition is refused");
             continue;
         }
-        std::istringstream lines(text);
-        std::string line;
-        while (std::getline(lines, line)) {
-            std::istringstream fields(line);
-            std::string address, type, symbol;
-            if (!(fields >> address >> type >> symbol)) continue;
-            std::string base = symbol.substr(0, symbol.find('@'));
-            if (kTimeFunctions.count(base) && (type == "T" || type == "W" || type == "i") &&
-                !reported.count(base)) {
-                reported.insert(base);
-                audit.problems.push_back(
-                    "the trainer defines its own " + base +
-                    "(): replacing time functions (timer interposition) is not allowed");
-            }
+        for (const std::string& function : defined_time_functions(*listing)) {
+            if (!reported.insert(function).second) continue;
+            audit.problems.push_back(
+                "the trainer defines its own " + function +
+                "(): replacing time functions (timer interposition) is not allowed");
         }
     }
     return audit;

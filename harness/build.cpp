@@ -24,9 +24,10 @@ constexpr size_t kBuildMaxMemoryBytes = (size_t)4 << 30;
 
 // One build step under trainopt-sandbox-init, which limits it and kills whatever it leaves
 // running (a daemon started by CMake code must not outlive the build).
-ProcessOutcome run_build_step(const std::string& source_dir, const std::string& sandbox_init,
-                              SandboxMode mode, const std::vector<std::string>& command,
-                              const std::string& log_path) {
+Result<ProcessOutcome> run_build_step(const std::string& source_dir,
+                                      const std::string& sandbox_init, SandboxMode mode,
+                                      const std::vector<std::string>& command,
+                                      const std::string& log_path) {
     const bool boxed = mode == SandboxMode::bubblewrap;
     SandboxSpec sandbox;
     sandbox.mode = mode;
@@ -34,11 +35,7 @@ ProcessOutcome run_build_step(const std::string& source_dir, const std::string& 
     int init_fd = -1;
     if (boxed) {
         init_fd = open(sandbox_init.c_str(), O_RDONLY | O_CLOEXEC);
-        if (init_fd < 0) {
-            ProcessOutcome failed;
-            failed.spawn_error = "cannot open " + sandbox_init;
-            return failed;
-        }
+        if (init_fd < 0) return failure("cannot open " + sandbox_init);
         sandbox.mounts = {{source_dir, kSandboxSource, true}};
         sandbox.data_files = {{3, kSandboxInit, 0555}};
         sandbox.cwd = kSandboxSource;
@@ -58,62 +55,57 @@ ProcessOutcome run_build_step(const std::string& source_dir, const std::string& 
     spawn.cwd = source_dir;
     spawn.output_path = log_path;
     spawn.timeout_seconds = kBuildStepSeconds;
-    ProcessOutcome outcome = run_process(spawn);
+    Result<ProcessOutcome> outcome = run_process(spawn);
     if (init_fd >= 0) close(init_fd);
     return outcome;
 }
 
-// Why a build step failed, in words.
-std::string step_failure(const char* step, const ProcessOutcome& outcome, const std::string& log) {
-    const bool leftovers = outcome.started && !outcome.timed_out && outcome.term_signal == 0 &&
-                           outcome.exit_code == kLeftoverExit;
-    if (leftovers) return std::string(step) + " left processes running (they were killed)";
-    return std::string(step) + " " + outcome.describe() + ":\n" + file_tail(log);
+// Runs a build step and returns its wall time; fails, saying why in words, unless it succeeded.
+Result<double> build_step(const char* step, const std::string& source_dir,
+                          const std::string& sandbox_init, SandboxMode mode,
+                          const std::vector<std::string>& command, const std::string& log_path) {
+    Result<ProcessOutcome> outcome =
+        run_build_step(source_dir, sandbox_init, mode, command, log_path);
+    if (outcome && outcome->succeeded()) return outcome->wall_seconds;
+    const bool leftovers = outcome && !outcome->timed_out && outcome->term_signal == 0 &&
+                           outcome->exit_code == kLeftoverExit;
+    if (leftovers) return failure(std::string(step) + " left processes running (they were killed)");
+    return failure(std::string(step) + " " + describe(outcome) + ":\n" + file_tail(log_path));
 }
 
 }  // namespace
 
-BuildResult build_trainer(const std::string& scratch_root, const std::string& private_dir,
-                          const std::string& sandbox_init, SandboxMode mode, int jobs) {
-    BuildResult result;
+Result<BuiltTrainer> build_trainer(const std::string& scratch_root, const std::string& private_dir,
+                                   const std::string& sandbox_init, SandboxMode mode, int jobs) {
+    BuiltTrainer built;
     const std::string source_dir = scratch_root + "/src";
     // Inside the sandbox the tree is at kSandboxSource; without it, at its real path.
     const std::string source_seen = mode == SandboxMode::bubblewrap ? kSandboxSource : source_dir;
     const std::string build_seen = source_seen + "/build";
-    const std::string configure_log = scratch_root + "/configure.log";
-    result.log_path = scratch_root + "/build.log";
-    if (!give_tree_to_untrusted_user(source_dir, result.error)) return result;
+    if (Status given = give_tree_to_untrusted_user(source_dir); !given)
+        return failure(given.error());
 
-    ProcessOutcome configure =
-        run_build_step(source_dir, sandbox_init, mode,
-                       {"/usr/bin/cmake", "-S", source_seen, "-B", build_seen,
-                        "-DTRAINOPT_TRAINER_ONLY=ON", "-DCMAKE_BUILD_TYPE=Release"},
-                       configure_log);
-    result.seconds += configure.wall_seconds;
-    if (!configure.succeeded()) {
-        result.error = step_failure("cmake configure", configure, configure_log);
-        return result;
-    }
-    ProcessOutcome build = run_build_step(source_dir, sandbox_init, mode,
-                                          {"/usr/bin/cmake", "--build", build_seen, "--target",
-                                           "trainopt-train", "-j", std::to_string(jobs)},
-                                          result.log_path);
-    result.seconds += build.wall_seconds;
-    if (!build.succeeded()) {
-        result.error = step_failure("build", build, result.log_path);
-        return result;
-    }
+    Result<double> configure =
+        build_step("cmake configure", source_dir, sandbox_init, mode,
+                   {"/usr/bin/cmake", "-S", source_seen, "-B", build_seen,
+                    "-DTRAINOPT_TRAINER_ONLY=ON", "-DCMAKE_BUILD_TYPE=Release"},
+                   scratch_root + "/configure.log");
+    if (!configure) return failure(configure.error());
+    Result<double> compile = build_step("build", source_dir, sandbox_init, mode,
+                                        {"/usr/bin/cmake", "--build", build_seen, "--target",
+                                         "trainopt-train", "-j", std::to_string(jobs)},
+                                        scratch_root + "/build.log");
+    if (!compile) return failure(compile.error());
+    built.seconds = *configure + *compile;
     // The binary that is audited and run is this private copy, read without following links.
-    result.trainer_copy = private_dir + "/trainopt-train";
-    std::string error;
-    if (!copy_file_beneath(source_dir, "build/baseline/trainopt-train", {kMaxTrainerBytes, 60},
-                           result.trainer_copy, 0755, error)) {
-        result.error = "the build produced no usable trainer: " + error +
-                       " (keep the target name trainopt-train in baseline/CMakeLists.txt)";
-        return result;
+    built.trainer_copy = private_dir + "/trainopt-train";
+    Status copied = copy_file_beneath(source_dir, "build/baseline/trainopt-train",
+                                      {kMaxTrainerBytes, 60}, built.trainer_copy, 0755);
+    if (!copied) {
+        return failure("the build produced no usable trainer: " + copied.error() +
+                       " (keep the target name trainopt-train in baseline/CMakeLists.txt)");
     }
-    result.ok = true;
-    return result;
+    return built;
 }
 
 }  // namespace trainopt

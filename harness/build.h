@@ -6,22 +6,21 @@
 
 #include <string>
 
+#include "contract/result.h"
 #include "harness/sandbox.h"
 
 namespace trainopt {
 
-struct BuildResult {
-    bool ok = false;
+struct BuiltTrainer {
     std::string trainer_copy;  // the built trainopt-train, copied into the harness's private dir
-    std::string log_path;
-    std::string error;  // with the tail of the build log
-    double seconds = 0;
+    double seconds = 0;        // configure and build, wall time
 };
 
 // `scratch_root` holds src/ (the patched tree); logs go next to it. `private_dir` is the
 // harness's own directory, where the trainer binary is copied (without following links).
 // Each step runs under `sandbox_init` (trainopt-sandbox-init) with process and file-size limits.
-BuildResult build_trainer(const std::string& scratch_root, const std::string& private_dir,
-                          const std::string& sandbox_init, SandboxMode mode, int jobs);
+// A failure says which step failed and how, with the tail of its log.
+Result<BuiltTrainer> build_trainer(const std::string& scratch_root, const std::string& private_dir,
+                                   const std::string& sandbox_init, SandboxMode mode, int jobs);
 
 }  // namespace trainopt

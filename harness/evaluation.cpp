@@ -29,24 +29,10 @@ constexpr size_t kMinFileBytes = (size_t)256 << 20;     // RLIMIT_FSIZE floor (l
 constexpr double kCpuAllowanceFactor = 1.05;   // CPU time per allowed core-second of wall time
 constexpr double kCpuAllowanceSeconds = 0.25;  // sandbox start-up and teardown
 
+constexpr const char* kInterrupted = "interrupted";
+
 void add_unique(std::vector<std::string>& list, const std::string& item) {
     if (std::find(list.begin(), list.end(), item) == list.end()) list.push_back(item);
-}
-
-// The first reason a run gives no usable outputs, or "" when it finished cleanly.
-std::string run_failure(const TrainerRun& run, const char* who) {
-    if (run.init_failed) {
-        return std::string(who) +
-               " could not be started in the sandbox: " + file_tail(run.log_path, 600);
-    }
-    if (run.left_processes) {
-        return std::string(who) + " left processes running after it exited (they were killed)";
-    }
-    if (!run.process.succeeded()) {
-        std::string tail = file_tail(run.log_path, 600);
-        return std::string(who) + " " + run.process.describe() + (tail.empty() ? "" : ": " + tail);
-    }
-    return "";
 }
 
 std::string join_cpus(const std::vector<int>& cpus) {
@@ -56,14 +42,11 @@ std::string join_cpus(const std::vector<int>& cpus) {
 }
 
 // A fresh directory under `parent` with a random name, private to the harness.
-bool make_private_dir(const std::string& parent, mode_t mode, std::string& path,
-                      std::string& error) {
-    path = parent + "/" + random_nonce().substr(0, 16);
-    if (mkdir(path.c_str(), mode) != 0 || chmod(path.c_str(), mode) != 0) {
-        error = "cannot create " + path + ": " + strerror(errno);
-        return false;
-    }
-    return true;
+Result<std::string> make_private_dir(const std::string& parent, mode_t mode) {
+    const std::string path = parent + "/" + random_nonce().substr(0, 16);
+    if (mkdir(path.c_str(), mode) != 0 || chmod(path.c_str(), mode) != 0)
+        return failure("cannot create " + path + ": " + strerror(errno));
+    return path;
 }
 
 // trainopt-sandbox-init's arguments: the run's limits and what to collect from its outputs.
@@ -88,6 +71,93 @@ size_t out_tmpfs_bytes(const TaskSpec& task) {
     return caps.losses_csv + caps.final_ckpt + caps.meta_json + kOutputSlackBytes;
 }
 
+// Where a run finds its programs and files: fixed paths inside the sandbox; without it, host
+// paths, with init started by path and told to drop privileges itself.
+struct RunPaths {
+    std::vector<std::string> init;
+    std::string trainer;
+    std::string task;
+    std::string data;
+    std::string out;
+};
+
+// The command of a run: init with the run's limits, then the trainer with its arguments.
+std::vector<std::string> run_command(const HarnessContext& ctx, const TaskSpec& task,
+                                     const RunPaths& paths, uint64_t seed,
+                                     const std::string& nonce) {
+    std::vector<std::string> command = paths.init;
+    for (const std::string& a : init_arguments(ctx, task, paths.out)) command.push_back(a);
+    command.insert(command.end(), {"--", paths.trainer, "--task", paths.task, "--data", paths.data,
+                                   "--out", paths.out, "--seed", std::to_string(seed), "--nonce",
+                                   nonce, "--threads", std::to_string(ctx.threads)});
+    return command;
+}
+
+void remove_run(const TrainerRun& run) {
+    std::error_code ec;
+    if (!run.run_dir.empty()) fs::remove_all(run.run_dir, ec);
+}
+
+void close_all(const std::vector<int>& fds) {
+    for (int fd : fds) close(fd);
+}
+
+// The descriptors handed to a run: the export directory (3), then, sandboxed, the inputs bwrap
+// copies into the sandbox's memory (4..7), so no host path of theirs is visible inside. The
+// fallback passes only the export directory.
+Result<std::vector<int>> open_handed_descriptors(const HarnessContext& ctx,
+                                                 const TrainerBuild& build, const TaskData& data,
+                                                 const TrainerRun& run) {
+    const bool boxed = ctx.sandbox == SandboxMode::bubblewrap;
+    const std::vector<std::string> handed = {run.export_dir, ctx.sandbox_init, build.trainer_path,
+                                             data.task_file, data.train_dir + "/train.bin"};
+    std::vector<int> fds;
+    for (const std::string& path : handed) {
+        const bool is_dir = fds.empty();
+        int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | (is_dir ? O_DIRECTORY : 0));
+        if (fd < 0) {
+            const std::string why = "cannot open " + path + ": " + strerror(errno);
+            close_all(fds);
+            return failure(why);
+        }
+        fds.push_back(fd);
+        if (!boxed) break;
+    }
+    return fds;
+}
+
+// The run's private directory (log, exported outputs) under ctx.workdir.
+Result<TrainerRun> make_run_directory(const HarnessContext& ctx) {
+    const bool boxed = ctx.sandbox == SandboxMode::bubblewrap;
+    const int uid = untrusted_uid();
+    // Boxed, nothing untrusted needs to reach the run directory by path; without the sandbox the
+    // trainer (uid nobody) must traverse it to its output directory, and no further.
+    Result<std::string> dir = make_private_dir(ctx.workdir, boxed ? 0700 : 0711);
+    if (!dir) return failure(dir.error());
+    TrainerRun run;
+    run.run_dir = *dir;
+    run.log_path = run.run_dir + "/trainer.log";
+    run.export_dir = run.run_dir + "/export";
+    mkdir(run.export_dir.c_str(), 0700);
+    // Boxed, init runs as the untrusted uid and writes the exports itself.
+    if (boxed && uid >= 0) (void)!chown(run.export_dir.c_str(), (uid_t)uid, (gid_t)uid);
+    return run;
+}
+
+// What trainopt-sandbox-init wrote about outputs it could not collect, one line each.
+std::vector<std::string> read_collect_problems(const TrainerRun& run) {
+    std::vector<std::string> problems;
+    Result<std::string> text =
+        read_file_beneath(run.export_dir, kCollectProblemsFile, {64 << 10, 10});
+    if (!text) return problems;
+    std::istringstream lines(*text);
+    std::string line;
+    while (std::getline(lines, line)) {
+        if (!line.empty()) problems.push_back(terminal_safe_line(line));
+    }
+    return problems;
+}
+
 }  // namespace
 
 std::string random_nonce() {
@@ -102,71 +172,46 @@ uint64_t random_seed() {
     return ((uint64_t)rd() << 20) ^ rd();
 }
 
-bool prepare_task_inputs(const HarnessContext& ctx, const TaskSpec& task, TaskData& out,
-                         std::string& error) {
-    TokenSplit split;
-    if (!make_task_data(task, split, error)) return false;
-    std::string inputs;
-    if (!make_private_dir(ctx.workdir, 0755, inputs, error)) return false;
-    out.train_dir = inputs + "/data";
-    out.task_file = inputs + "/task.toml";
-    if (mkdir(out.train_dir.c_str(), 0755) != 0 || chmod(out.train_dir.c_str(), 0755) != 0) {
-        error = "cannot create " + out.train_dir;
-        return false;
-    }
-    if (!write_tokens(out.train_dir + "/train.bin", split.train, task.model.vocab_size, error)) {
-        return false;
-    }
-    chmod((out.train_dir + "/train.bin").c_str(), 0644);
+Result<TaskData> prepare_task_inputs(const HarnessContext& ctx, const TaskSpec& task) {
+    Result<TokenSplit> split = make_task_data(task);
+    if (!split) return failure(split.error());
+    Result<std::string> inputs = make_private_dir(ctx.workdir, 0755);
+    if (!inputs) return failure(inputs.error());
+    TaskData data;
+    data.train_dir = *inputs + "/data";
+    data.task_file = *inputs + "/task.toml";
+    if (mkdir(data.train_dir.c_str(), 0755) != 0 || chmod(data.train_dir.c_str(), 0755) != 0)
+        return failure("cannot create " + data.train_dir);
+    const std::string train_bin = data.train_dir + "/train.bin";
+    if (Status written = write_tokens(train_bin, split->train, task.model.vocab_size); !written)
+        return failure(written.error());
+    chmod(train_bin.c_str(), 0644);
     std::error_code ec;
-    fs::copy_file(task.file, out.task_file, ec);
-    if (ec || chmod(out.task_file.c_str(), 0644) != 0) {
-        error = "cannot copy the task file " + task.file + ": " + ec.message();
-        return false;
-    }
-    out.heldout = std::move(split.heldout);
-    return true;
+    fs::copy_file(task.file, data.task_file, ec);
+    if (ec || chmod(data.task_file.c_str(), 0644) != 0)
+        return failure("cannot copy the task file " + task.file + ": " + ec.message());
+    data.heldout = std::move(split->heldout);
+    return data;
 }
 
-TrainerRun run_trainer(const HarnessContext& ctx, const TrainerBuild& build, const TaskSpec& task,
-                       const TaskData& data, uint64_t seed, const std::string& nonce) {
-    TrainerRun run;
+Result<TrainerRun> run_trainer(const HarnessContext& ctx, const TrainerBuild& build,
+                               const TaskSpec& task, const TaskData& data, uint64_t seed,
+                               const std::string& nonce) {
     const bool boxed = ctx.sandbox == SandboxMode::bubblewrap;
     const int uid = untrusted_uid();
-    std::string error;
-    // Boxed, nothing untrusted needs to reach the run directory by path; without the sandbox the
-    // trainer (uid nobody) must traverse it to its output directory, and no further.
-    if (!make_private_dir(ctx.workdir, boxed ? 0700 : 0711, run.run_dir, error)) {
-        run.process.spawn_error = error;
-        return run;
-    }
-    run.log_path = run.run_dir + "/trainer.log";
-    run.export_dir = run.run_dir + "/export";
-    mkdir(run.export_dir.c_str(), 0700);
-    // Boxed, init runs as the untrusted uid and writes the exports itself.
-    if (boxed && uid >= 0) (void)!chown(run.export_dir.c_str(), (uid_t)uid, (gid_t)uid);
-    // Descriptors handed to the run: the export directory (3), then the inputs bwrap copies into
-    // the sandbox's memory (4..7), so no host path of theirs is visible inside.
-    const std::vector<std::string> handed = {run.export_dir, ctx.sandbox_init, build.trainer_path,
-                                             data.task_file, data.train_dir + "/train.bin"};
-    std::vector<int> fds;
-    for (const std::string& path : handed) {
-        const bool is_dir = fds.empty();
-        int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | (is_dir ? O_DIRECTORY : 0));
-        if (fd < 0) {
-            run.process.spawn_error = "cannot open " + path + ": " + strerror(errno);
-            for (int open_fd : fds) close(open_fd);
-            return run;
-        }
-        fds.push_back(fd);
-        if (!boxed) break;  // the fallback passes only the export directory
+    Result<TrainerRun> made = make_run_directory(ctx);
+    if (!made) return failure(made.error());
+    TrainerRun run = std::move(*made);
+    Result<std::vector<int>> fds = open_handed_descriptors(ctx, build, data, run);
+    if (!fds) {
+        remove_run(run);
+        return failure(fds.error());
     }
 
-    const std::vector<std::string> trainer_args = {
-        "--seed", std::to_string(seed), "--nonce", nonce, "--threads", std::to_string(ctx.threads)};
     SandboxSpec sandbox;
     sandbox.mode = ctx.sandbox;
     SpawnSpec spawn;
+    RunPaths paths;
     if (boxed) {
         sandbox.data_files = {{4, kSandboxInit, 0555},
                               {5, kSandboxTrainer, 0555},
@@ -174,182 +219,216 @@ TrainerRun run_trainer(const HarnessContext& ctx, const TrainerBuild& build, con
                               {7, std::string(kSandboxData) + "/train.bin", 0444}};
         sandbox.tmpfs = {{kSandboxOut, out_tmpfs_bytes(task)}};
         sandbox.cwd = kSandboxOut;
-        sandbox.command = {kSandboxInit};
-        for (const std::string& a : init_arguments(ctx, task, kSandboxOut)) {
-            sandbox.command.push_back(a);
-        }
-        sandbox.command.insert(sandbox.command.end(),
-                               {"--", kSandboxTrainer, "--task", kSandboxTask, "--data",
-                                kSandboxData, "--out", kSandboxOut});
+        paths = {{kSandboxInit}, kSandboxTrainer, kSandboxTask, kSandboxData, kSandboxOut};
         spawn.run_as_uid = uid;
         spawn.cwd = "/";
     } else {
         const std::string out_dir = run.run_dir + "/out";
         mkdir(out_dir.c_str(), 0700);
         if (uid >= 0) (void)!chown(out_dir.c_str(), (uid_t)uid, (gid_t)uid);
-        sandbox.command = {ctx.sandbox_init, "--drop-privileges"};
-        for (const std::string& a : init_arguments(ctx, task, out_dir)) {
-            sandbox.command.push_back(a);
-        }
-        sandbox.command.insert(sandbox.command.end(),
-                               {"--", build.trainer_path, "--task", data.task_file, "--data",
-                                data.train_dir, "--out", out_dir});
+        paths = {{ctx.sandbox_init, "--drop-privileges"},
+                 build.trainer_path,
+                 data.task_file,
+                 data.train_dir,
+                 out_dir};
         spawn.cwd = out_dir;
     }
-    sandbox.command.insert(sandbox.command.end(), trainer_args.begin(), trainer_args.end());
+    sandbox.command = run_command(ctx, task, paths, seed, nonce);
     spawn.argv = sandbox_argv(sandbox);
     spawn.env = sandbox_environment();
     spawn.output_path = run.log_path;
     spawn.timeout_seconds = ctx.timeout_seconds;
-    spawn.pass_fds = fds;
-    run.process = run_process(spawn);
-    for (int fd : fds) close(fd);
-    const bool exited =
-        run.process.started && !run.process.timed_out && run.process.term_signal == 0;
+    spawn.pass_fds = *fds;
+    Result<ProcessOutcome> process = run_process(spawn);
+    close_all(*fds);
+    if (!process) {
+        remove_run(run);
+        return failure(process.error());
+    }
+    run.process = *process;
+    const bool exited = !run.process.timed_out && run.process.term_signal == 0;
     run.left_processes = exited && run.process.exit_code == kLeftoverExit;
     run.init_failed = exited && run.process.exit_code == kInitError;
-
-    std::string problems;
-    if (read_file_beneath(run.export_dir, kCollectProblemsFile, {64 << 10, 10}, problems, error)) {
-        std::istringstream lines(problems);
-        std::string line;
-        while (std::getline(lines, line)) {
-            if (!line.empty()) run.collect_problems.push_back(terminal_safe_line(line));
-        }
-    }
+    run.collect_problems = read_collect_problems(run);
     return run;
 }
 
 namespace {
 
-// Reads a finished run's collected outputs; "" when usable, else why not.
-std::string read_outputs(const TrainerRun& run, const TaskSpec& task, RunOutputs& outputs,
-                         std::vector<std::string>& problems) {
-    for (const std::string& p : run.collect_problems) problems.push_back(p);
-    if (!problems.empty()) return problems.front();
-    if (!read_run_outputs(run.export_dir, task, outputs, problems)) return problems.front();
-    return "";
+// Fails with the first reason a run that started gives no usable outputs.
+Status check_run_finished(const TrainerRun& run, const std::string& who) {
+    if (run.init_failed) {
+        return failure(who +
+                       " could not be started in the sandbox: " + file_tail(run.log_path, 600));
+    }
+    if (run.left_processes)
+        return failure(who + " left processes running after it exited (they were killed)");
+    if (!run.process.succeeded()) {
+        std::string tail = file_tail(run.log_path, 600);
+        return failure(who + " " + run.process.describe() + (tail.empty() ? "" : ": " + tail));
+    }
+    return {};
 }
 
-void remove_run(const TrainerRun& run) {
-    std::error_code ec;
-    if (!run.run_dir.empty()) fs::remove_all(run.run_dir, ec);
+// A finished run's collected outputs, with the problems of collecting them first.
+CollectedOutputs collect_outputs(const TrainerRun& run, const TaskSpec& task) {
+    if (!run.collect_problems.empty()) return {RunOutputs{}, run.collect_problems};
+    return read_run_outputs(run.export_dir, task);
+}
+
+// The baseline's run of one repetition, kept in memory: its outputs are the reference.
+struct BaselineRun {
+    double seconds = 0;
+    double max_rss_mb = 0;
+    ReferenceRun reference;  // outputs only; the rest when there is something to verify
+};
+
+// Runs the baseline with the seed, reads its outputs and deletes its run: nothing of it is left
+// on disk while the submission runs. Fails, with its log, when the baseline gives no usable
+// outputs.
+Result<BaselineRun> run_baseline(const HarnessContext& ctx, const TrainerBuild& baseline,
+                                 const TaskSpec& task, const TaskData& data, uint64_t seed) {
+    const std::string who = "the baseline trainer";
+    const std::string nonce = random_nonce();
+    Result<TrainerRun> run = run_trainer(ctx, baseline, task, data, seed, nonce);
+    if (!run) return failure(who + " did not start: " + run.error());
+    BaselineRun base;
+    Status usable = check_run_finished(*run, who);
+    if (usable) {
+        CollectedOutputs collected = collect_outputs(*run, task);
+        if (!collected.problems.empty()) {
+            usable = failure("the baseline's outputs are unusable: " + collected.problems.front());
+        } else if (collected.outputs.nonce != nonce) {
+            usable = failure("the baseline's meta.json lacks the nonce");
+        }
+        base.reference.outputs = std::move(collected.outputs);
+    }
+    const std::string log = file_tail(run->log_path, 2000);
+    remove_run(*run);
+    if (!usable) return failure(usable.error() + (log.empty() ? "" : "; its log: " + log));
+    base.seconds = run->process.wall_seconds;
+    base.max_rss_mb = run->process.max_rss_mb;
+    return base;
+}
+
+// Why the submission's run used more CPU time than its pinned cores can give (it widened its
+// affinity), if it did.
+Status check_cpu_time(const HarnessContext& ctx, const RepResult& rep) {
+    const double allowed_cpu =
+        ctx.threads * kCpuAllowanceFactor * rep.submission_seconds + kCpuAllowanceSeconds;
+    if (rep.submission_cpu_seconds <= allowed_cpu) return {};
+    char buf[200];
+    snprintf(buf, sizeof(buf),
+             "the submission used %.2f CPU-seconds in %.2f s of wall time, more than the %d cores "
+             "it may use allow",
+             rep.submission_cpu_seconds, rep.submission_seconds, ctx.threads);
+    return failure(buf);
+}
+
+// Why the submission's run held more resident memory than the memory limit, if it did: memory
+// the per-process data limit does not see (file-backed mappings, memory shared through a tmpfs)
+// still shows in the peak resident set.
+Status check_memory(const HarnessContext& ctx, const RepResult& rep) {
+    const double memory_cap_mb = (double)(ctx.max_memory_bytes >> 20);
+    if (ctx.max_memory_bytes == 0 || rep.submission_max_rss_mb <= memory_cap_mb) return {};
+    char buf[200];
+    snprintf(buf, sizeof(buf),
+             "the submission's trainer held %.0f MB resident, more than the %.0f MB memory limit",
+             rep.submission_max_rss_mb, memory_cap_mb);
+    return failure(buf);
+}
+
+// Runs the submission with the repetition's seed and a fresh nonce and verifies its outputs
+// against the baseline's; completes the baseline's reference (initial weights, held-out loss)
+// only when there is something to verify. Fails only when the harness was interrupted.
+Result<RepResult> run_submission(const HarnessContext& ctx, const TrainerBuild& submission,
+                                 const TaskSpec& task, const TaskData& data, uint64_t seed,
+                                 BaselineRun& base, const std::function<void()>& on_verify) {
+    RepResult rep;
+    rep.seed = seed;
+    rep.baseline_seconds = base.seconds;
+    rep.baseline_max_rss_mb = base.max_rss_mb;
+    rep.baseline_kernel_seconds = base.reference.outputs.kernel_seconds;
+    const std::string who = "the submission's trainer";
+    const std::string nonce = random_nonce();
+    Result<TrainerRun> run = run_trainer(ctx, submission, task, data, seed, nonce);
+    if (!run) {
+        if (interrupted()) return failure(kInterrupted);
+        rep.verification.reasons.push_back(who + " did not start: " + run.error());
+        return rep;
+    }
+    rep.submission_seconds = run->process.wall_seconds;
+    rep.submission_max_rss_mb = run->process.max_rss_mb;
+    rep.submission_cpu_seconds = run->process.user_seconds + run->process.sys_seconds;
+    if (interrupted()) {
+        remove_run(*run);
+        return failure(kInterrupted);
+    }
+    if (Status finished = check_run_finished(*run, who); !finished) {
+        rep.verification.reasons.push_back(finished.error());
+    } else if (CollectedOutputs collected = collect_outputs(*run, task);
+               !collected.problems.empty()) {
+        rep.verification.reasons = collected.problems;
+    } else {
+        on_verify();
+        const GPTConfig config = gpt_config_of(task);
+        ReferenceRun& reference = base.reference;
+        reference.init_params.assign(num_parameters(config), 0.0f);
+        init_params(reference.init_params.data(), config, seed);
+        reference.heldout = heldout_loss(task, reference.outputs.checkpoint.params, data.heldout);
+        rep.verification = verify_run(task, reference, collected.outputs, nonce, data.heldout);
+        rep.submission_kernel_seconds = collected.outputs.kernel_seconds;
+    }
+    remove_run(*run);
+    if (Status cpu = check_cpu_time(ctx, rep); !cpu)
+        rep.verification.reasons.push_back(cpu.error());
+    if (Status memory = check_memory(ctx, rep); !memory)
+        rep.verification.reasons.push_back(memory.error());
+    return rep;
+}
+
+// Adds a finished repetition to the task's evaluation.
+void record_repetition(TaskEvaluation& eval, RepResult rep) {
+    if (!rep.verification.valid()) eval.valid = false;
+    for (const std::string& reason : rep.verification.reasons) add_unique(eval.reasons, reason);
+    for (const std::string& warning : rep.warnings) add_unique(eval.warnings, warning);
+    eval.reps.push_back(std::move(rep));
 }
 
 }  // namespace
 
-TaskEvaluation evaluate_task(const HarnessContext& ctx, const TrainerBuild& baseline,
-                             const TrainerBuild& submission, const TaskSpec& task, int reps,
-                             uint64_t base_seed, const RepCallback& on_progress) {
-    TaskEvaluation eval;
-    eval.task = task;
-    TaskData data;
-    std::string error;
-    if (!prepare_task_inputs(ctx, task, data, error)) {
-        eval.harness_error = error;
+Status evaluate_task(const HarnessContext& ctx, const TrainerBuild& baseline,
+                     const TrainerBuild& submission, int reps, uint64_t base_seed,
+                     const RepCallback& on_progress, TaskEvaluation& eval) {
+    const TaskSpec& task = eval.task;
+    Result<TaskData> data = prepare_task_inputs(ctx, task);
+    if (!data) {
         eval.valid = false;
-        return eval;
+        return failure(data.error());
     }
-    const GPTConfig config = gpt_config_of(task);
     Rng seeds(base_seed);
     for (int r = 0; r < reps; r++) {
-        RepResult rep;
-        rep.seed = seeds.next_u64() >> 16;
-
-        if (on_progress) on_progress(eval, r, "baseline");
-        const std::string baseline_nonce = random_nonce();
-        TrainerRun base = run_trainer(ctx, baseline, task, data, rep.seed, baseline_nonce);
-        if (interrupted()) {
-            remove_run(base);
-            eval.harness_error = "interrupted";  // what was verified so far stands
-            return eval;
-        }
-        std::string failure = run_failure(base, "the baseline trainer");
-        ReferenceRun reference;
-        std::vector<std::string> problems;
-        if (failure.empty()) {
-            std::string why = read_outputs(base, task, reference.outputs, problems);
-            if (!why.empty()) failure = "the baseline's outputs are unusable: " + why;
-        }
-        if (failure.empty() && reference.outputs.nonce != baseline_nonce) {
-            failure = "the baseline's meta.json lacks the nonce";
-        }
-        // The reference lives in memory from here on: nothing of the baseline's run is left on
-        // disk while the submission runs.
-        const std::string baseline_log = file_tail(base.log_path, 2000);
-        remove_run(base);
-        if (!failure.empty()) {
-            eval.harness_error =
-                failure + (baseline_log.empty() ? "" : "; its log: " + baseline_log);
+        auto announce = [&](const std::string& stage) {
+            if (on_progress) on_progress(eval, r, stage);
+        };
+        const uint64_t seed = seeds.next_u64() >> 16;
+        announce("baseline");
+        Result<BaselineRun> base = run_baseline(ctx, baseline, task, *data, seed);
+        if (interrupted()) return failure(kInterrupted);  // what was verified so far stands
+        if (!base) {
             eval.valid = false;
-            return eval;
+            return failure(base.error());
         }
-        rep.baseline_seconds = base.process.wall_seconds;
-        rep.baseline_max_rss_mb = base.process.max_rss_mb;
-        rep.baseline_kernel_seconds = reference.outputs.kernel_seconds;
-
-        if (on_progress) on_progress(eval, r, "submission");
-        const std::string nonce = random_nonce();
-        TrainerRun sub = run_trainer(ctx, submission, task, data, rep.seed, nonce);
-        rep.submission_seconds = sub.process.wall_seconds;
-        rep.submission_max_rss_mb = sub.process.max_rss_mb;
-        rep.submission_cpu_seconds = sub.process.user_seconds + sub.process.sys_seconds;
-        if (interrupted()) {
-            remove_run(sub);
-            eval.harness_error = "interrupted";  // what was verified so far stands
-            return eval;
-        }
-        failure = run_failure(sub, "the submission's trainer");
-        RunOutputs outputs;
-        problems.clear();
-        if (!failure.empty()) {
-            rep.verdict.reasons.push_back(failure);
-        } else if (!read_outputs(sub, task, outputs, problems).empty()) {
-            rep.verdict.reasons = problems;
-        } else {
-            if (on_progress) on_progress(eval, r, "verify");
-            reference.init_params.assign(num_parameters(config), 0.0f);
-            init_params(reference.init_params.data(), config, rep.seed);
-            reference.heldout =
-                heldout_loss(task, reference.outputs.checkpoint.params, data.heldout);
-            rep.verdict = verify_run(task, reference, outputs, nonce, data.heldout);
-            rep.submission_kernel_seconds = outputs.kernel_seconds;
-        }
-        remove_run(sub);
-        // Runs are pinned to the allowed cores; more CPU time than they can give means the
-        // trainer widened its affinity.
-        const double allowed_cpu =
-            ctx.threads * kCpuAllowanceFactor * rep.submission_seconds + kCpuAllowanceSeconds;
-        if (sub.process.started && rep.submission_cpu_seconds > allowed_cpu) {
-            char buf[200];
-            snprintf(buf, sizeof(buf),
-                     "the submission used %.2f CPU-seconds in %.2f s of wall time, more than the "
-                     "%d cores it may use allow",
-                     rep.submission_cpu_seconds, rep.submission_seconds, ctx.threads);
-            rep.verdict.reasons.push_back(buf);
-        }
-        // Resident memory the per-process data limit does not see (file-backed mappings, memory
-        // shared through a tmpfs) still shows in the peak resident set: above the cap, INVALID.
-        const double memory_cap_mb = (double)(ctx.max_memory_bytes >> 20);
-        if (sub.process.started && ctx.max_memory_bytes > 0 &&
-            rep.submission_max_rss_mb > memory_cap_mb) {
-            char buf[200];
-            snprintf(buf, sizeof(buf),
-                     "the submission's trainer held %.0f MB resident, more than the %.0f MB "
-                     "memory limit",
-                     rep.submission_max_rss_mb, memory_cap_mb);
-            rep.verdict.reasons.push_back(buf);
-        }
-        rep.verdict.valid = rep.verdict.reasons.empty();
-        if (!rep.verdict.valid) eval.valid = false;
-        for (const std::string& reason : rep.verdict.reasons) add_unique(eval.reasons, reason);
-        for (const std::string& warning : rep.warnings) add_unique(eval.warnings, warning);
-        eval.reps.push_back(std::move(rep));
-        if (on_progress) on_progress(eval, r, "done");
+        announce("submission");
+        Result<RepResult> rep =
+            run_submission(ctx, submission, task, *data, seed, *base, [&] { announce("verify"); });
+        if (!rep) return failure(rep.error());  // interrupted: what was verified so far stands
+        record_repetition(eval, std::move(*rep));
+        announce("done");
         // An invalid submission stays invalid; more repetitions would only burn time.
         if (!eval.valid) break;
     }
-    return eval;
+    return {};
 }
 
 }  // namespace trainopt

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "contract/result.h"
 #include "harness/process.h"
 #include "harness/sandbox.h"
 #include "harness/verify.h"
@@ -41,8 +42,9 @@ struct TaskData {
     std::vector<int> heldout;  // never leaves the trusted process
 };
 
-bool prepare_task_inputs(const HarnessContext& ctx, const TaskSpec& task, TaskData& out,
-                         std::string& error);
+// Generates the task's data: train.bin and a copy of the task file in a fresh directory under
+// ctx.workdir, the held-out tokens in memory.
+Result<TaskData> prepare_task_inputs(const HarnessContext& ctx, const TaskSpec& task);
 
 struct TrainerRun {
     ProcessOutcome process;
@@ -54,9 +56,11 @@ struct TrainerRun {
     std::vector<std::string> collect_problems;  // outputs that could not be collected
 };
 
-// One sandboxed run of `build` on `task`, in a fresh private directory under ctx.workdir.
-TrainerRun run_trainer(const HarnessContext& ctx, const TrainerBuild& build, const TaskSpec& task,
-                       const TaskData& data, uint64_t seed, const std::string& nonce);
+// One sandboxed run of `build` on `task`, in a fresh private directory under ctx.workdir. Fails
+// when the run could not be set up or started (its directory is removed then).
+Result<TrainerRun> run_trainer(const HarnessContext& ctx, const TrainerBuild& build,
+                               const TaskSpec& task, const TaskData& data, uint64_t seed,
+                               const std::string& nonce);
 
 struct RepResult {
     uint64_t seed = 0;
@@ -65,7 +69,7 @@ struct RepResult {
     double submission_cpu_seconds = 0;
     double baseline_max_rss_mb = 0;
     double submission_max_rss_mb = 0;
-    Verdict verdict;
+    Verification verification;
     std::vector<std::string> warnings;
     std::map<std::string, double> baseline_kernel_seconds;
     std::map<std::string, double> submission_kernel_seconds;
@@ -77,16 +81,21 @@ struct TaskEvaluation {
     bool valid = true;
     std::vector<std::string> reasons;   // why invalid (deduplicated)
     std::vector<std::string> warnings;  // flagged but not invalidating
-    std::string harness_error;          // the baseline itself failed: no score possible
 };
 
+// Called as a repetition moves through its stages: "baseline", "submission", "verify" (only
+// when the submission's outputs are usable) and "done" (the repetition is in eval.reps).
 using RepCallback = std::function<void(const TaskEvaluation&, int rep, const std::string& stage)>;
 
-// Runs `reps` repetitions, seeds drawn from base_seed. A repetition runs the baseline, reads and
-// keeps its outputs in memory and deletes them, then runs the submission and verifies it.
-TaskEvaluation evaluate_task(const HarnessContext& ctx, const TrainerBuild& baseline,
-                             const TrainerBuild& submission, const TaskSpec& task, int reps,
-                             uint64_t base_seed, const RepCallback& on_progress);
+// Runs up to `reps` repetitions of eval.task, seeds drawn from base_seed, and records each
+// finished one in `eval` (stopping after the first invalid one). A repetition runs the
+// baseline, keeps its outputs in memory and deletes them, then runs the submission and verifies
+// it. Fails when no score is possible: the task's data could not be prepared, the baseline
+// failed (both mark the task invalid) or the harness was interrupted; the repetitions that
+// finished stay in `eval`.
+Status evaluate_task(const HarnessContext& ctx, const TrainerBuild& baseline,
+                     const TrainerBuild& submission, int reps, uint64_t base_seed,
+                     const RepCallback& on_progress, TaskEvaluation& eval);
 
 std::string random_nonce();
 uint64_t random_seed();

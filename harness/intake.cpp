@@ -40,18 +40,26 @@ constexpr size_t kMaxSubmissionFileBytes = (size_t)16 << 20;
 
 // A file of the submission (or of a tree it wrote): beneath `root`, no link followed, regular,
 // at most 16 MiB.
-bool read_untrusted(const fs::path& root, const std::string& relative, std::string& out) {
-    std::string error;
-    return read_file_beneath(root.string(), relative, {kMaxSubmissionFileBytes, 30}, out, error);
+Result<std::string> read_untrusted(const fs::path& root, const std::string& relative) {
+    return read_file_beneath(root.string(), relative, {kMaxSubmissionFileBytes, 30});
 }
 
-bool read_file(const fs::path& path, std::string& out) {
+// A file of the pristine tree.
+Result<std::string> read_pristine(const fs::path& path) {
     std::ifstream f(path, std::ios::binary);
-    if (!f) return false;
+    if (!f) return failure("cannot read " + path.string());
     std::ostringstream ss;
     ss << f.rdbuf();
-    out = ss.str();
-    return true;
+    return ss.str();
+}
+
+// Whether the untrusted file ROOT/RELATIVE is readable and holds exactly what the pristine
+// file PRISTINE_ROOT/RELATIVE holds.
+bool same_as_pristine(const fs::path& root, const std::string& relative,
+                      const std::string& pristine_root) {
+    Result<std::string> ours = read_untrusted(root, relative);
+    Result<std::string> theirs = read_pristine(fs::path(pristine_root) / relative);
+    return ours && theirs && *ours == *theirs;
 }
 
 bool is_editable_top(const std::string& first_component) {
@@ -77,20 +85,18 @@ std::string strip_diff_prefix(std::string path) {
     return path;
 }
 
-// Header-level checks of a unified diff; the patch is applied only when these pass.
-void check_patch_headers(const std::string& text, std::vector<std::string>& problems,
-                         std::set<std::string>& touched) {
+// Header-level checks of a unified diff; the patch is applied only when they find no problem.
+std::vector<std::string> check_patch_headers(const std::string& text) {
+    std::vector<std::string> problems;
     std::istringstream in(text);
     std::string line;
     int line_no = 0;
     bool any_file = false;
     auto path_problem = [&](const std::string& raw) {
         if (raw == "/dev/null") return;
-        std::string path = strip_diff_prefix(raw);
-        touched.insert(path);
         any_file = true;
-        std::string why = check_editable_path(path);
-        if (!why.empty()) problems.push_back("line " + std::to_string(line_no) + ": " + why);
+        if (Status allowed = check_editable_path(strip_diff_prefix(raw)); !allowed)
+            problems.push_back("line " + std::to_string(line_no) + ": " + allowed.error());
     };
     while (std::getline(in, line)) {
         line_no++;
@@ -137,6 +143,7 @@ void check_patch_headers(const std::string& text, std::vector<std::string>& prob
     }
     if (!any_file && problems.empty())
         problems.push_back("the patch names no files (is it a unified diff?)");
+    return problems;
 }
 
 // git must not read configuration, attributes or a repository the harness does not control:
@@ -152,38 +159,35 @@ std::vector<std::string> git_environment(const std::string& home, const std::str
     return env;
 }
 
-// Applies the patch text (already read and checked; git never opens the submission's path, so
-// nothing can be swapped in after the checks). Sandboxed, git runs as the untrusted user on the
-// scratch tree at /sandbox/src; without the sandbox, as the harness's user with the environment
-// above.
-bool apply_patch(const Submission& submission, const std::string& scratch, SandboxMode mode,
-                 std::vector<std::string>& problems) {
-    std::string text;
+// The patch file's text, read without following links; text only (no NUL bytes).
+Result<std::string> read_patch(const Submission& submission) {
     const fs::path patch = fs::absolute(submission.path);
-    std::string error;
-    if (!read_file_beneath(patch.parent_path().string(), patch.filename().string(),
-                           {kMaxSubmissionFileBytes, 30}, text, error)) {
-        problems.push_back("cannot read the patch: " + error);
-        return false;
-    }
-    if (text.find('\0') != std::string::npos) {
-        problems.push_back("the patch file contains NUL bytes: binary content is not accepted");
-        return false;
-    }
-    std::set<std::string> touched;
-    check_patch_headers(text, problems, touched);
-    if (!problems.empty()) return false;
+    Result<std::string> text = read_file_beneath(
+        patch.parent_path().string(), patch.filename().string(), {kMaxSubmissionFileBytes, 30});
+    if (!text) return failure("cannot read the patch: " + text.error());
+    if (text->find('\0') != std::string::npos)
+        return failure("the patch file contains NUL bytes: binary content is not accepted");
+    return text;
+}
+
+// Applies the patch (read and its headers checked first; git never opens the submission's path,
+// so nothing can be swapped in after the checks). Sandboxed, git runs as the untrusted user on the
+// scratch tree at /sandbox/src; without the sandbox, as the harness's user with the environment
+// above. Returns the problems that refuse it.
+std::vector<std::string> apply_patch(const Submission& submission, const std::string& scratch,
+                                     SandboxMode mode) {
+    Result<std::string> text = read_patch(submission);
+    if (!text) return {text.error()};
+    std::vector<std::string> problems = check_patch_headers(*text);
+    if (!problems.empty()) return problems;
 
     const std::string outside = fs::path(scratch).parent_path().string();
     const std::string copy = outside + "/submission.patch";
     const std::string log = outside + "/git-apply.log";
     {
         std::ofstream out(copy, std::ios::binary | std::ios::trunc);
-        out << text;
-        if (!out) {
-            problems.push_back("cannot keep a private copy of the patch in " + outside);
-            return false;
-        }
+        out << *text;
+        if (!out) return {"cannot keep a private copy of the patch in " + outside};
     }
     // git apply outside a repository behaves like patch(1), with stricter parsing; it refuses
     // paths through symlinks and outside the working directory.
@@ -192,10 +196,7 @@ bool apply_patch(const Submission& submission, const std::string& scratch, Sandb
     sandbox.mode = mode;
     SpawnSpec spec;
     if (boxed) {
-        if (!give_tree_to_untrusted_user(scratch, error)) {
-            problems.push_back(error);
-            return false;
-        }
+        if (Status given = give_tree_to_untrusted_user(scratch); !given) return {given.error()};
         sandbox.mounts = {{scratch, kSandboxSource, true},
                           {copy, "/sandbox/submission.patch", false}};
         sandbox.cwd = kSandboxSource;
@@ -211,38 +212,77 @@ bool apply_patch(const Submission& submission, const std::string& scratch, Sandb
     spec.cwd = scratch;
     spec.output_path = log;
     spec.timeout_seconds = 60;
-    ProcessOutcome outcome = run_process(spec);
-    if (!outcome.succeeded()) {
-        problems.push_back("the patch does not apply to the pristine tree (git apply " +
-                           outcome.describe() + "):\n" + file_tail(log));
-        return false;
+    Result<ProcessOutcome> git = run_process(spec);
+    if (!git || !git->succeeded()) {
+        return {"the patch does not apply to the pristine tree (git apply " + describe(git) +
+                "):\n" + file_tail(log)};
     }
-    return true;
+    return {};
 }
 
 void collect_files(const fs::path& root, const fs::path& dir, std::set<std::string>& out);
 
 // A workspace's copy of a trusted entry (tasks/, CMakeLists.txt) must equal the pristine one.
-void check_trusted_copy(const fs::path& workspace, const std::string& pristine_root,
-                        const std::string& entry, std::vector<std::string>& problems) {
+// Returns a problem for every file that differs.
+std::vector<std::string> check_trusted_copy(const fs::path& workspace,
+                                            const std::string& pristine_root,
+                                            const std::string& entry) {
+    std::vector<std::string> problems;
     std::set<std::string> ours, theirs;
     collect_files(workspace, workspace / entry, ours);
     collect_files(pristine_root, fs::path(pristine_root) / entry, theirs);
     for (const std::string& rel : ours) {
-        std::string a, b;
         if (!theirs.count(rel) || fs::is_symlink(workspace / rel) ||
-            !read_untrusted(workspace, rel, a) || !read_file(fs::path(pristine_root) / rel, b) ||
-            a != b) {
+            !same_as_pristine(workspace, rel, pristine_root)) {
             problems.push_back(rel +
                                ": changed, but outside the editable surface (only "
                                "baseline/** and kernels/** may change)");
         }
     }
+    return problems;
+}
+
+// Copies one regular file of an overlay or workspace directory into scratch after checking it:
+// an editable path, not executable, readable, no NUL bytes. Fails with the problem that
+// refuses it.
+Status take_editable_file(const fs::path& root, const fs::directory_entry& entry,
+                          const std::string& scratch) {
+    const fs::path rel = fs::relative(entry.path(), root);
+    const std::string rel_str = rel.generic_string();
+    if (Status allowed = check_editable_path(rel_str); !allowed) return allowed;
+    if ((entry.status().permissions() & fs::perms::owner_exec) != fs::perms::none)
+        return failure(rel_str + ": executable files are not accepted (mode change)");
+    Result<std::string> content = read_untrusted(root, rel_str);
+    if (!content) return failure(rel_str + ": cannot read");
+    if (content->find('\0') != std::string::npos)
+        return failure(rel_str + ": binary files are not accepted (contains NUL bytes)");
+    const fs::path dest = fs::path(scratch) / rel;
+    fs::create_directories(dest.parent_path());
+    std::ofstream out(dest, std::ios::binary | std::ios::trunc);
+    out << *content;
+    return {};
+}
+
+// In a workspace, a pristine editable file that is missing was deleted on purpose: removes it
+// from scratch too. `seen` holds the workspace's editable files.
+void remove_deleted_files(const std::string& pristine_root, const std::string& scratch,
+                          const std::set<std::string>& seen) {
+    for (const char* editable : kEditableRoots) {
+        const fs::path dir = fs::path(pristine_root) / editable;
+        for (auto& entry : fs::recursive_directory_iterator(dir)) {
+            if (!entry.is_regular_file()) continue;
+            std::string rel = fs::relative(entry.path(), pristine_root).generic_string();
+            if (!seen.count(rel)) fs::remove(fs::path(scratch) / rel);
+        }
+    }
 }
 
 // Copies the editable files of an overlay or workspace directory into scratch, checking each.
-bool apply_directory(const Submission& submission, const std::string& pristine_root,
-                     const std::string& scratch, std::vector<std::string>& problems) {
+// Returns the problems that refuse it.
+std::vector<std::string> apply_directory(const Submission& submission,
+                                         const std::string& pristine_root,
+                                         const std::string& scratch) {
+    std::vector<std::string> problems;
     const fs::path root = fs::absolute(submission.path);
     std::error_code ec;
     std::set<std::string> seen;
@@ -255,7 +295,8 @@ bool apply_directory(const Submission& submission, const std::string& pristine_r
             (is_ignored_workspace_entry(top) || !is_editable_top(top))) {
             // workspaces carry a copy of the trusted files too: they must be unchanged
             if (!is_ignored_workspace_entry(top)) {
-                check_trusted_copy(root, pristine_root, top, problems);
+                for (std::string& p : check_trusted_copy(root, pristine_root, top))
+                    problems.push_back(std::move(p));
             }
             if (it->is_directory() && !it->is_symlink()) it.disable_recursion_pending();
             continue;
@@ -265,9 +306,8 @@ bool apply_directory(const Submission& submission, const std::string& pristine_r
             continue;
         }
         if (it->is_directory()) {
-            std::string why = check_editable_path(rel_str + "/x");
-            if (!why.empty()) {
-                problems.push_back(rel_str + "/: " + why);
+            if (Status allowed = check_editable_path(rel_str + "/x"); !allowed) {
+                problems.push_back(rel_str + "/: " + allowed.error());
                 it.disable_recursion_pending();
             }
             continue;
@@ -276,43 +316,16 @@ bool apply_directory(const Submission& submission, const std::string& pristine_r
             problems.push_back(rel_str + ": only regular files are accepted");
             continue;
         }
-        std::string why = check_editable_path(rel_str);
-        if (!why.empty()) {
-            problems.push_back(why);
-            continue;
-        }
-        if ((it->status().permissions() & fs::perms::owner_exec) != fs::perms::none) {
-            problems.push_back(rel_str + ": executable files are not accepted (mode change)");
-            continue;
-        }
-        std::string content;
-        if (!read_untrusted(root, rel_str, content)) {
-            problems.push_back(rel_str + ": cannot read");
-            continue;
-        }
-        if (content.find('\0') != std::string::npos) {
-            problems.push_back(rel_str + ": binary files are not accepted (contains NUL bytes)");
+        if (Status taken = take_editable_file(root, *it, scratch); !taken) {
+            problems.push_back(taken.error());
             continue;
         }
         seen.insert(rel_str);
-        const fs::path dest = fs::path(scratch) / rel;
-        fs::create_directories(dest.parent_path());
-        std::ofstream out(dest, std::ios::binary | std::ios::trunc);
-        out << content;
     }
     if (ec) problems.push_back("cannot read " + submission.path + ": " + ec.message());
-    // In a workspace, a pristine editable file that is missing was deleted on purpose.
-    if (submission.kind == SubmissionKind::workspace) {
-        for (const char* editable : kEditableRoots) {
-            const fs::path dir = fs::path(pristine_root) / editable;
-            for (auto& entry : fs::recursive_directory_iterator(dir)) {
-                if (!entry.is_regular_file()) continue;
-                std::string rel = fs::relative(entry.path(), pristine_root).generic_string();
-                if (!seen.count(rel)) fs::remove(fs::path(scratch) / rel);
-            }
-        }
-    }
-    return problems.empty();
+    if (submission.kind == SubmissionKind::workspace)
+        remove_deleted_files(pristine_root, scratch, seen);
+    return problems;
 }
 
 void collect_files(const fs::path& root, const fs::path& dir, std::set<std::string>& out) {
@@ -331,70 +344,57 @@ void collect_files(const fs::path& root, const fs::path& dir, std::set<std::stri
 
 }  // namespace
 
-std::string check_editable_path(const std::string& relative_path) {
-    if (relative_path.empty()) return "empty path";
-    if (relative_path.front() == '/') return relative_path + ": absolute paths are not accepted";
+Status check_editable_path(const std::string& relative_path) {
+    if (relative_path.empty()) return failure("empty path");
+    if (relative_path.front() == '/')
+        return failure(relative_path + ": absolute paths are not accepted");
     std::istringstream parts(relative_path);
     std::string part, first;
     while (std::getline(parts, part, '/')) {
-        if (part == "..") return relative_path + ": path escapes the tree (\"..\")";
-        if (part.empty() || part == ".") return relative_path + ": malformed path";
+        if (part == "..") return failure(relative_path + ": path escapes the tree (\"..\")");
+        if (part.empty() || part == ".") return failure(relative_path + ": malformed path");
         if (first.empty()) first = part;
     }
     if (!is_editable_top(first)) {
-        return relative_path +
-               ": outside the editable surface (only baseline/** and kernels/** "
-               "may change)";
+        return failure(relative_path +
+                       ": outside the editable surface (only baseline/** and kernels/** may "
+                       "change)");
     }
-    return "";
+    return {};
 }
 
-bool classify_submission(const std::string& path, Submission& out, std::string& error) {
+Result<Submission> classify_submission(const std::string& path) {
     std::error_code ec;
     fs::file_status st = fs::symlink_status(path, ec);
-    if (ec || !fs::exists(st)) {
-        error = "submission " + path + " does not exist";
-        return false;
-    }
-    out.path = path;
-    if (fs::is_regular_file(st)) {
-        out.kind = SubmissionKind::patch;
-        return true;
-    }
-    if (!fs::is_directory(st)) {
-        error = "submission " + path + " is neither a patch file nor a directory";
-        return false;
-    }
-    out.kind = fs::exists(fs::path(path) / kWorkspaceMarker) ? SubmissionKind::workspace
-                                                             : SubmissionKind::overlay;
-    return true;
+    if (ec || !fs::exists(st)) return failure("submission " + path + " does not exist");
+    if (fs::is_regular_file(st)) return Submission{path, SubmissionKind::patch};
+    if (!fs::is_directory(st))
+        return failure("submission " + path + " is neither a patch file nor a directory");
+    const bool workspace = fs::exists(fs::path(path) / kWorkspaceMarker);
+    return Submission{path, workspace ? SubmissionKind::workspace : SubmissionKind::overlay};
 }
 
-bool copy_pristine_tree(const std::string& pristine_root, const std::string& dest,
-                        std::string& error) {
+Status copy_pristine_tree(const std::string& pristine_root, const std::string& dest) {
     std::error_code ec;
     fs::create_directories(dest, ec);
     for (const char* entry : kTrainerTreeEntries) {
         fs::path from = fs::path(pristine_root) / entry;
         fs::copy(from, fs::path(dest) / entry,
                  fs::copy_options::recursive | fs::copy_options::skip_symlinks, ec);
-        if (ec) {
-            error = "cannot copy " + from.string() + " to " + dest + ": " + ec.message();
-            return false;
-        }
+        if (ec)
+            return failure("cannot copy " + from.string() + " to " + dest + ": " + ec.message());
     }
-    return true;
+    return {};
 }
 
-bool apply_submission(const Submission& submission, const std::string& pristine_root,
-                      const std::string& scratch, SandboxMode mode,
-                      std::vector<std::string>& problems) {
-    bool ok = submission.kind == SubmissionKind::patch
-                  ? apply_patch(submission, scratch, mode, problems)
-                  : apply_directory(submission, pristine_root, scratch, problems);
-    if (!ok) return false;
-    problems = audit_scratch_tree(pristine_root, scratch);
-    return problems.empty();
+std::vector<std::string> apply_submission(const Submission& submission,
+                                          const std::string& pristine_root,
+                                          const std::string& scratch, SandboxMode mode) {
+    std::vector<std::string> problems = submission.kind == SubmissionKind::patch
+                                            ? apply_patch(submission, scratch, mode)
+                                            : apply_directory(submission, pristine_root, scratch);
+    if (!problems.empty()) return problems;
+    return audit_scratch_tree(pristine_root, scratch);
 }
 
 std::vector<std::string> audit_scratch_tree(const std::string& pristine_root,
@@ -417,9 +417,7 @@ std::vector<std::string> audit_scratch_tree(const std::string& pristine_root,
                 problems.push_back(rel + ": executable files are not accepted (mode change)");
             }
         } else {
-            std::string a, b;
-            if (!pristine_files.count(rel) || !read_untrusted(scratch, rel, a) ||
-                !read_file(fs::path(pristine_root) / rel, b) || a != b) {
+            if (!pristine_files.count(rel) || !same_as_pristine(scratch, rel, pristine_root)) {
                 problems.push_back(rel +
                                    ": outside the editable surface (only baseline/** and "
                                    "kernels/** may change)");

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "contract/result.h"
 #include "harness/sandbox.h"
 
 namespace trainopt {
@@ -26,23 +27,23 @@ extern const char* const kTrainerTreeEntries[5];
 // Marker file that `trainopt workspace init` writes into a workspace.
 extern const char* const kWorkspaceMarker;
 
-// Works out what kind of submission `path` is. False with a reason when it is none of them.
-bool classify_submission(const std::string& path, Submission& out, std::string& error);
+// Works out what kind of submission `path` is. Fails when it is none of them.
+Result<Submission> classify_submission(const std::string& path);
 
 // Checks one relative path against the allow-list: no absolute paths, no "..", no empty or
-// "." components, and inside baseline/ or kernels/. Returns "" when allowed, else the reason.
-std::string check_editable_path(const std::string& relative_path);
+// "." components, and inside baseline/ or kernels/. Fails with the reason it is not allowed.
+Status check_editable_path(const std::string& relative_path);
 
 // Copies the pristine trainer tree (CMakeLists.txt, baseline/, kernels/, tasks/) into `dest`.
-bool copy_pristine_tree(const std::string& pristine_root, const std::string& dest,
-                        std::string& error);
+Status copy_pristine_tree(const std::string& pristine_root, const std::string& dest);
 
 // Applies the submission onto the scratch copy at `scratch`, which must hold a fresh copy of
-// the pristine tree. All problems are returned (one line each) so a user can fix them at once.
-// Patches are applied by git in the sandbox (mode) as the untrusted user.
-bool apply_submission(const Submission& submission, const std::string& pristine_root,
-                      const std::string& scratch, SandboxMode mode,
-                      std::vector<std::string>& problems);
+// the pristine tree, then audits the result (audit_scratch_tree). Returns every problem that
+// refuses the submission, one line each, so a user can fix them at once; none when it is
+// accepted. Patches are applied by git in the sandbox (mode) as the untrusted user.
+std::vector<std::string> apply_submission(const Submission& submission,
+                                          const std::string& pristine_root,
+                                          const std::string& scratch, SandboxMode mode);
 
 // Final defence for every kind: compares the scratch tree with the pristine one and reports any
 // difference outside the editable roots, any symlink or special file, any executable bit.

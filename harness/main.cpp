@@ -112,31 +112,37 @@ void add_score_options(CLI::App* cmd, ScoreOptions& o, std::optional<uint64_t>& 
     cmd->add_option("--html", o.html_path, "write the HTML report here");
 }
 
-int run_and_report(ScoreOptions options) {
-    ScoreOutcome outcome = run_score(options);
-    if (!outcome.ok) return fail(outcome.error);
-    print_summary(outcome.report);
+int run_and_report(const ScoreOptions& options) {
+    Result<ScoreReport> report = run_score(options);
+    if (!report) return fail(report.error());
+    print_summary(*report);
     if (!options.json_path.empty()) printf("JSON report: %s\n", safe(options.json_path).c_str());
     if (!options.html_path.empty()) printf("HTML report: %s\n", safe(options.html_path).c_str());
-    return exit_code_for(outcome.report);
+    return exit_code_for(*report);
 }
 
-int workspace_init(const std::string& dir) {
-    if (fs::exists(dir) && !fs::is_empty(dir)) return fail(dir + " exists and is not empty");
-    std::string error;
-    // the verified pristine tree (harness/trusted_inputs.h), and only the agent-facing documents
-    // compiled into trainopt: nothing about other submissions or their results
-    const TrustedInputs trusted = load_trusted_inputs();
-    if (!trusted.ok) return fail(trusted.error);
-    if (!copy_pristine_tree(trusted.pristine_root, dir, error)) return fail(error);
+// Writes the agent-facing documents compiled into trainopt into the workspace.
+Status write_workspace_documents(const std::string& dir) {
     for (const EmbeddedFile& doc : workspace_documents()) {
         const fs::path path = fs::path(dir) / doc.path;
         std::error_code ec;
         fs::create_directories(path.parent_path(), ec);
         std::ofstream out(path, std::ios::binary | std::ios::trunc);
         out << doc.text();
-        if (!out.flush()) return fail("cannot write " + path.string());
+        if (!out.flush()) return failure("cannot write " + path.string());
     }
+    return {};
+}
+
+int workspace_init(const std::string& dir) {
+    if (fs::exists(dir) && !fs::is_empty(dir)) return fail(dir + " exists and is not empty");
+    // the verified pristine tree (harness/trusted_inputs.h), and only the agent-facing documents
+    // compiled into trainopt: nothing about other submissions or their results
+    Result<TrustedInputs> trusted = load_trusted_inputs();
+    if (!trusted) return fail(trusted.error());
+    if (Status copied = copy_pristine_tree(trusted->pristine_root, dir); !copied)
+        return fail(copied.error());
+    if (Status written = write_workspace_documents(dir); !written) return fail(written.error());
     std::ofstream(dir + "/" + kWorkspaceMarker)
         << "trainopt workspace; edit baseline/ and kernels/ only\n";
     printf(
@@ -147,14 +153,13 @@ int workspace_init(const std::string& dir) {
 }
 
 int tasks_list(const std::string& suite_name) {
-    Suite suite;
-    std::string error;
-    bool builtin = false;
-    const TrustedInputs trusted = locate_trusted_inputs();
-    if (!trusted.ok) return fail(trusted.error);
-    if (!load_scoring_suite(trusted, suite_name, suite, builtin, error)) return fail(error);
+    Result<TrustedInputs> trusted = locate_trusted_inputs();
+    if (!trusted) return fail(trusted.error());
+    Result<ScoringSuite> loaded = load_scoring_suite(*trusted, suite_name);
+    if (!loaded) return fail(loaded.error());
+    const Suite& suite = loaded->suite;
     const std::string origin =
-        builtin ? "built into trainopt" : "not built in: read from " + safe(suite_name);
+        loaded->builtin ? "built into trainopt" : "not built in: read from " + safe(suite_name);
     printf("suite %s (%s):\n", safe(suite.name).c_str(), origin.c_str());
     int name_width = 0, hot_spot_width = 0;
     for (const TaskSpec& t : suite.tasks) {
@@ -170,22 +175,22 @@ int tasks_list(const std::string& suite_name) {
     return 0;
 }
 
-int ci(ScoreOptions options, const std::string& against, double max_slowdown) {
+int ci(const ScoreOptions& options, const std::string& against, double max_slowdown) {
     if (!(max_slowdown >= 0 && max_slowdown < 10)) return fail("--max-slowdown must be in [0, 10)");
-    ScoreReport previous;
-    std::string error;
-    if (!load_report(against, previous, error)) return fail(error);
-    if (previous.verdict != "VALID")
-        return fail("the previous report " + against + " is " + previous.verdict + ", not VALID");
-    ScoreOutcome outcome = run_score(options);
-    if (!outcome.ok) return fail(outcome.error);
-    print_summary(outcome.report);
-    if (outcome.report.verdict != "VALID") {
-        fprintf(stderr, "trainopt ci: the submission is %s\n",
-                safe(outcome.report.verdict).c_str());
-        return exit_code_for(outcome.report);
+    Result<ScoreReport> previous = load_report(against);
+    if (!previous) return fail(previous.error());
+    if (previous->verdict != Verdict::valid) {
+        return fail("the previous report " + against + " is " + to_string(previous->verdict) +
+                    ", not VALID");
     }
-    RegressionResult result = compare_reports(previous, outcome.report, max_slowdown);
+    Result<ScoreReport> current = run_score(options);
+    if (!current) return fail(current.error());
+    print_summary(*current);
+    if (current->verdict != Verdict::valid) {
+        fprintf(stderr, "trainopt ci: the submission is %s\n", to_string(current->verdict).c_str());
+        return exit_code_for(*current);
+    }
+    RegressionResult result = compare_reports(*previous, *current, max_slowdown);
     for (const std::string& line : result.lines) printf("%s\n", safe(line).c_str());
     if (result.regression) {
         printf("trainopt ci: significant regression against %s\n", safe(against).c_str());
@@ -195,120 +200,155 @@ int ci(ScoreOptions options, const std::string& against, double max_slowdown) {
     return 0;
 }
 
+int write_task_data(const std::string& task_file, const std::string& out_dir) {
+    Result<TaskSpec> task = load_task(task_file);
+    if (!task) return fail(task.error());
+    if (Status written = prepare_task_data(*task, out_dir); !written) return fail(written.error());
+    printf("wrote %s/train.bin and %s/val.bin\n", safe(out_dir).c_str(), safe(out_dir).c_str());
+    return 0;
+}
+
+int rerender_report(const std::string& json, const std::string& markdown_path,
+                    const std::string& html_path) {
+    Result<ScoreReport> report = load_report(json);
+    if (!report) return fail(report.error());
+    if (!markdown_path.empty()) {
+        if (Status written = write_file_atomic(markdown_path, report_to_markdown(*report));
+            !written)
+            return fail(written.error());
+    }
+    if (!html_path.empty()) {
+        if (Status written = write_file_atomic(html_path, report_to_html(*report)); !written)
+            return fail(written.error());
+    }
+    print_summary(*report);
+    return 0;
+}
+
+// The command line: every subcommand, the options it fills, and whether it was given.
+struct CommandLine {
+    CLI::App app{"trainopt: score CPU-only LLM training optimizations against a naive baseline"};
+    std::optional<uint64_t> seed;  // --seed, shared by the scoring commands
+
+    ScoreOptions score_options;
+    CLI::App* score = nullptr;
+    ScoreOptions verify_options;
+    CLI::App* verify = nullptr;
+    ScoreOptions baseline_options;
+    CLI::App* baseline = nullptr;
+    ScoreOptions ci_options;
+    std::string against;
+    double max_slowdown = 0.10;
+    CLI::App* ci = nullptr;
+
+    std::string workspace_dir;
+    CLI::App* workspace_init = nullptr;
+    std::string list_suite = "default";
+    CLI::App* tasks_list = nullptr;
+    std::string data_task, data_out;
+    CLI::App* data = nullptr;
+    std::string report_json, report_md, report_html;
+    CLI::App* report = nullptr;
+};
+
+void add_scoring_commands(CommandLine& cl) {
+    CLI::App& app = cl.app;
+    cl.score = app.add_subcommand("score", "score a submission against the baseline");
+    cl.score
+        ->add_option("submission", cl.score_options.submission,
+                     "patch file, overlay or workspace directory")
+        ->required();
+    cl.score->add_option("--reps", cl.score_options.reps, "repetitions per task")
+        ->capture_default_str();
+    add_score_options(cl.score, cl.score_options, cl.seed);
+
+    cl.verify =
+        app.add_subcommand("verify", "check a submission trains the same model (one repetition)");
+    cl.verify
+        ->add_option("submission", cl.verify_options.submission,
+                     "patch file, overlay or workspace directory")
+        ->required();
+    add_score_options(cl.verify, cl.verify_options, cl.seed);
+
+    cl.baseline_options.submission = "baseline";
+    cl.baseline = app.add_subcommand("baseline", "time the pristine baseline against itself");
+    cl.baseline->add_option("--reps", cl.baseline_options.reps, "repetitions per task")
+        ->capture_default_str();
+    add_score_options(cl.baseline, cl.baseline_options, cl.seed);
+
+    cl.ci = app.add_subcommand("ci", "fail on a statistically significant slowdown");
+    cl.ci->add_option("submission", cl.ci_options.submission, "submission to time")->required();
+    cl.ci->add_option("--against", cl.against, "JSON report of the previous run")->required();
+    cl.ci
+        ->add_option("--max-slowdown", cl.max_slowdown,
+                     "allowed slowdown as a fraction (0.1 = 10%)")
+        ->capture_default_str();
+    cl.ci->add_option("--reps", cl.ci_options.reps, "repetitions per task")->capture_default_str();
+    add_score_options(cl.ci, cl.ci_options, cl.seed);
+}
+
+void add_other_commands(CommandLine& cl) {
+    CLI::App& app = cl.app;
+    CLI::App* workspace = app.add_subcommand("workspace", "editable workspaces");
+    workspace->require_subcommand(1);
+    cl.workspace_init = workspace->add_subcommand("init", "create an editable copy plus TASK.md");
+    cl.workspace_init->add_option("dir", cl.workspace_dir, "directory to create")->required();
+
+    CLI::App* tasks = app.add_subcommand("tasks", "task suites");
+    tasks->require_subcommand(1);
+    cl.tasks_list = tasks->add_subcommand("list", "list the tasks of a suite");
+    cl.tasks_list->add_option("--suite", cl.list_suite, "suite")->capture_default_str();
+
+    cl.data = app.add_subcommand("data", "write a task's train.bin and val.bin");
+    cl.data->add_option("task", cl.data_task, "task file")->required();
+    cl.data->add_option("--out", cl.data_out, "output directory")->required();
+
+    cl.report = app.add_subcommand("report", "re-render a saved JSON report");
+    cl.report->add_option("json", cl.report_json, "report.json")->required();
+    cl.report->add_option("--md", cl.report_md, "write Markdown here");
+    cl.report->add_option("--html", cl.report_html, "write HTML here");
+}
+
+// Runs the subcommand that was given.
+int run_command(CommandLine& cl) {
+    if (*cl.score || *cl.verify || *cl.baseline || *cl.ci) {
+        ScoreOptions& o = *cl.score      ? cl.score_options
+                          : *cl.verify   ? cl.verify_options
+                          : *cl.baseline ? cl.baseline_options
+                                         : cl.ci_options;
+        o.seed = cl.seed;
+        if (*cl.verify) {
+            o.reps = 1;
+            o.measure_peak = false;
+        }
+        if (*cl.ci) return ci(o, cl.against, cl.max_slowdown);
+        return run_and_report(o);
+    }
+    if (*cl.workspace_init) return workspace_init(cl.workspace_dir);
+    if (*cl.tasks_list) return tasks_list(cl.list_suite);
+    if (*cl.data) return write_task_data(cl.data_task, cl.data_out);
+    if (*cl.report) return rerender_report(cl.report_json, cl.report_md, cl.report_html);
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     install_interrupt_handlers();
-    CLI::App app{"trainopt: score CPU-only LLM training optimizations against a naive baseline"};
-    app.require_subcommand(1);
     use_safe_log_pattern();
-
-    ScoreOptions score_options;
-    std::optional<uint64_t> seed;
-    CLI::App* score = app.add_subcommand("score", "score a submission against the baseline");
-    score
-        ->add_option("submission", score_options.submission,
-                     "patch file, overlay or workspace directory")
-        ->required();
-    score->add_option("--reps", score_options.reps, "repetitions per task")->capture_default_str();
-    add_score_options(score, score_options, seed);
-
-    ScoreOptions verify_options;
-    CLI::App* verify =
-        app.add_subcommand("verify", "check a submission trains the same model (one repetition)");
-    verify
-        ->add_option("submission", verify_options.submission,
-                     "patch file, overlay or workspace directory")
-        ->required();
-    add_score_options(verify, verify_options, seed);
-
-    ScoreOptions baseline_options;
-    baseline_options.submission = "baseline";
-    CLI::App* baseline =
-        app.add_subcommand("baseline", "time the pristine baseline against itself");
-    baseline->add_option("--reps", baseline_options.reps, "repetitions per task")
-        ->capture_default_str();
-    add_score_options(baseline, baseline_options, seed);
-
-    ScoreOptions ci_options;
-    std::string against;
-    double max_slowdown = 0.10;
-    CLI::App* ci_cmd = app.add_subcommand("ci", "fail on a statistically significant slowdown");
-    ci_cmd->add_option("submission", ci_options.submission, "submission to time")->required();
-    ci_cmd->add_option("--against", against, "JSON report of the previous run")->required();
-    ci_cmd->add_option("--max-slowdown", max_slowdown, "allowed slowdown as a fraction (0.1 = 10%)")
-        ->capture_default_str();
-    ci_cmd->add_option("--reps", ci_options.reps, "repetitions per task")->capture_default_str();
-    add_score_options(ci_cmd, ci_options, seed);
-
-    CLI::App* workspace = app.add_subcommand("workspace", "editable workspaces");
-    workspace->require_subcommand(1);
-    std::string workspace_dir;
-    CLI::App* ws_init = workspace->add_subcommand("init", "create an editable copy plus TASK.md");
-    ws_init->add_option("dir", workspace_dir, "directory to create")->required();
-
-    CLI::App* tasks = app.add_subcommand("tasks", "task suites");
-    tasks->require_subcommand(1);
-    std::string list_suite = "default";
-    CLI::App* tasks_list_cmd = tasks->add_subcommand("list", "list the tasks of a suite");
-    tasks_list_cmd->add_option("--suite", list_suite, "suite")->capture_default_str();
-
-    std::string data_task, data_out;
-    CLI::App* data = app.add_subcommand("data", "write a task's train.bin and val.bin");
-    data->add_option("task", data_task, "task file")->required();
-    data->add_option("--out", data_out, "output directory")->required();
-
-    std::string report_json, report_md, report_html;
-    CLI::App* report_cmd = app.add_subcommand("report", "re-render a saved JSON report");
-    report_cmd->add_option("json", report_json, "report.json")->required();
-    report_cmd->add_option("--md", report_md, "write Markdown here");
-    report_cmd->add_option("--html", report_html, "write HTML here");
-
+    CommandLine cl;
+    cl.app.require_subcommand(1);
+    add_scoring_commands(cl);
+    add_other_commands(cl);
     try {
-        app.parse(argc, argv);
+        cl.app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
         // CLI11's messages quote the arguments, which may be a hostile file name
         std::ostringstream out, err;
-        const int code = app.exit(e, out, err);
+        const int code = cl.app.exit(e, out, err);
         fputs(terminal_safe(out.str()).c_str(), stdout);
         fputs(terminal_safe(err.str()).c_str(), stderr);
         return code;
     }
-
-    if (*score || *verify || *baseline || *ci_cmd) {
-        ScoreOptions& o = *score      ? score_options
-                          : *verify   ? verify_options
-                          : *baseline ? baseline_options
-                                      : ci_options;
-        o.seed = seed;
-        if (*verify) {
-            o.reps = 1;
-            o.measure_peak = false;
-        }
-        if (*ci_cmd) return ci(o, against, max_slowdown);
-        return run_and_report(o);
-    }
-    if (*ws_init) return workspace_init(workspace_dir);
-    if (*tasks_list_cmd) return tasks_list(list_suite);
-    if (*data) {
-        TaskSpec task;
-        std::string error;
-        if (!load_task(data_task, task, error) || !prepare_task_data(task, data_out, error))
-            return fail(error);
-        printf("wrote %s/train.bin and %s/val.bin\n", safe(data_out).c_str(),
-               safe(data_out).c_str());
-        return 0;
-    }
-    if (*report_cmd) {
-        ScoreReport r;
-        std::string error;
-        if (!load_report(report_json, r, error)) return fail(error);
-        if (!report_md.empty() && !write_file_atomic(report_md, report_to_markdown(r), error))
-            return fail(error);
-        if (!report_html.empty() && !write_file_atomic(report_html, report_to_html(r), error))
-            return fail(error);
-        print_summary(r);
-        return 0;
-    }
-    return 0;
+    return run_command(cl);
 }

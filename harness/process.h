@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "contract/result.h"
+
 namespace trainopt {
 
 struct SpawnSpec {
@@ -17,11 +19,10 @@ struct SpawnSpec {
     std::vector<int> pass_fds;     // handed to the child as descriptors 3, 4, ... in order
 };
 
+// How a command that started ended, and what it used.
 struct ProcessOutcome {
-    bool started = false;
-    std::string spawn_error;  // why it did not start
-    int exit_code = -1;       // valid when exited normally
-    int term_signal = 0;      // non-zero when killed by a signal
+    int exit_code = -1;   // valid when exited normally
+    int term_signal = 0;  // non-zero when killed by a signal
     bool timed_out = false;
     bool interrupted = false;  // the harness got SIGINT or SIGTERM; the child was killed
     double wall_seconds = 0;
@@ -29,7 +30,7 @@ struct ProcessOutcome {
     double sys_seconds = 0;
     double max_rss_mb = 0;  // peak resident memory of the largest process in the tree
 
-    bool succeeded() const { return started && !timed_out && term_signal == 0 && exit_code == 0; }
+    bool succeeded() const { return !timed_out && term_signal == 0 && exit_code == 0; }
     std::string describe() const;  // e.g. "exited with status 3", "killed by signal 9"
 };
 
@@ -38,8 +39,12 @@ struct ProcessOutcome {
 void install_interrupt_handlers();
 bool interrupted();
 
-// Runs the command to completion (or timeout, after which its process group is killed).
-ProcessOutcome run_process(const SpawnSpec& spec);
+// Runs the command to completion (or timeout, after which its process group is killed). Fails
+// when the command could not be started.
+Result<ProcessOutcome> run_process(const SpawnSpec& spec);
+
+// What happened to a command: describe() of its outcome, or "did not start: " and why.
+std::string describe(const Result<ProcessOutcome>& outcome);
 
 // The last `max_bytes` of a log the harness wrote (its content is untrusted: it is returned with
 // control characters removed), for error messages. Links are not followed.

@@ -71,66 +71,54 @@ std::string describe_mode(mode_t mode) {
     return "not a regular file";
 }
 
-// Opens and checks the file; returns the descriptor or -1 with `error` set.
-int open_checked(const std::string& dir, const std::string& relative, const SafeReadLimits& limits,
-                 off_t& size, std::string& error) {
+// Opens RELATIVE beneath DIR and checks it is a regular file within the size limit. The
+// descriptor is the caller's to close.
+Result<int> open_checked(const std::string& dir, const std::string& relative,
+                         const SafeReadLimits& limits) {
     Fd dir_fd(open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-    if (dir_fd.fd < 0) {
-        error = relative + ": its directory cannot be opened (" + strerror(errno) + ")";
-        return -1;
-    }
+    if (dir_fd.fd < 0)
+        return failure(relative + ": its directory cannot be opened (" + strerror(errno) + ")");
     int fd = open_beneath(dir_fd.fd, relative);
     if (fd < 0) {
-        if (errno == ENOENT) {
-            error = relative + " is missing";
-        } else if (errno == ELOOP || errno == EXDEV) {
-            error = relative + " is a link or lies beyond one: links are not followed";
-        } else {
-            error = relative + " cannot be opened (" + strerror(errno) + ")";
-        }
-        return -1;
+        if (errno == ENOENT) return failure(relative + " is missing");
+        if (errno == ELOOP || errno == EXDEV)
+            return failure(relative + " is a link or lies beyond one: links are not followed");
+        return failure(relative + " cannot be opened (" + strerror(errno) + ")");
     }
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        error = relative + " is " + describe_mode(st.st_mode) + ", not a regular file";
         close(fd);
-        return -1;
+        return failure(relative + " is " + describe_mode(st.st_mode) + ", not a regular file");
     }
     if ((size_t)st.st_size > limits.max_bytes) {
-        error = relative + " is " + std::to_string(st.st_size) + " bytes, more than the " +
-                std::to_string(limits.max_bytes) + " bytes allowed";
         close(fd);
-        return -1;
+        return failure(relative + " is " + std::to_string(st.st_size) + " bytes, more than the " +
+                       std::to_string(limits.max_bytes) + " bytes allowed");
     }
-    size = st.st_size;
     return fd;
 }
 
 // Reads at most limits.max_bytes from `fd`; a file that grows past the limit or a read that
 // outlasts the deadline is an error.
-bool read_bounded(int fd, const std::string& relative, const SafeReadLimits& limits, off_t size,
-                  std::string& out, std::string& error) {
+Result<std::string> read_bounded(int fd, const std::string& relative,
+                                 const SafeReadLimits& limits) {
     const double deadline = monotonic_seconds() + limits.deadline_seconds;
-    out.clear();
-    out.reserve((size_t)size);
+    std::string out;
+    struct stat st;
+    if (fstat(fd, &st) == 0) out.reserve((size_t)st.st_size);
     char buf[1 << 16];
     while (true) {
         if (monotonic_seconds() > deadline) {
-            error = relative + " could not be read within " +
-                    std::to_string((int)limits.deadline_seconds) + " s";
-            return false;
+            return failure(relative + " could not be read within " +
+                           std::to_string((int)limits.deadline_seconds) + " s");
         }
         ssize_t n = read(fd, buf, sizeof(buf));
         if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-        if (n < 0) {
-            error = relative + " cannot be read (" + strerror(errno) + ")";
-            return false;
-        }
-        if (n == 0) return true;
+        if (n < 0) return failure(relative + " cannot be read (" + strerror(errno) + ")");
+        if (n == 0) return out;
         if (out.size() + (size_t)n > limits.max_bytes) {
-            error =
-                relative + " grew past the " + std::to_string(limits.max_bytes) + " bytes allowed";
-            return false;
+            return failure(relative + " grew past the " + std::to_string(limits.max_bytes) +
+                           " bytes allowed");
         }
         out.append(buf, (size_t)n);
     }
@@ -138,39 +126,29 @@ bool read_bounded(int fd, const std::string& relative, const SafeReadLimits& lim
 
 }  // namespace
 
-bool read_file_beneath(const std::string& dir, const std::string& relative,
-                       const SafeReadLimits& limits, std::string& out, std::string& error) {
-    off_t size = 0;
-    Fd fd(open_checked(dir, relative, limits, size, error));
-    if (fd.fd < 0) return false;
-    return read_bounded(fd.fd, relative, limits, size, out, error);
+Result<std::string> read_file_beneath(const std::string& dir, const std::string& relative,
+                                      const SafeReadLimits& limits) {
+    Result<int> opened = open_checked(dir, relative, limits);
+    if (!opened) return failure(opened.error());
+    Fd fd(*opened);
+    return read_bounded(fd.fd, relative, limits);
 }
 
-bool copy_file_beneath(const std::string& dir, const std::string& relative,
-                       const SafeReadLimits& limits, const std::string& dest, int mode,
-                       std::string& error) {
-    std::string content;
-    if (!read_file_beneath(dir, relative, limits, content, error)) return false;
+Status copy_file_beneath(const std::string& dir, const std::string& relative,
+                         const SafeReadLimits& limits, const std::string& dest, int mode) {
+    Result<std::string> content = read_file_beneath(dir, relative, limits);
+    if (!content) return failure(content.error());
     Fd out(open(dest.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
-    if (out.fd < 0) {
-        error = "cannot create " + dest + ": " + strerror(errno);
-        return false;
-    }
+    if (out.fd < 0) return failure("cannot create " + dest + ": " + strerror(errno));
     size_t written = 0;
-    while (written < content.size()) {
-        ssize_t n = write(out.fd, content.data() + written, content.size() - written);
+    while (written < content->size()) {
+        ssize_t n = write(out.fd, content->data() + written, content->size() - written);
         if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            error = "cannot write " + dest + ": " + strerror(errno);
-            return false;
-        }
+        if (n <= 0) return failure("cannot write " + dest + ": " + strerror(errno));
         written += (size_t)n;
     }
-    if (fchmod(out.fd, mode) != 0) {
-        error = "cannot set the mode of " + dest;
-        return false;
-    }
-    return true;
+    if (fchmod(out.fd, mode) != 0) return failure("cannot set the mode of " + dest);
+    return {};
 }
 
 }  // namespace trainopt

@@ -8,6 +8,8 @@
 #include <cstddef>
 #include <string>
 
+#include "contract/result.h"
+
 namespace trainopt {
 
 struct SafeReadLimits {
@@ -15,16 +17,15 @@ struct SafeReadLimits {
     double deadline_seconds = 10;  // reading stops with an error after this long
 };
 
-// Reads DIR/RELATIVE into `out`. False with a reason naming RELATIVE when it is missing, is a
-// link or lies beyond one, is not a regular file (FIFO, device, socket, directory), is larger than
-// the limit or takes longer than the deadline.
-bool read_file_beneath(const std::string& dir, const std::string& relative,
-                       const SafeReadLimits& limits, std::string& out, std::string& error);
+// The contents of DIR/RELATIVE. Fails, naming RELATIVE, when it is missing, is a link or lies
+// beyond one, is not a regular file (FIFO, device, socket, directory), is larger than the limit
+// or takes longer than the deadline.
+Result<std::string> read_file_beneath(const std::string& dir, const std::string& relative,
+                                      const SafeReadLimits& limits);
 
 // Copies DIR/RELATIVE, read as above, to DEST (a new file in a directory the harness owns;
 // an existing DEST is an error, so nothing is ever truncated through a name).
-bool copy_file_beneath(const std::string& dir, const std::string& relative,
-                       const SafeReadLimits& limits, const std::string& dest, int mode,
-                       std::string& error);
+Status copy_file_beneath(const std::string& dir, const std::string& relative,
+                         const SafeReadLimits& limits, const std::string& dest, int mode);
 
 }  // namespace trainopt

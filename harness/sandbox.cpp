@@ -6,10 +6,9 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
-
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 
 #include "harness/process.h"
@@ -103,26 +102,22 @@ int untrusted_uid() {
     return geteuid() == 0 ? (int)kNobodyId : -1;
 }
 
-bool give_tree_to_untrusted_user(const std::string& root, std::string& error) {
+Status give_tree_to_untrusted_user(const std::string& root) {
     const int uid = untrusted_uid();
-    if (uid < 0) return true;
-    auto give = [&](const fs::path& p) {
-        return fchownat(AT_FDCWD, p.c_str(), (uid_t)uid, (gid_t)uid, AT_SYMLINK_NOFOLLOW) == 0;
+    if (uid < 0) return {};
+    auto give = [&](const fs::path& p) -> Status {
+        if (fchownat(AT_FDCWD, p.c_str(), (uid_t)uid, (gid_t)uid, AT_SYMLINK_NOFOLLOW) != 0)
+            return failure("cannot hand " + p.string() + " to the untrusted user");
+        return {};
     };
-    if (!give(root)) {
-        error = "cannot hand " + root + " to the untrusted user";
-        return false;
-    }
+    if (Status given = give(root); !given) return given;
     std::error_code ec;
     for (auto it = fs::recursive_directory_iterator(root, ec);
          !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-        if (!give(it->path())) {
-            error = "cannot hand " + it->path().string() + " to the untrusted user";
-            return false;
-        }
+        if (Status given = give(it->path()); !given) return given;
     }
-    if (ec) error = "cannot walk " + root + ": " + ec.message();
-    return !ec;
+    if (ec) return failure("cannot walk " + root + ": " + ec.message());
+    return {};
 }
 
 SandboxMode detect_sandbox_mode() {
@@ -135,26 +130,19 @@ SandboxMode detect_sandbox_mode() {
     spawn.run_as_uid = untrusted_uid();
     spawn.cwd = "/";
     spawn.timeout_seconds = 20;
-    return run_process(spawn).succeeded() ? SandboxMode::bubblewrap : SandboxMode::none;
+    Result<ProcessOutcome> probe_run = run_process(spawn);
+    return probe_run && probe_run->succeeded() ? SandboxMode::bubblewrap : SandboxMode::none;
 }
 
-bool cap_directory_size(const std::string& dir, size_t max_bytes, std::string& error) {
-    if (geteuid() != 0) {
-        error = "not root";
-        return false;
-    }
+Status cap_directory_size(const std::string& dir, size_t max_bytes) {
+    if (geteuid() != 0) return failure("not root");
     if (unshare(CLONE_NEWNS) != 0 ||
-        mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
-        error = std::string("cannot make a mount namespace: ") + strerror(errno);
-        return false;
-    }
+        mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+        return failure(std::string("cannot make a mount namespace: ") + strerror(errno));
     const std::string options = "size=" + std::to_string(max_bytes) + ",mode=0711";
-    if (mount("trainopt-scratch", dir.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, options.c_str()) !=
-        0) {
-        error = "cannot mount a tmpfs on " + dir + ": " + strerror(errno);
-        return false;
-    }
-    return true;
+    if (mount("trainopt-scratch", dir.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, options.c_str()) != 0)
+        return failure("cannot mount a tmpfs on " + dir + ": " + strerror(errno));
+    return {};
 }
 
 }  // namespace trainopt

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "contract/result.h"
+
 namespace trainopt {
 
 enum class SandboxMode { bubblewrap, none };
@@ -61,13 +63,13 @@ int untrusted_uid();
 
 // Hands a tree the harness created (no links in it) to untrusted_uid(), so that untrusted code
 // working in it (git apply, the build) can write there and nowhere else. No-op when not root.
-bool give_tree_to_untrusted_user(const std::string& root, std::string& error);
+Status give_tree_to_untrusted_user(const std::string& root);
 
 // Caps what can be written under `dir` (an empty directory the harness created) at max_bytes:
 // a tmpfs of that size is mounted there, in a mount namespace of trainopt's own, so the mount
 // needs no cleanup and nothing outside trainopt sees it. A submission's build writes only into
 // its scratch tree, so this is what keeps a build from filling the host's disk. Needs root and a
 // single-threaded process; false with the reason otherwise.
-bool cap_directory_size(const std::string& dir, size_t max_bytes, std::string& error);
+Status cap_directory_size(const std::string& dir, size_t max_bytes);
 
 }  // namespace trainopt

@@ -24,8 +24,8 @@
 #include <grp.h>
 #include <sched.h>
 #include <seccomp.h>
-#include <sys/mman.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -224,9 +224,9 @@ bool install_syscall_filter() {
     ok = ok && seccomp_rule_add(filter, refuse, SCMP_SYS(memfd_create), 0) == 0;
     ok = ok && seccomp_rule_add(filter, refuse, SCMP_SYS(shmget), 0) == 0;
     const scmp_datum_t shared_anonymous = MAP_SHARED | MAP_ANONYMOUS;
-    ok = ok && seccomp_rule_add(filter, refuse, SCMP_SYS(mmap), 1,
-                                SCMP_A3(SCMP_CMP_MASKED_EQ, shared_anonymous,
-                                        shared_anonymous)) == 0;
+    ok = ok &&
+         seccomp_rule_add(filter, refuse, SCMP_SYS(mmap), 1,
+                          SCMP_A3(SCMP_CMP_MASKED_EQ, shared_anonymous, shared_anonymous)) == 0;
     ok = ok && seccomp_load(filter) == 0;
     seccomp_release(filter);
     return ok;

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "contract/result.h"
 #include "scoring/report.h"
 
 namespace trainopt {
@@ -32,13 +33,10 @@ struct ScoreOptions {
     bool measure_peak = true;      // the sgemm peak of the speed-of-light column (verify skips it)
 };
 
-struct ScoreOutcome {
-    bool ok = false;  // false: the harness could not produce a score (see error)
-    std::string error;
-    ScoreReport report;
-};
-
-ScoreOutcome run_score(const ScoreOptions& options);
+// The finished report (VALID, INVALID or REJECTED), its files written. Fails when the harness
+// could not produce a score; a failure while the tasks run leaves what was measured so far in
+// the report files.
+Result<ScoreReport> run_score(const ScoreOptions& options);
 
 // Exit code for a finished score: 0 VALID, 3 INVALID or REJECTED.
 int exit_code_for(const ScoreReport& report);

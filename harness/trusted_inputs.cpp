@@ -106,35 +106,32 @@ std::string sha256_hex(std::string_view data) {
 
 namespace {
 
-// Reads a regular file without following a symlink at its last component.
-bool read_regular_file(const std::string& path, std::string& out, std::string& error) {
+// Reads a regular file without following a symlink at its last component. A failure says what
+// is wrong with the file ("is a symlink"), to follow its path.
+Result<std::string> read_regular_file(const std::string& path) {
     int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) {
-        error = errno == ELOOP ? "is a symlink" : std::string(strerror(errno));
-        return false;
-    }
+    if (fd < 0) return failure(errno == ELOOP ? "is a symlink" : std::string(strerror(errno)));
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
-        error = "is not a regular file";
-        return false;
+        return failure("is not a regular file");
     }
-    out.clear();
+    std::string out;
     out.reserve((size_t)st.st_size);
     char buf[1 << 16];
     for (;;) {
         ssize_t n = read(fd, buf, sizeof(buf));
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) {
-            error = strerror(errno);
+            const std::string why = strerror(errno);
             close(fd);
-            return false;
+            return failure(why);
         }
         if (n == 0) break;
         out.append(buf, (size_t)n);
     }
     close(fd);
-    return true;
+    return out;
 }
 
 std::string how_to_fix(const TrustedInputs& in) {
@@ -142,33 +139,35 @@ std::string how_to_fix(const TrustedInputs& in) {
                         : "rebuild trainopt (cmake --build) if the change is yours";
 }
 
-// Checks one file against its expected hash; appends a problem naming it when it differs.
-void check_file(const TrustedInputs& in, const std::string& path, const std::string& expected,
-                std::vector<std::string>& problems) {
-    std::string content, error;
+// Checks one file against its expected hash; fails naming it when it differs.
+Status check_file(const TrustedInputs& in, const std::string& path, const std::string& expected) {
     std::error_code ec;
-    if (!fs::exists(fs::symlink_status(path, ec))) {
-        problems.push_back("trusted input missing since the build: " + path + "; " +
-                           how_to_fix(in));
-        return;
+    if (!fs::exists(fs::symlink_status(path, ec)))
+        return failure("trusted input missing since the build: " + path + "; " + how_to_fix(in));
+    Result<std::string> content = read_regular_file(path);
+    if (!content) {
+        return failure("trusted input changed since the build: " + path + " " + content.error() +
+                       " (expected a regular file with sha256 " + expected + "); " +
+                       how_to_fix(in));
     }
-    if (!read_regular_file(path, content, error)) {
-        problems.push_back("trusted input changed since the build: " + path + " " + error +
-                           " (expected a regular file with sha256 " + expected + "); " +
-                           how_to_fix(in));
-        return;
-    }
-    std::string found = sha256_hex(content);
+    std::string found = sha256_hex(*content);
     if (found != expected) {
-        problems.push_back("trusted input changed since the build: " + path + " (expected sha256 " +
-                           expected + ", found " + found + "); " + how_to_fix(in));
+        return failure("trusted input changed since the build: " + path + " (expected sha256 " +
+                       expected + ", found " + found + "); " + how_to_fix(in));
     }
+    return {};
 }
 
-// Lists the pristine tree without following symlinks: regular files into `files`, anything else
-// (symlinks, devices, FIFOs, sockets) into `problems`.
-void list_pristine_tree(const TrustedInputs& in, std::set<std::string>& files,
-                        std::vector<std::string>& problems) {
+// The pristine tree, listed without following symlinks.
+struct PristineListing {
+    std::set<std::string> files;        // regular files, relative to the pristine root
+    std::vector<std::string> problems;  // anything else (symlinks, devices, FIFOs, sockets)
+};
+
+PristineListing list_pristine_tree(const TrustedInputs& in) {
+    PristineListing listing;
+    std::set<std::string>& files = listing.files;
+    std::vector<std::string>& problems = listing.problems;
     const fs::path root(in.pristine_root);
     for (const char* entry : kTrainerTreeEntries) {
         const fs::path top = root / entry;
@@ -197,11 +196,13 @@ void list_pristine_tree(const TrustedInputs& in, std::set<std::string>& files,
                                ec.message());
         }
     }
+    return listing;
 }
 
-// The first file or folder of an install that someone other than root may change: not owned by
-// root, or group- or world-writable (a root-owned sticky folder such as /tmp is fine).
-std::string writable_by_others(const fs::path& exe, const TrustedInputs& in) {
+// Fails naming the first file or folder of an install that someone other than root may change:
+// not owned by root, or group- or world-writable (a root-owned sticky folder such as /tmp is
+// fine).
+Status check_only_root_can_change(const fs::path& exe, const TrustedInputs& in) {
     std::vector<fs::path> paths = {exe,
                                    exe.parent_path(),
                                    in.prefix,
@@ -218,15 +219,13 @@ std::string writable_by_others(const fs::path& exe, const TrustedInputs& in) {
     for (const fs::path& p : paths) {
         struct stat st;
         if (lstat(p.c_str(), &st) != 0) continue;  // missing files are the manifest's business
-        if (st.st_uid != 0) {
-            return p.string() + " is owned by uid " + std::to_string(st.st_uid);
-        }
+        if (st.st_uid != 0)
+            return failure(p.string() + " is owned by uid " + std::to_string(st.st_uid));
         const bool sticky_dir = S_ISDIR(st.st_mode) && (st.st_mode & S_ISVTX);
-        if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !S_ISLNK(st.st_mode) && !sticky_dir) {
-            return p.string() + " is writable by its group or by everyone";
-        }
+        if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !S_ISLNK(st.st_mode) && !sticky_dir)
+            return failure(p.string() + " is writable by its group or by everyone");
     }
-    return "";
+    return {};
 }
 
 std::string self_executable() {
@@ -246,14 +245,11 @@ int bindir_depth() {
 
 }  // namespace
 
-TrustedInputs locate_trusted_inputs(const std::string& exe_arg) {
+Result<TrustedInputs> locate_trusted_inputs(const std::string& exe_arg) {
     TrustedInputs in;
     std::error_code ec;
     const std::string exe_str = exe_arg.empty() ? self_executable() : exe_arg;
-    if (exe_str.empty()) {
-        in.error = "cannot find trainopt's own executable (/proc/self/exe)";
-        return in;
-    }
+    if (exe_str.empty()) return failure("cannot find trainopt's own executable (/proc/self/exe)");
     const fs::path exe = fs::weakly_canonical(exe_str, ec);
     const fs::path build_bin = fs::weakly_canonical(TRAINOPT_BUILD_EXE_DIR, ec);
     if (exe.parent_path() == build_bin) {
@@ -263,71 +259,66 @@ TrustedInputs locate_trusted_inputs(const std::string& exe_arg) {
         in.pristine_root = TRAINOPT_SOURCE_DIR;
         in.baseline_trainer = manifest::kBuildBaselineTrainer;
         in.sandbox_init = manifest::kBuildSandboxInit;
-    } else {
-        fs::path prefix = exe.parent_path();
-        for (int i = 0; i < bindir_depth(); i++) prefix = prefix.parent_path();
-        in.installed = true;
-        in.prefix = prefix.string();
-        in.pristine_root = (prefix / TRAINOPT_INSTALL_DATADIR / "trainopt" / "pristine").string();
-        const fs::path libexec = prefix / TRAINOPT_INSTALL_LIBEXECDIR / "trainopt";
-        in.baseline_trainer = (libexec / "trainopt-train").string();
-        in.sandbox_init = (libexec / "trainopt-sandbox-init").string();
-        if (!fs::is_directory(fs::symlink_status(in.pristine_root, ec))) {
-            in.error = "trainopt at " + exe.string() + " is neither in its build tree (" +
-                       build_bin.string() + ") nor in an install prefix (no directory " +
-                       in.pristine_root + "); install it with cmake --install BUILD --prefix P";
-            return in;
-        }
+        return in;
     }
-    in.ok = true;
-    if (in.installed) {
-        const std::string why = writable_by_others(exe, in);
-        if (!why.empty()) {
-            in.warnings.push_back("INSTALL NOT PROTECTED: " + why +
-                                  ": users other than root could change this trainopt and what "
-                                  "it scores against; install it as root for official scores "
-                                  "(docs/security.md)");
-        }
+    fs::path prefix = exe.parent_path();
+    for (int i = 0; i < bindir_depth(); i++) prefix = prefix.parent_path();
+    in.installed = true;
+    in.prefix = prefix.string();
+    in.pristine_root = (prefix / TRAINOPT_INSTALL_DATADIR / "trainopt" / "pristine").string();
+    const fs::path libexec = prefix / TRAINOPT_INSTALL_LIBEXECDIR / "trainopt";
+    in.baseline_trainer = (libexec / "trainopt-train").string();
+    in.sandbox_init = (libexec / "trainopt-sandbox-init").string();
+    if (!fs::is_directory(fs::symlink_status(in.pristine_root, ec))) {
+        return failure("trainopt at " + exe.string() + " is neither in its build tree (" +
+                       build_bin.string() + ") nor in an install prefix (no directory " +
+                       in.pristine_root + "); install it with cmake --install BUILD --prefix P");
+    }
+    if (Status protected_install = check_only_root_can_change(exe, in); !protected_install) {
+        in.warnings.push_back("INSTALL NOT PROTECTED: " + protected_install.error() +
+                              ": users other than root could change this trainopt and what "
+                              "it scores against; install it as root for official scores "
+                              "(docs/security.md)");
     }
     return in;
 }
 
-std::string verify_trusted_inputs(const TrustedInputs& in) {
-    std::vector<std::string> problems;
-    std::set<std::string> on_disk;
-    list_pristine_tree(in, on_disk, problems);
+Status verify_trusted_inputs(const TrustedInputs& in) {
+    PristineListing on_disk = list_pristine_tree(in);
+    std::vector<std::string>& problems = on_disk.problems;
     std::set<std::string> expected;
+    auto check = [&](const std::string& path, const std::string& sha256) {
+        if (Status same = check_file(in, path, sha256); !same) problems.push_back(same.error());
+    };
     for (size_t i = 0; i < manifest::kPristineFileCount; i++) {
         const manifest::FileHash& f = manifest::kPristineFiles[i];
         expected.insert(f.path);
-        check_file(in, (fs::path(in.pristine_root) / f.path).string(), f.sha256, problems);
+        check((fs::path(in.pristine_root) / f.path).string(), f.sha256);
     }
-    for (const std::string& rel : on_disk) {
+    for (const std::string& rel : on_disk.files) {
         if (!expected.count(rel)) {
             problems.push_back("trusted input added since the build: " +
                                (fs::path(in.pristine_root) / rel).string() +
                                " (not in the manifest); " + how_to_fix(in));
         }
     }
-    check_file(in, in.baseline_trainer, manifest::kBaselineTrainerSha256, problems);
-    check_file(in, in.sandbox_init, manifest::kSandboxInitSha256, problems);
+    check(in.baseline_trainer, manifest::kBaselineTrainerSha256);
+    check(in.sandbox_init, manifest::kSandboxInitSha256);
+    if (problems.empty()) return {};
     std::string out;
     const size_t shown = std::min<size_t>(problems.size(), 10);
     for (size_t i = 0; i < shown; i++) out += (i ? "\n" : "") + problems[i];
     if (problems.size() > shown) {
         out += "\n(and " + std::to_string(problems.size() - shown) + " more)";
     }
-    return out;
+    return failure(out);
 }
 
-TrustedInputs load_trusted_inputs(const std::string& exe) {
-    TrustedInputs in = locate_trusted_inputs(exe);
-    if (!in.ok) return in;
-    std::string problems = verify_trusted_inputs(in);
-    if (!problems.empty()) {
-        in.ok = false;
-        in.error = "refusing to run: " + problems;
-    }
+Result<TrustedInputs> load_trusted_inputs(const std::string& exe) {
+    Result<TrustedInputs> in = locate_trusted_inputs(exe);
+    if (!in) return in;
+    if (Status verified = verify_trusted_inputs(*in); !verified)
+        return failure("refusing to run: " + verified.error());
     return in;
 }
 
@@ -348,21 +339,20 @@ std::vector<std::string> builtin_suite_names() {
     return {names.begin(), names.end()};
 }
 
-bool load_scoring_suite(const TrustedInputs& in, const std::string& name_or_dir, Suite& out,
-                        bool& builtin, std::string& error) {
+Result<ScoringSuite> load_scoring_suite(const TrustedInputs& in, const std::string& name_or_dir) {
     const std::vector<std::string> names = builtin_suite_names();
-    builtin = std::find(names.begin(), names.end(), name_or_dir) != names.end();
-    if (!builtin) {
+    if (std::find(names.begin(), names.end(), name_or_dir) == names.end()) {
         std::error_code ec;
         if (!fs::is_directory(name_or_dir, ec)) {
             std::string list;
             for (const std::string& n : names) list += (list.empty() ? "" : ", ") + n;
-            error = "suite '" + name_or_dir + "' is neither a built-in suite (" + list +
-                    ") nor a directory of task files";
-            return false;
+            return failure("suite '" + name_or_dir + "' is neither a built-in suite (" + list +
+                           ") nor a directory of task files");
         }
         // the user's own task files, read from disk: allowed, but never an official score
-        return load_suite(name_or_dir, "", out, error);
+        Result<Suite> suite = load_suite(name_or_dir, "");
+        if (!suite) return failure(suite.error());
+        return ScoringSuite{std::move(*suite), false};
     }
     std::vector<TaskText> texts;
     for (const EmbeddedFile& f : builtin_task_files()) {
@@ -372,7 +362,9 @@ bool load_scoring_suite(const TrustedInputs& in, const std::string& name_or_dir,
         texts.push_back(
             {(fs::path(in.pristine_root) / "tasks" / path).string(), std::string(f.text())});
     }
-    return load_suite_texts(name_or_dir, texts, out, error);
+    Result<Suite> suite = load_suite_texts(name_or_dir, texts);
+    if (!suite) return failure(suite.error());
+    return ScoringSuite{std::move(*suite), true};
 }
 
 }  // namespace trainopt

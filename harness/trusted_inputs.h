@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "contract/result.h"
 #include "tasks/task_spec.h"
 
 namespace trainopt {
@@ -32,8 +33,6 @@ struct EmbeddedFile {
 };
 
 struct TrustedInputs {
-    bool ok = false;
-    std::string error;
     bool installed = false;        // false: trainopt runs from its build tree (development)
     std::string prefix;            // install prefix, or the build directory
     std::string pristine_root;     // holds CMakeLists.txt, baseline/, kernels/, tasks/
@@ -46,26 +45,31 @@ struct TrustedInputs {
 
 // Finds the trusted inputs of the trainopt executable at `exe` (empty: this process's own,
 // /proc/self/exe). Does not check them; see verify_trusted_inputs.
-TrustedInputs locate_trusted_inputs(const std::string& exe = "");
+Result<TrustedInputs> locate_trusted_inputs(const std::string& exe = "");
 
 // Hashes every trusted input (without following symlinks) and compares it with the manifest
-// compiled in at build time. Returns "" when all match, else one line per problem naming the
+// compiled in at build time. Fails unless all match, with one line per problem naming the
 // file, e.g. "trusted input changed since the build: P/.../tiny.toml (expected sha256 ..., found
 // ...); reinstall trainopt".
-std::string verify_trusted_inputs(const TrustedInputs& inputs);
+Status verify_trusted_inputs(const TrustedInputs& inputs);
 
-// locate_trusted_inputs, then verify_trusted_inputs: `ok` only when both succeed.
-TrustedInputs load_trusted_inputs(const std::string& exe = "");
+// locate_trusted_inputs, then verify_trusted_inputs.
+Result<TrustedInputs> load_trusted_inputs(const std::string& exe = "");
 
 // Names of the suites compiled into trainopt (the subfolders of tasks/ at build time), sorted.
 std::vector<std::string> builtin_suite_names();
 
+struct ScoringSuite {
+    Suite suite;
+    bool builtin = false;  // false: the user's own task files, not an official score
+};
+
 // Loads the suite to score on. A built-in suite name (no '/') loads the task files compiled into
-// trainopt (`builtin` = true; each task's `file`, which the trainer reads, is the verified copy
-// under inputs.pristine_root/tasks). Anything else must be a directory of the user's own task
-// files, read from disk (`builtin` = false: not an official score).
-bool load_scoring_suite(const TrustedInputs& inputs, const std::string& name_or_dir, Suite& out,
-                        bool& builtin, std::string& error);
+// trainopt (builtin; each task's `file`, which the trainer reads, is the verified copy under
+// inputs.pristine_root/tasks). Anything else must be a directory of the user's own task files,
+// read from disk (not builtin).
+Result<ScoringSuite> load_scoring_suite(const TrustedInputs& inputs,
+                                        const std::string& name_or_dir);
 
 // The agent-facing documents `trainopt workspace init` writes, paths relative to the workspace:
 // TASK.md, docs/writing-a-submission.md, docs/task-format.md, docs/kernel-api.md.

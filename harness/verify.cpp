@@ -22,23 +22,49 @@ std::string fmt_g(double v) {
 
 constexpr double kReadDeadlineSeconds = 30;
 
-void parse_meta(const std::string& text, RunOutputs& out, std::vector<std::string>& problems) {
-    nlohmann::json meta = nlohmann::json::parse(text, nullptr, false);
-    if (meta.is_discarded() || !meta.is_object()) {
-        problems.push_back("meta.json is not a JSON object");
-        return;
+// What the harness takes from meta.json: the nonce, and the self-reported kernel times.
+struct Meta {
+    std::string nonce;
+    std::map<std::string, double> kernel_seconds;
+};
+
+Result<Meta> parse_meta(const std::string& text) {
+    nlohmann::json json = nlohmann::json::parse(text, nullptr, false);
+    if (json.is_discarded() || !json.is_object()) return failure("meta.json is not a JSON object");
+    Meta meta;
+    if (json.contains("nonce") && json["nonce"].is_string()) {
+        meta.nonce = json["nonce"].get<std::string>();
     }
-    if (meta.contains("nonce") && meta["nonce"].is_string()) {
-        out.nonce = meta["nonce"].get<std::string>();
-    }
-    if (meta.contains("kernel_seconds") && meta["kernel_seconds"].is_object()) {
-        for (auto& [name, value] : meta["kernel_seconds"].items()) {
+    if (json.contains("kernel_seconds") && json["kernel_seconds"].is_object()) {
+        for (auto& [name, value] : json["kernel_seconds"].items()) {
             if (value.is_number() && std::isfinite(value.get<double>()) && name.size() < 64 &&
-                out.kernel_seconds.size() < 64) {
-                out.kernel_seconds[terminal_safe_line(name)] = value.get<double>();
+                meta.kernel_seconds.size() < 64) {
+                meta.kernel_seconds[terminal_safe_line(name)] = value.get<double>();
             }
         }
     }
+    return meta;
+}
+
+Result<std::vector<float>> read_losses(const std::string& dir, const TaskSpec& task) {
+    Result<std::string> text =
+        read_file_beneath(dir, "losses.csv", {output_caps(task).losses_csv, kReadDeadlineSeconds});
+    if (!text) return failure(text.error());
+    return parse_losses(*text, task.train.steps);
+}
+
+Result<Checkpoint> read_final_checkpoint(const std::string& dir, const TaskSpec& task) {
+    Result<std::string> bytes =
+        read_file_beneath(dir, "final.ckpt", {output_caps(task).final_ckpt, kReadDeadlineSeconds});
+    if (!bytes) return failure(bytes.error());
+    return parse_checkpoint(*bytes, gpt_config_of(task), task.train.steps);
+}
+
+Result<Meta> read_meta(const std::string& dir, const TaskSpec& task) {
+    Result<std::string> text =
+        read_file_beneath(dir, "meta.json", {output_caps(task).meta_json, kReadDeadlineSeconds});
+    if (!text) return failure(text.error());
+    return parse_meta(*text);
 }
 
 double l2_distance(const std::vector<float>& a, const std::vector<float>& b) {
@@ -52,37 +78,25 @@ double l2_distance(const std::vector<float>& a, const std::vector<float>& b) {
 
 }  // namespace
 
-bool read_run_outputs(const std::string& dir, const TaskSpec& task, RunOutputs& out,
-                      std::vector<std::string>& problems) {
-    const size_t before = problems.size();
-    const OutputCaps caps = output_caps(task);
-    std::string text, error;
-    if (!read_file_beneath(dir, "losses.csv", {caps.losses_csv, kReadDeadlineSeconds}, text,
-                           error)) {
-        problems.push_back(error);
+CollectedOutputs read_run_outputs(const std::string& dir, const TaskSpec& task) {
+    CollectedOutputs collected;
+    RunOutputs& out = collected.outputs;
+    // a problem with one output does not stop the others being read
+    if (Result<std::vector<float>> losses = read_losses(dir, task))
+        out.losses = std::move(*losses);
+    else
+        collected.problems.push_back(losses.error());
+    if (Result<Checkpoint> checkpoint = read_final_checkpoint(dir, task))
+        out.checkpoint = std::move(*checkpoint);
+    else
+        collected.problems.push_back(checkpoint.error());
+    if (Result<Meta> meta = read_meta(dir, task)) {
+        out.nonce = std::move(meta->nonce);
+        out.kernel_seconds = std::move(meta->kernel_seconds);
     } else {
-        auto losses = parse_losses(text, task.train.steps);
-        if (losses)
-            out.losses = std::move(*losses);
-        else
-            problems.push_back(losses.error());
+        collected.problems.push_back(meta.error());
     }
-    if (!read_file_beneath(dir, "final.ckpt", {caps.final_ckpt, kReadDeadlineSeconds}, text,
-                           error)) {
-        problems.push_back(error);
-    } else {
-        auto checkpoint = parse_checkpoint(text, gpt_config_of(task), task.train.steps);
-        if (checkpoint)
-            out.checkpoint = std::move(*checkpoint);
-        else
-            problems.push_back(checkpoint.error());
-    }
-    if (!read_file_beneath(dir, "meta.json", {caps.meta_json, kReadDeadlineSeconds}, text, error)) {
-        problems.push_back(error);
-    } else {
-        parse_meta(text, out, problems);
-    }
-    return problems.size() == before;
+    return collected;
 }
 
 double heldout_loss(const TaskSpec& task, const std::vector<float>& params,
@@ -108,10 +122,10 @@ double heldout_loss(const TaskSpec& task, const std::vector<float>& params,
     return total / task.eval_batches;
 }
 
-Verdict verify_run(const TaskSpec& task, const ReferenceRun& reference,
-                   const RunOutputs& submission, const std::string& expected_nonce,
-                   const std::vector<int>& heldout_tokens) {
-    Verdict v;
+Verification verify_run(const TaskSpec& task, const ReferenceRun& reference,
+                        const RunOutputs& submission, const std::string& expected_nonce,
+                        const std::vector<int>& heldout_tokens) {
+    Verification v;
     Comparison& c = v.comparison;
     const Tolerances& tol = task.tolerances;
 
@@ -153,7 +167,6 @@ Verdict verify_run(const TaskSpec& task, const ReferenceRun& reference,
                             fmt_g(c.weight_distance) + " of the training update > tolerance " +
                             fmt_g(tol.weights_rel));
     }
-    v.valid = v.reasons.empty();
     return v;
 }
 

@@ -20,12 +20,16 @@ struct RunOutputs {
     std::map<std::string, double> kernel_seconds;  // self-reported, advisory
 };
 
+// A run's outputs as read_run_outputs found them: usable when there is no problem.
+struct CollectedOutputs {
+    RunOutputs outputs;
+    std::vector<std::string> problems;  // one sentence per output missing or malformed
+};
+
 // Reads DIR/losses.csv, final.ckpt and meta.json (without following links, regular files only,
 // each within its cap) and checks their structure against the task; the checkpoint's header is
-// checked against the task before its parameters are read. Returns false with one reason per
-// problem.
-bool read_run_outputs(const std::string& dir, const TaskSpec& task, RunOutputs& out,
-                      std::vector<std::string>& problems);
+// checked against the task before its parameters are read.
+CollectedOutputs read_run_outputs(const std::string& dir, const TaskSpec& task);
 
 // Mean loss of the checkpoint on the first eval_batches * batch held-out windows, computed with
 // the reference kernels.
@@ -41,10 +45,12 @@ struct Comparison {
     double weight_distance = 0;  // ||w_sub - w_ref|| / ||w_ref - w_init||
 };
 
-struct Verdict {
-    bool valid = false;
+// What verify_run found: the run is valid when there is no reason against it.
+struct Verification {
     std::vector<std::string> reasons;  // why not, one sentence each
     Comparison comparison;
+
+    bool valid() const { return reasons.empty(); }
 };
 
 struct ReferenceRun {
@@ -53,8 +59,8 @@ struct ReferenceRun {
     double heldout = 0;
 };
 
-Verdict verify_run(const TaskSpec& task, const ReferenceRun& reference,
-                   const RunOutputs& submission, const std::string& expected_nonce,
-                   const std::vector<int>& heldout_tokens);
+Verification verify_run(const TaskSpec& task, const ReferenceRun& reference,
+                        const RunOutputs& submission, const std::string& expected_nonce,
+                        const std::vector<int>& heldout_tokens);
 
 }  // namespace trainopt

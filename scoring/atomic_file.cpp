@@ -11,7 +11,7 @@ namespace trainopt {
 
 namespace fs = std::filesystem;
 
-bool write_file_atomic(const std::string& path, const std::string& content, std::string& error) {
+Status write_file_atomic(const std::string& path, const std::string& content) {
     fs::path target(path);
     std::error_code ec;
     if (target.has_parent_path()) fs::create_directories(target.parent_path(), ec);
@@ -24,8 +24,7 @@ bool write_file_atomic(const std::string& path, const std::string& content, std:
             close(fd);
             unlink(tmp.c_str());
         }
-        error = "cannot write a temporary file next to " + path;
-        return false;
+        return failure("cannot write a temporary file next to " + path);
     }
     size_t written = 0;
     while (written < content.size()) {
@@ -33,17 +32,15 @@ bool write_file_atomic(const std::string& path, const std::string& content, std:
         if (n <= 0) {
             close(fd);
             unlink(tmp.c_str());
-            error = "short write to " + tmp;
-            return false;
+            return failure("short write to " + tmp);
         }
         written += n;
     }
     if (fsync(fd) != 0 || close(fd) != 0 || rename(tmp.c_str(), path.c_str()) != 0) {
         unlink(tmp.c_str());
-        error = "cannot replace " + path;
-        return false;
+        return failure("cannot replace " + path);
     }
-    return true;
+    return {};
 }
 
 }  // namespace trainopt

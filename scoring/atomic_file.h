@@ -4,11 +4,13 @@
 
 #include <string>
 
+#include "contract/result.h"
+
 namespace trainopt {
 
 // Writes via a temporary file in the same directory and rename(), so readers never see a
 // half-written file and an interruption leaves the previous version intact. Creates the parent
-// directories. On failure returns false with error set and leaves no temporary file behind.
-bool write_file_atomic(const std::string& path, const std::string& content, std::string& error);
+// directories. A failure leaves no temporary file behind.
+Status write_file_atomic(const std::string& path, const std::string& content);
 
 }  // namespace trainopt

@@ -8,6 +8,9 @@
 // register-only FMA loops (independent accumulators, no memory traffic) on every core at once.
 // A matmul cannot multiply-add faster than this, so a task's matmul FLOPs at this rate are a
 // physical lower bound on its run time: the speed-of-light backstop (docs/scoring.md).
+//
+// Built as its own library, trainopt_machine (it links BLAS); the reports (trainopt_scoring)
+// only record an FmaCeiling as plain data.
 #pragma once
 
 #include <string>

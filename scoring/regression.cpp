@@ -18,10 +18,6 @@ std::string pct(double v) {
     return buf;
 }
 
-TaskTimes times_of(const TaskReport& t) {
-    return {t.baseline_seconds, t.submission_seconds, t.valid};
-}
-
 }  // namespace
 
 RegressionResult compare_reports(const ScoreReport& previous, const ScoreReport& current,
@@ -44,8 +40,9 @@ RegressionResult compare_reports(const ScoreReport& previous, const ScoreReport&
         result.lines.push_back("no task is common to both reports: nothing can be compared");
         return result;
     }
-    std::vector<double> geo = ratios(bootstrap_geometric(now, resamples, 101),
-                                     bootstrap_geometric(before, resamples, 202));
+    std::vector<double> geo =
+        ratios(bootstrap_geometric(now, resamples, kRegressionSuiteSeedCurrent),
+               bootstrap_geometric(before, resamples, kRegressionSuiteSeedPrevious));
     result.ratio_ci = {percentile(geo, 2.5), percentile(geo, 97.5)};
     std::vector<double> point_now, point_before;
     for (size_t i = 0; i < names.size(); i++) {
@@ -70,8 +67,9 @@ RegressionResult compare_reports(const ScoreReport& previous, const ScoreReport&
             result.lines.push_back("REGRESSION: task " + names[i] + " is now INVALID");
             continue;
         }
-        std::vector<double> r = ratios(bootstrap_task_speedup(now[i], resamples, 303 + i),
-                                       bootstrap_task_speedup(before[i], resamples, 404 + i));
+        std::vector<double> r =
+            ratios(bootstrap_task_speedup(now[i], resamples, kRegressionTaskSeedCurrent + i),
+                   bootstrap_task_speedup(before[i], resamples, kRegressionTaskSeedPrevious + i));
         const double point = point_before[i] > 0 ? point_now[i] / point_before[i] : 0;
         const double upper = percentile(r, per_task_level);
         std::string line = "task " + names[i] + ": speedup " + pct(point - 1);

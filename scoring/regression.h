@@ -21,6 +21,6 @@ struct RegressionResult {
 // below 1 / (1 + max_slowdown), for the suite's geometric mean or (Bonferroni-corrected) for
 // any single task present in both reports.
 RegressionResult compare_reports(const ScoreReport& previous, const ScoreReport& current,
-                                 double max_slowdown, int resamples = 4000);
+                                 double max_slowdown, int resamples = kRegressionResamples);
 
 }  // namespace trainopt

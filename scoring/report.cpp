@@ -9,11 +9,25 @@
 
 namespace trainopt {
 
-namespace {
+std::string to_string(Verdict verdict) {
+    switch (verdict) {
+        case Verdict::valid:
+            return "VALID";
+        case Verdict::invalid:
+            return "INVALID";
+        case Verdict::rejected:
+            return "REJECTED";
+        case Verdict::incomplete:
+            return "INCOMPLETE";
+    }
+    return "?";
+}
 
 TaskTimes times_of(const TaskReport& t) {
     return {t.baseline_seconds, t.submission_seconds, t.valid};
 }
+
+namespace {
 
 // The speed-of-light backstop (report.h, docs/scoring.md). Checks every repetition of every task
 // that is still valid; idempotent, since a task it invalidated is no longer valid the next time
@@ -67,7 +81,8 @@ void finalize_report(ScoreReport& report) {
         TaskReport& t = report.tasks[i];
         TaskTimes times = times_of(t);
         t.speedup = task_speedup(times);
-        std::vector<double> boot = bootstrap_task_speedup(times, 2000, 777 + i);
+        std::vector<double> boot =
+            bootstrap_task_speedup(times, kBootstrapResamples, kTaskBootstrapSeed + i);
         t.speedup_ci = {percentile(boot, 2.5), percentile(boot, 97.5)};
         if (report.peak_gflops > 0 && t.step_gflop > 0 && !t.baseline_seconds.empty()) {
             t.speed_of_light_seconds = t.steps * t.step_gflop / report.peak_gflops;
@@ -78,28 +93,22 @@ void finalize_report(ScoreReport& report) {
     }
     report.summary = summarize_suite(all);
     if (!report.rejected.empty()) {
-        report.verdict = "REJECTED";
+        report.verdict = Verdict::rejected;
+    } else if (!report.complete) {
+        report.verdict = Verdict::incomplete;
     } else {
-        report.verdict = !report.complete ? "INCOMPLETE" : (all_valid ? "VALID" : "INVALID");
+        report.verdict = all_valid ? Verdict::valid : Verdict::invalid;
     }
 }
 
-bool load_report(const std::string& path, ScoreReport& out, std::string& error) {
+Result<ScoreReport> load_report(const std::string& path) {
     std::ifstream f(path);
-    if (!f) {
-        error = "cannot read report " + path;
-        return false;
-    }
+    if (!f) return failure("cannot read report " + path);
     nlohmann::json j = nlohmann::json::parse(f, nullptr, false);
-    if (j.is_discarded()) {
-        error = "report " + path + " is not valid JSON";
-        return false;
-    }
-    if (!report_from_json(j, out, error)) {
-        error = "report " + path + ": " + error;
-        return false;
-    }
-    return true;
+    if (j.is_discarded()) return failure("report " + path + " is not valid JSON");
+    Result<ScoreReport> report = report_from_json(j);
+    if (!report) return failure("report " + path + ": " + report.error());
+    return report;
 }
 
 }  // namespace trainopt

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "contract/result.h"
 #include "scoring/atomic_file.h"  // write_file_atomic, which every writer of a report uses
 #include "scoring/machine_peak.h"
 #include "scoring/stats.h"
@@ -26,6 +27,16 @@ constexpr double kHumanReferenceSpeedup = 4.0;  // a human expert in 4-8 hours
 // covers the ceiling's measurement uncertainty with room (scripts/measure-peak-margin.sh).
 constexpr double kBackstopMargin = 0.30;
 constexpr const char* kBackstopReason = "faster than the machine can do the task's FLOPs";
+
+// The verdict on a whole score. Only the reports' text (JSON, Markdown, HTML) spells it, as
+// to_string gives it; the JSON schema is unchanged.
+enum class Verdict {
+    valid,       // complete, and every task verified on every repetition
+    invalid,     // complete, and some task failed verification or the speed-of-light backstop
+    rejected,    // refused before any run: intake, build or binary audit
+    incomplete,  // still running, or interrupted
+};
+std::string to_string(Verdict verdict);  // "VALID", "INVALID", "REJECTED", "INCOMPLETE"
 
 struct TaskReport {
     std::string name;
@@ -70,14 +81,17 @@ struct ScoreReport {
     FmaCeiling fma_ceiling;  // the backstop's bound; gflops 0 when not measured
     // set by finalize_report to kBackstopMargin, recorded for readers (not read back)
     double backstop_margin = kBackstopMargin;
-    bool complete = false;  // false while running or when interrupted
-    std::string verdict;    // VALID, INVALID, REJECTED or INCOMPLETE
+    bool complete = false;                  // false while running or when interrupted
+    Verdict verdict = Verdict::incomplete;  // set by finalize_report
     SuiteSummary summary;
     double human_reference = kHumanReferenceSpeedup;
     std::vector<std::string> warnings;
     std::vector<std::string> rejected;  // non-empty: refused before any run (intake, build, audit)
     std::vector<TaskReport> tasks;
 };
+
+// A task's per-repetition times, as the statistics take them (stats.h).
+TaskTimes times_of(const TaskReport& task);
 
 // Recomputes speedups, CIs and the verdict from the per-repetition data, after applying the
 // speed-of-light backstop (which may mark tasks INVALID; idempotent).
@@ -86,9 +100,9 @@ void finalize_report(ScoreReport& report);
 // The versioned JSON form (report_json.cpp). Reading it back validates the data and runs
 // finalize_report, so a loaded report is as consistent as a fresh one.
 nlohmann::json report_to_json(const ScoreReport& report);
-bool report_from_json(const nlohmann::json& j, ScoreReport& out, std::string& error);
+Result<ScoreReport> report_from_json(const nlohmann::json& j);
 // Reads and parses a saved JSON report (report.cpp).
-bool load_report(const std::string& path, ScoreReport& out, std::string& error);
+Result<ScoreReport> load_report(const std::string& path);
 
 // The Markdown rendering (report_markdown.cpp): headline, task table, findings.
 std::string report_to_markdown(const ScoreReport& report);

@@ -60,9 +60,16 @@ constexpr const char* kStyle =
     "footer{color:#666;font-size:12px;margin-top:16px}";
 
 // The verdict's badge colour: green only for VALID.
-const char* verdict_class(const std::string& verdict) {
-    if (verdict == "VALID") return "verdict-valid";
-    if (verdict == "INCOMPLETE") return "verdict-incomplete";
+const char* verdict_class(Verdict verdict) {
+    switch (verdict) {
+        case Verdict::valid:
+            return "verdict-valid";
+        case Verdict::incomplete:
+            return "verdict-incomplete";
+        case Verdict::invalid:
+        case Verdict::rejected:
+            break;
+    }
     return "verdict-bad";
 }
 
@@ -96,7 +103,7 @@ std::string stat_box(const std::string& value, const std::string& label,
 std::string header_html(const ScoreReport& r) {
     std::ostringstream h;
     h << "<header><h1>trainopt score <span class='verdict " << verdict_class(r.verdict) << "'>"
-      << html_text(r.verdict) << "</span></h1>";
+      << to_string(r.verdict) << "</span></h1>";
     h << "<p class='meta'><span>submission <code>" << html_text(r.submission) << "</code> ("
       << html_text(r.submission_kind) << ")</span> &#183; <span>suite " << html_text(r.suite)
       << "</span> &#183; <span>" << r.reps << " repetitions, base seed " << r.seed
@@ -262,7 +269,7 @@ std::string report_to_html(const ScoreReport& r) {
     h << "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
          "<meta name='viewport' content='width=device-width, initial-scale=1'>"
          "<title>trainopt score: "
-      << html_text(r.verdict) << "</title><style>" << kStyle << "</style></head><body>";
+      << to_string(r.verdict) << "</title><style>" << kStyle << "</style></head><body>";
     h << header_html(r) << findings_html(r);
     if (!r.tasks.empty()) {
         h << speedup_section_html(r) << task_table_html(r) << kernel_section_html(r);

@@ -26,7 +26,7 @@ nlohmann::json report_to_json(const ScoreReport& r) {
     j["reps"] = r.reps;
     j["seed"] = r.seed;
     j["complete"] = r.complete;
-    j["verdict"] = r.verdict;
+    j["verdict"] = to_string(r.verdict);
     j["score"] = {
         {"arithmetic_mean", r.summary.arithmetic},
         {"arithmetic_mean_ci95", {r.summary.arithmetic_ci.low, r.summary.arithmetic_ci.high}},
@@ -65,19 +65,15 @@ nlohmann::json report_to_json(const ScoreReport& r) {
     return j;
 }
 
-bool report_from_json(const nlohmann::json& j, ScoreReport& out, std::string& error) {
+Result<ScoreReport> report_from_json(const nlohmann::json& j) {
     try {
-        if (!j.is_object() || !j.contains("schema_version")) {
-            error = "not a trainopt report (no schema_version)";
-            return false;
-        }
+        if (!j.is_object() || !j.contains("schema_version"))
+            return failure("not a trainopt report (no schema_version)");
         int version = j.at("schema_version").get<int>();
         if (version != kReportSchemaVersion) {
-            error = "report schema version " + std::to_string(version) +
-                    " is not supported (this "
-                    "trainopt reads version " +
-                    std::to_string(kReportSchemaVersion) + ")";
-            return false;
+            return failure("report schema version " + std::to_string(version) +
+                           " is not supported (this trainopt reads version " +
+                           std::to_string(kReportSchemaVersion) + ")");
         }
         ScoreReport r;
         r.created_at = j.at("created_at").get<std::string>();
@@ -138,11 +134,9 @@ bool report_from_json(const nlohmann::json& j, ScoreReport& out, std::string& er
             r.tasks.push_back(std::move(t));
         }
         finalize_report(r);
-        out = std::move(r);
-        return true;
+        return r;
     } catch (const std::exception& e) {
-        error = std::string("malformed report: ") + e.what();
-        return false;
+        return failure(std::string("malformed report: ") + e.what());
     }
 }
 

@@ -27,7 +27,7 @@ std::string md_finding(const std::string& label, const std::string& message) {
 
 std::string report_to_markdown(const ScoreReport& r) {
     std::ostringstream md;
-    md << "# trainopt score: " << markdown_inline(r.verdict) << "\n\n";
+    md << "# trainopt score: " << to_string(r.verdict) << "\n\n";
     md << "- submission: " << markdown_code_span(r.submission) << " ("
        << markdown_inline(r.submission_kind) << ")\n";
     md << "- suite: " << markdown_inline(r.suite) << ", " << r.reps

@@ -9,6 +9,18 @@ namespace trainopt {
 double median(std::vector<double> values);
 double percentile(std::vector<double> values, double p);  // p in [0, 100], linear interpolation
 
+// The bootstrap's resample counts and seeds, fixed so that the same per-repetition times always
+// give the same intervals: a report loaded back shows the intervals it was written with, and
+// `trainopt ci` compares two saved reports reproducibly.
+constexpr int kBootstrapResamples = 2000;        // a report's task and suite intervals
+constexpr uint64_t kSuiteBootstrapSeed = 12345;  // the suite's means
+constexpr uint64_t kTaskBootstrapSeed = 777;     // plus the task's index in the report
+constexpr int kRegressionResamples = 4000;       // the comparison of two reports (regression.h)
+constexpr uint64_t kRegressionSuiteSeedCurrent = 101;
+constexpr uint64_t kRegressionSuiteSeedPrevious = 202;
+constexpr uint64_t kRegressionTaskSeedCurrent = 303;  // plus the task's index among those compared
+constexpr uint64_t kRegressionTaskSeedPrevious = 404;
+
 struct Interval {
     double low = 0;
     double high = 0;
@@ -36,8 +48,9 @@ struct SuiteSummary {
 
 // Resamples each task's baseline and submission times (with replacement, independently) and
 // recomputes the suite means; the 2.5th and 97.5th percentiles form the interval.
-SuiteSummary summarize_suite(const std::vector<TaskTimes>& tasks, int resamples = 2000,
-                             uint64_t seed = 12345);
+SuiteSummary summarize_suite(const std::vector<TaskTimes>& tasks,
+                             int resamples = kBootstrapResamples,
+                             uint64_t seed = kSuiteBootstrapSeed);
 
 // Bootstrap distribution of the suite's geometric-mean speedup, for comparing two runs.
 std::vector<double> bootstrap_geometric(const std::vector<TaskTimes>& tasks, int resamples,

@@ -45,113 +45,102 @@ std::vector<int> generate_markov_corpus(int vocab, int order, int branching, int
     return out;
 }
 
-bool load_text_bytes(const std::string& path, std::vector<int>& out, std::string& error) {
+Result<std::vector<int>> load_text_bytes(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        error = "cannot read text data file " + path;
-        return false;
-    }
+    if (!in) return failure("cannot read text data file " + path);
     std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    out.resize(bytes.size());
-    for (size_t i = 0; i < bytes.size(); i++) out[i] = (unsigned char)bytes[i];
-    return true;
+    std::vector<int> tokens(bytes.size());
+    for (size_t i = 0; i < bytes.size(); i++) tokens[i] = (unsigned char)bytes[i];
+    return tokens;
 }
 
-bool make_task_data(const TaskSpec& task, TokenSplit& out, std::string& error) {
+Result<TokenSplit> make_task_data(const TaskSpec& task) {
     std::vector<int> all;
     if (task.data.kind == "synthetic") {
         all = generate_markov_corpus(task.model.vocab_size, task.data.order, task.data.branching,
                                      task.data.tokens, task.data.data_seed);
-    } else if (!load_text_bytes(task.data.path, all, error)) {
-        error = "task " + task.name + ": " + error;
-        return false;
+    } else {
+        Result<std::vector<int>> text = load_text_bytes(task.data.path);
+        if (!text) return failure("task " + task.name + ": " + text.error());
+        all = std::move(*text);
     }
     const size_t T = task.model.context;
     const size_t heldout = (size_t)(all.size() * task.data.heldout_fraction);
     const size_t needed_heldout = (size_t)task.eval_batches * task.train.batch * T + 1;
     if (heldout < needed_heldout || all.size() - heldout < 2 * (T + 1)) {
-        error = "task " + task.name + ": corpus of " + std::to_string(all.size()) +
-                " tokens is too small for context " + std::to_string(T) + ", batch " +
-                std::to_string(task.train.batch) + " and " + std::to_string(task.eval_batches) +
-                " held-out batches";
-        return false;
+        return failure("task " + task.name + ": corpus of " + std::to_string(all.size()) +
+                       " tokens is too small for context " + std::to_string(T) + ", batch " +
+                       std::to_string(task.train.batch) + " and " +
+                       std::to_string(task.eval_batches) + " held-out batches");
     }
-    out.train.assign(all.begin(), all.end() - heldout);
-    out.heldout.assign(all.end() - heldout, all.end());
-    return true;
+    TokenSplit split;
+    split.train.assign(all.begin(), all.end() - heldout);
+    split.heldout.assign(all.end() - heldout, all.end());
+    return split;
 }
 
-bool write_tokens(const std::string& path, const std::vector<int>& tokens, int vocab,
-                  std::string& error) {
+Status write_tokens(const std::string& path, const std::vector<int>& tokens, int vocab) {
     std::ofstream f(path, std::ios::binary | std::ios::trunc);
-    if (!f) {
-        error = "cannot write token file " + path;
-        return false;
-    }
+    if (!f) return failure("cannot write token file " + path);
     int32_t header[2] = {kTokenMagic, vocab};
     int64_t count = (int64_t)tokens.size();
     f.write(reinterpret_cast<const char*>(header), sizeof(header));
     f.write(reinterpret_cast<const char*>(&count), sizeof(count));
     std::vector<uint16_t> packed(tokens.begin(), tokens.end());
     f.write(reinterpret_cast<const char*>(packed.data()), packed.size() * sizeof(uint16_t));
-    if (!f) {
-        error = "short write to token file " + path;
-        return false;
-    }
-    return true;
+    if (!f) return failure("short write to token file " + path);
+    return {};
 }
 
-bool read_tokens(const std::string& path, int expected_vocab, std::vector<int>& out,
-                 std::string& error) {
+Result<std::vector<int>> read_tokens(const std::string& path, int expected_vocab) {
     std::ifstream f(path, std::ios::binary);
-    if (!f) {
-        error = "cannot read token file " + path;
-        return false;
-    }
+    if (!f) return failure("cannot read token file " + path);
     int32_t header[2];
     int64_t count = 0;
     f.read(reinterpret_cast<char*>(header), sizeof(header));
     f.read(reinterpret_cast<char*>(&count), sizeof(count));
-    if (!f || header[0] != kTokenMagic) {
-        error = "token file " + path + " has no valid header";
-        return false;
-    }
+    if (!f || header[0] != kTokenMagic)
+        return failure("token file " + path + " has no valid header");
     if (header[1] != expected_vocab) {
-        error = "token file " + path + " has vocab " + std::to_string(header[1]) + ", task wants " +
-                std::to_string(expected_vocab);
-        return false;
+        return failure("token file " + path + " has vocab " + std::to_string(header[1]) +
+                       ", task wants " + std::to_string(expected_vocab));
     }
-    if (count < 0 || count > 1000000000) {
-        error = "token file " + path + " has an implausible token count";
-        return false;
-    }
+    if (count < 0 || count > 1000000000)
+        return failure("token file " + path + " has an implausible token count");
     std::vector<uint16_t> packed(count);
     f.read(reinterpret_cast<char*>(packed.data()), count * sizeof(uint16_t));
-    if (!f) {
-        error = "token file " + path + " is truncated";
-        return false;
-    }
-    out.assign(packed.begin(), packed.end());
-    for (int t : out) {
+    if (!f) return failure("token file " + path + " is truncated");
+    std::vector<int> tokens(packed.begin(), packed.end());
+    for (int t : tokens) {
         if (t >= expected_vocab) {
-            error = "token file " + path + " holds token id " + std::to_string(t) + " >= vocab";
-            return false;
+            return failure("token file " + path + " holds token id " + std::to_string(t) +
+                           " >= vocab");
         }
     }
+    return tokens;
+}
+
+bool read_tokens(const std::string& path, int expected_vocab, std::vector<int>& out,
+                 std::string& error) {
+    Result<std::vector<int>> tokens = read_tokens(path, expected_vocab);
+    if (!tokens) {
+        error = tokens.error();
+        return false;
+    }
+    out = std::move(*tokens);
     return true;
 }
 
-bool prepare_task_data(const TaskSpec& task, const std::string& dir, std::string& error) {
+Status prepare_task_data(const TaskSpec& task, const std::string& dir) {
     std::error_code ec;
     fs::create_directories(dir, ec);
-    if (ec) {
-        error = "cannot create data directory " + dir + ": " + ec.message();
-        return false;
-    }
-    TokenSplit split;
-    if (!make_task_data(task, split, error)) return false;
-    return write_tokens(dir + "/train.bin", split.train, task.model.vocab_size, error) &&
-           write_tokens(dir + "/val.bin", split.heldout, task.model.vocab_size, error);
+    if (ec) return failure("cannot create data directory " + dir + ": " + ec.message());
+    Result<TokenSplit> split = make_task_data(task);
+    if (!split) return failure(split.error());
+    if (Status written = write_tokens(dir + "/train.bin", split->train, task.model.vocab_size);
+        !written)
+        return written;
+    return write_tokens(dir + "/val.bin", split->heldout, task.model.vocab_size);
 }
 
 double unigram_entropy(const std::vector<int>& tokens, int vocab) {

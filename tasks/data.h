@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "contract/result.h"
 #include "tasks/task_spec.h"
 
 namespace trainopt {
@@ -28,18 +29,22 @@ std::vector<int> generate_markov_corpus(int vocab, int order, int branching, int
                                         uint64_t data_seed);
 
 // Every byte of the file is one token (vocab 256).
-bool load_text_bytes(const std::string& path, std::vector<int>& out, std::string& error);
+Result<std::vector<int>> load_text_bytes(const std::string& path);
 
 // Builds the task's corpus and splits off the last heldout_fraction as held-out data.
-bool make_task_data(const TaskSpec& task, TokenSplit& out, std::string& error);
+Result<TokenSplit> make_task_data(const TaskSpec& task);
 
-bool write_tokens(const std::string& path, const std::vector<int>& tokens, int vocab,
-                  std::string& error);
+Status write_tokens(const std::string& path, const std::vector<int>& tokens, int vocab);
+Result<std::vector<int>> read_tokens(const std::string& path, int expected_vocab);
+
+// read_tokens as trainers call it: contract/trainer_io.cpp and the trainers of existing
+// submissions, which build against this tree and must keep compiling. Trusted code outside
+// trainers uses the Result form.
 bool read_tokens(const std::string& path, int expected_vocab, std::vector<int>& out,
                  std::string& error);
 
 // Writes DIR/train.bin and DIR/val.bin for the task (creating DIR).
-bool prepare_task_data(const TaskSpec& task, const std::string& dir, std::string& error);
+Status prepare_task_data(const TaskSpec& task, const std::string& dir);
 
 // Entropy in nats of the empirical unigram distribution.
 double unigram_entropy(const std::vector<int>& tokens, int vocab);

@@ -13,107 +13,219 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Reads one key; records a message when it is missing (required) or of the wrong type.
+enum class Presence { required, optional };
+
+// Reads one key of a section into `out`, which keeps its default when an optional key is
+// absent. Fails when a required key is missing or the value has the wrong type.
 template <typename T>
-bool read_key(const toml::table& tbl, const std::string& section, const std::string& key, T& out,
-              bool required, std::string& error) {
+Status read_key(const toml::table& tbl, const std::string& section, const std::string& key, T& out,
+                Presence presence) {
     const toml::node* node = tbl.get(key);
     if (node == nullptr) {
-        if (required) error = "missing key [" + section + "] " + key;
-        return !required;
+        if (presence == Presence::required) return failure("missing key [" + section + "] " + key);
+        return {};
     }
     if constexpr (std::is_same_v<T, std::string>) {
         auto v = node->value<std::string>();
-        if (!v) {
-            error = "[" + section + "] " + key + " must be a string";
-            return false;
-        }
+        if (!v) return failure("[" + section + "] " + key + " must be a string");
         out = *v;
     } else if constexpr (std::is_floating_point_v<T>) {
         auto v = node->value<double>();
-        if (!v) {
-            error = "[" + section + "] " + key + " must be a number";
-            return false;
-        }
+        if (!v) return failure("[" + section + "] " + key + " must be a number");
         out = static_cast<T>(*v);
     } else {
         auto v = node->value<int64_t>();
-        if (!v || !node->is_integer()) {
-            error = "[" + section + "] " + key + " must be an integer";
-            return false;
-        }
+        if (!v || !node->is_integer())
+            return failure("[" + section + "] " + key + " must be an integer");
         out = static_cast<T>(*v);
     }
-    return true;
+    return {};
 }
 
-const toml::table* section(const toml::table& root, const std::string& name, bool required,
-                           std::string& error) {
+// The first failure of reads done in order, or success: the reads of one section's keys.
+Status first_failure(std::initializer_list<Status> reads) {
+    for (const Status& read : reads) {
+        if (!read) return read;
+    }
+    return {};
+}
+
+// A section of the file; nullptr when an optional one is absent.
+Result<const toml::table*> find_section(const toml::table& root, const std::string& name,
+                                        Presence presence) {
     const toml::node* node = root.get(name);
     if (node == nullptr) {
-        if (required) error = "missing section [" + name + "]";
+        if (presence == Presence::required) return failure("missing section [" + name + "]");
         return nullptr;
     }
-    if (!node->is_table()) {
-        error = "[" + name + "] must be a table";
-        return nullptr;
-    }
+    if (!node->is_table()) return failure("[" + name + "] must be a table");
     return node->as_table();
 }
 
-std::string check_ranges(const TaskSpec& t) {
+constexpr Presence kRequired = Presence::required;
+constexpr Presence kOptional = Presence::optional;
+
+Status read_task_section(const toml::table& root, TaskSpec& t) {
+    Result<const toml::table*> task = find_section(root, "task", kRequired);
+    if (!task) return failure(task.error());
+    const toml::table& tbl = **task;
+    Status read = first_failure({read_key(tbl, "task", "name", t.name, kRequired),
+                                 read_key(tbl, "task", "description", t.description, kOptional),
+                                 read_key(tbl, "task", "hot_spot", t.hot_spot, kOptional)});
+    if (!read) return read;
+    if (t.name.empty()) return failure("[task] name must not be empty");
+    return {};
+}
+
+Status read_model_section(const toml::table& root, ModelSpec& m) {
+    Result<const toml::table*> model = find_section(root, "model", kRequired);
+    if (!model) return failure(model.error());
+    const toml::table& tbl = **model;
+    return first_failure({read_key(tbl, "model", "vocab_size", m.vocab_size, kRequired),
+                          read_key(tbl, "model", "context", m.context, kRequired),
+                          read_key(tbl, "model", "d_model", m.d_model, kRequired),
+                          read_key(tbl, "model", "layers", m.layers, kRequired),
+                          read_key(tbl, "model", "heads", m.heads, kRequired)});
+}
+
+// A relative text data path is resolved next to the task file (`task_path`).
+Status read_data_section(const toml::table& root, const std::string& task_path, DataSpec& d) {
+    Result<const toml::table*> data = find_section(root, "data", kRequired);
+    if (!data) return failure(data.error());
+    const toml::table& tbl = **data;
+    Status read =
+        first_failure({read_key(tbl, "data", "kind", d.kind, kRequired),
+                       read_key(tbl, "data", "heldout_fraction", d.heldout_fraction, kOptional)});
+    if (!read) return read;
+    if (d.kind == "synthetic") {
+        return first_failure({read_key(tbl, "data", "order", d.order, kOptional),
+                              read_key(tbl, "data", "branching", d.branching, kOptional),
+                              read_key(tbl, "data", "tokens", d.tokens, kRequired),
+                              read_key(tbl, "data", "data_seed", d.data_seed, kOptional)});
+    }
+    if (d.kind == "text") {
+        if (Status path = read_key(tbl, "data", "path", d.path, kRequired); !path) return path;
+        fs::path p(d.path);
+        if (p.is_relative()) p = fs::path(task_path).parent_path() / p;
+        d.path = p.lexically_normal().string();
+    }
+    return {};  // another kind is refused by check_ranges
+}
+
+Status read_train_section(const toml::table& root, TrainSpec& t) {
+    Result<const toml::table*> train = find_section(root, "train", kRequired);
+    if (!train) return failure(train.error());
+    const toml::table& tbl = **train;
+    return first_failure({read_key(tbl, "train", "batch", t.batch, kRequired),
+                          read_key(tbl, "train", "steps", t.steps, kRequired),
+                          read_key(tbl, "train", "lr", t.lr, kOptional),
+                          read_key(tbl, "train", "beta1", t.beta1, kOptional),
+                          read_key(tbl, "train", "beta2", t.beta2, kOptional),
+                          read_key(tbl, "train", "eps", t.eps, kOptional),
+                          read_key(tbl, "train", "weight_decay", t.weight_decay, kOptional)});
+}
+
+Status read_eval_section(const toml::table& root, int& eval_batches) {
+    Result<const toml::table*> eval = find_section(root, "eval", kOptional);
+    if (!eval) return failure(eval.error());
+    if (*eval == nullptr) return {};
+    return read_key(**eval, "eval", "batches", eval_batches, kOptional);
+}
+
+Status read_tolerances_section(const toml::table& root, Tolerances& t) {
+    Result<const toml::table*> tolerances = find_section(root, "tolerances", kOptional);
+    if (!tolerances) return failure(tolerances.error());
+    if (*tolerances == nullptr) return {};
+    const toml::table& tbl = **tolerances;
+    return first_failure({read_key(tbl, "tolerances", "loss_abs", t.loss_abs, kOptional),
+                          read_key(tbl, "tolerances", "heldout_abs", t.heldout_abs, kOptional),
+                          read_key(tbl, "tolerances", "weights_rel", t.weights_rel, kOptional)});
+}
+
+Status check_ranges(const TaskSpec& t) {
     const ModelSpec& m = t.model;
-    if (m.vocab_size < 2 || m.vocab_size > 65536) return "model.vocab_size must be in [2, 65536]";
-    if (m.context < 2 || m.context > 4096) return "model.context must be in [2, 4096]";
-    if (m.d_model < 1 || m.d_model > 4096) return "model.d_model must be in [1, 4096]";
-    if (m.layers < 1 || m.layers > 64) return "model.layers must be in [1, 64]";
-    if (m.heads < 1 || m.d_model % m.heads != 0) return "model.heads must divide model.d_model";
-    if (t.train.batch < 1 || t.train.batch > 1024) return "train.batch must be in [1, 1024]";
-    if (t.train.steps < 1 || t.train.steps > 1000000) return "train.steps must be in [1, 1e6]";
-    if (!(t.train.lr > 0.0f) || !(t.train.eps > 0.0f)) return "train.lr and train.eps must be > 0";
+    if (m.vocab_size < 2 || m.vocab_size > 65536)
+        return failure("model.vocab_size must be in [2, 65536]");
+    if (m.context < 2 || m.context > 4096) return failure("model.context must be in [2, 4096]");
+    if (m.d_model < 1 || m.d_model > 4096) return failure("model.d_model must be in [1, 4096]");
+    if (m.layers < 1 || m.layers > 64) return failure("model.layers must be in [1, 64]");
+    if (m.heads < 1 || m.d_model % m.heads != 0)
+        return failure("model.heads must divide model.d_model");
+    if (t.train.batch < 1 || t.train.batch > 1024)
+        return failure("train.batch must be in [1, 1024]");
+    if (t.train.steps < 1 || t.train.steps > 1000000)
+        return failure("train.steps must be in [1, 1e6]");
+    if (!(t.train.lr > 0.0f) || !(t.train.eps > 0.0f))
+        return failure("train.lr and train.eps must be > 0");
     if (!(t.train.beta1 >= 0.0f && t.train.beta1 < 1.0f) ||
         !(t.train.beta2 >= 0.0f && t.train.beta2 < 1.0f))
-        return "train.beta1 and train.beta2 must be in [0, 1)";
-    if (!(t.train.weight_decay >= 0.0f)) return "train.weight_decay must be >= 0";
+        return failure("train.beta1 and train.beta2 must be in [0, 1)");
+    if (!(t.train.weight_decay >= 0.0f)) return failure("train.weight_decay must be >= 0");
     if (t.data.kind != "synthetic" && t.data.kind != "text")
-        return "data.kind must be \"synthetic\" or \"text\"";
+        return failure("data.kind must be \"synthetic\" or \"text\"");
     if (t.data.kind == "synthetic") {
-        if (t.data.order != 1 && t.data.order != 2) return "data.order must be 1 or 2";
+        if (t.data.order != 1 && t.data.order != 2) return failure("data.order must be 1 or 2");
         if (t.data.branching < 1 || t.data.branching > 64)
-            return "data.branching must be in [1, 64]";
+            return failure("data.branching must be in [1, 64]");
         if (t.data.tokens < 10 * (int64_t)m.context || t.data.tokens > 100000000)
-            return "data.tokens must be at least 10 * model.context and at most 1e8";
+            return failure("data.tokens must be at least 10 * model.context and at most 1e8");
     }
     if (t.data.kind == "text" && m.vocab_size != 256)
-        return "text data is byte-level: model.vocab_size must be 256";
+        return failure("text data is byte-level: model.vocab_size must be 256");
     if (!(t.data.heldout_fraction > 0.0 && t.data.heldout_fraction < 0.5))
-        return "data.heldout_fraction must be in (0, 0.5)";
-    if (t.eval_batches < 1 || t.eval_batches > 1000) return "eval.batches must be in [1, 1000]";
+        return failure("data.heldout_fraction must be in (0, 0.5)");
+    if (t.eval_batches < 1 || t.eval_batches > 1000)
+        return failure("eval.batches must be in [1, 1000]");
     const Tolerances& tol = t.tolerances;
     if (!(tol.loss_abs > 0) || !(tol.heldout_abs > 0) || !(tol.weights_rel > 0))
-        return "tolerances must all be > 0";
-    return "";
+        return failure("tolerances must all be > 0");
+    return {};
+}
+
+// Every section in the file format's order, then the ranges of what was read.
+Status read_sections(const toml::table& root, const std::string& path, TaskSpec& t) {
+    if (Status read = read_task_section(root, t); !read) return read;
+    if (Status read = read_model_section(root, t.model); !read) return read;
+    if (Status read = read_data_section(root, path, t.data); !read) return read;
+    if (Status read = read_train_section(root, t.train); !read) return read;
+    if (Status read = read_eval_section(root, t.eval_batches); !read) return read;
+    if (Status read = read_tolerances_section(root, t.tolerances); !read) return read;
+    return check_ranges(t);
+}
+
+// Adds a task to the suite; a second task of the same name is an error naming `suite_label`.
+Status add_task(Suite& suite, TaskSpec task, const std::string& suite_label) {
+    for (const TaskSpec& other : suite.tasks) {
+        if (other.name == task.name)
+            return failure("suite " + suite_label + " has two tasks named '" + task.name + "'");
+    }
+    suite.tasks.push_back(std::move(task));
+    return {};
 }
 
 }  // namespace
 
-bool load_task(const std::string& path, TaskSpec& out, std::string& error) {
-    if (!fs::is_regular_file(path)) {
-        error = "task file " + path + " does not exist or is not a file";
-        return false;
-    }
+Result<TaskSpec> load_task(const std::string& path) {
+    if (!fs::is_regular_file(path))
+        return failure("task file " + path + " does not exist or is not a file");
     std::ifstream in(path, std::ios::binary);
     std::ostringstream text;
     text << in.rdbuf();
-    if (!in) {
-        error = "task file " + path + " cannot be read";
-        return false;
-    }
-    return load_task_text(text.str(), path, out, error);
+    if (!in) return failure("task file " + path + " cannot be read");
+    return load_task_text(text.str(), path);
 }
 
-bool load_task_text(const std::string& text, const std::string& path, TaskSpec& out,
-                    std::string& error) {
+bool load_task(const std::string& path, TaskSpec& out, std::string& error) {
+    Result<TaskSpec> task = load_task(path);
+    if (!task) {
+        error = task.error();
+        return false;
+    }
+    out = std::move(*task);
+    return true;
+}
+
+Result<TaskSpec> load_task_text(const std::string& text, const std::string& path) {
     toml::table root;
     try {
         root = toml::parse(text, path);
@@ -121,91 +233,23 @@ bool load_task_text(const std::string& text, const std::string& path, TaskSpec& 
         std::ostringstream msg;
         msg << "task file " << path << ": TOML parse error at line " << e.source().begin.line
             << ": " << e.description();
-        error = msg.str();
-        return false;
+        return failure(msg.str());
     }
     TaskSpec t;
     // absolute, so that a suite given as a relative directory still resolves inside a sandbox
     // whose working directory is elsewhere
     t.file = fs::absolute(path).lexically_normal().string();
-    std::string err;
-    auto fail = [&](const std::string& why) {
-        error = "task file " + path + ": " + why;
-        return false;
-    };
-    const toml::table* meta = section(root, "task", true, err);
-    if (!meta) return fail(err);
-    if (!read_key(*meta, "task", "name", t.name, true, err) ||
-        !read_key(*meta, "task", "description", t.description, false, err) ||
-        !read_key(*meta, "task", "hot_spot", t.hot_spot, false, err))
-        return fail(err);
-    if (t.name.empty()) return fail("[task] name must not be empty");
-
-    const toml::table* model = section(root, "model", true, err);
-    if (!model) return fail(err);
-    if (!read_key(*model, "model", "vocab_size", t.model.vocab_size, true, err) ||
-        !read_key(*model, "model", "context", t.model.context, true, err) ||
-        !read_key(*model, "model", "d_model", t.model.d_model, true, err) ||
-        !read_key(*model, "model", "layers", t.model.layers, true, err) ||
-        !read_key(*model, "model", "heads", t.model.heads, true, err))
-        return fail(err);
-
-    const toml::table* data = section(root, "data", true, err);
-    if (!data) return fail(err);
-    if (!read_key(*data, "data", "kind", t.data.kind, true, err) ||
-        !read_key(*data, "data", "heldout_fraction", t.data.heldout_fraction, false, err))
-        return fail(err);
-    if (t.data.kind == "synthetic") {
-        if (!read_key(*data, "data", "order", t.data.order, false, err) ||
-            !read_key(*data, "data", "branching", t.data.branching, false, err) ||
-            !read_key(*data, "data", "tokens", t.data.tokens, true, err) ||
-            !read_key(*data, "data", "data_seed", t.data.data_seed, false, err))
-            return fail(err);
-    } else if (t.data.kind == "text") {
-        if (!read_key(*data, "data", "path", t.data.path, true, err)) return fail(err);
-        fs::path p(t.data.path);
-        if (p.is_relative()) p = fs::path(path).parent_path() / p;
-        t.data.path = p.lexically_normal().string();
-    }
-
-    const toml::table* train = section(root, "train", true, err);
-    if (!train) return fail(err);
-    if (!read_key(*train, "train", "batch", t.train.batch, true, err) ||
-        !read_key(*train, "train", "steps", t.train.steps, true, err) ||
-        !read_key(*train, "train", "lr", t.train.lr, false, err) ||
-        !read_key(*train, "train", "beta1", t.train.beta1, false, err) ||
-        !read_key(*train, "train", "beta2", t.train.beta2, false, err) ||
-        !read_key(*train, "train", "eps", t.train.eps, false, err) ||
-        !read_key(*train, "train", "weight_decay", t.train.weight_decay, false, err))
-        return fail(err);
-
-    if (const toml::table* eval = section(root, "eval", false, err)) {
-        if (!read_key(*eval, "eval", "batches", t.eval_batches, false, err)) return fail(err);
-    } else if (!err.empty()) {
-        return fail(err);
-    }
-    if (const toml::table* tol = section(root, "tolerances", false, err)) {
-        if (!read_key(*tol, "tolerances", "loss_abs", t.tolerances.loss_abs, false, err) ||
-            !read_key(*tol, "tolerances", "heldout_abs", t.tolerances.heldout_abs, false, err) ||
-            !read_key(*tol, "tolerances", "weights_rel", t.tolerances.weights_rel, false, err))
-            return fail(err);
-    } else if (!err.empty()) {
-        return fail(err);
-    }
-    std::string range_error = check_ranges(t);
-    if (!range_error.empty()) return fail(range_error);
-    out = std::move(t);
-    return true;
+    if (Status read = read_sections(root, path, t); !read)
+        return failure("task file " + path + ": " + read.error());
+    return t;
 }
 
-bool load_suite(const std::string& name_or_dir, const std::string& tasks_root, Suite& out,
-                std::string& error) {
+Result<Suite> load_suite(const std::string& name_or_dir, const std::string& tasks_root) {
     fs::path dir(name_or_dir);
     if (!fs::is_directory(dir)) dir = fs::path(tasks_root) / name_or_dir;
     if (!fs::is_directory(dir)) {
-        error =
-            "suite '" + name_or_dir + "' is neither a directory nor a suite under " + tasks_root;
-        return false;
+        return failure("suite '" + name_or_dir + "' is neither a directory nor a suite under " +
+                       tasks_root);
     }
     std::vector<fs::path> files;
     for (const auto& entry : fs::directory_iterator(dir)) {
@@ -213,48 +257,30 @@ bool load_suite(const std::string& name_or_dir, const std::string& tasks_root, S
             files.push_back(entry.path());
     }
     std::sort(files.begin(), files.end());
-    if (files.empty()) {
-        error = "suite directory " + dir.string() + " holds no *.toml task files";
-        return false;
-    }
+    if (files.empty())
+        return failure("suite directory " + dir.string() + " holds no *.toml task files");
     Suite suite;
     suite.name = dir.filename().string();
     for (const fs::path& f : files) {
-        TaskSpec task;
-        if (!load_task(f.string(), task, error)) return false;
-        for (const TaskSpec& other : suite.tasks) {
-            if (other.name == task.name) {
-                error = "suite " + dir.string() + " has two tasks named '" + task.name + "'";
-                return false;
-            }
-        }
-        suite.tasks.push_back(std::move(task));
+        Result<TaskSpec> task = load_task(f.string());
+        if (!task) return failure(task.error());
+        if (Status added = add_task(suite, std::move(*task), dir.string()); !added)
+            return failure(added.error());
     }
-    out = std::move(suite);
-    return true;
+    return suite;
 }
 
-bool load_suite_texts(const std::string& name, const std::vector<TaskText>& files, Suite& out,
-                      std::string& error) {
-    if (files.empty()) {
-        error = "suite " + name + " holds no task files";
-        return false;
-    }
+Result<Suite> load_suite_texts(const std::string& name, const std::vector<TaskText>& files) {
+    if (files.empty()) return failure("suite " + name + " holds no task files");
     Suite suite;
     suite.name = name;
     for (const TaskText& f : files) {
-        TaskSpec task;
-        if (!load_task_text(f.text, f.file, task, error)) return false;
-        for (const TaskSpec& other : suite.tasks) {
-            if (other.name == task.name) {
-                error = "suite " + name + " has two tasks named '" + task.name + "'";
-                return false;
-            }
-        }
-        suite.tasks.push_back(std::move(task));
+        Result<TaskSpec> task = load_task_text(f.text, f.file);
+        if (!task) return failure(task.error());
+        if (Status added = add_task(suite, std::move(*task), name); !added)
+            return failure(added.error());
     }
-    out = std::move(suite);
-    return true;
+    return suite;
 }
 
 double training_step_flops(const TaskSpec& task) {

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "contract/result.h"
+
 namespace trainopt {
 
 struct ModelSpec {
@@ -55,30 +57,31 @@ struct TaskSpec {
     Tolerances tolerances;
 };
 
-// Parses and validates a task file. On failure returns false with a message naming the file and
-// the offending key.
-bool load_task(const std::string& path, TaskSpec& out, std::string& error);
+// Parses and validates a task file. A failure names the file and the offending key.
+Result<TaskSpec> load_task(const std::string& path);
 
 // The same from a task file's contents: `file` names it in messages, resolves a relative text
 // data path, and becomes TaskSpec::file (where a trainer reads the task).
-bool load_task_text(const std::string& text, const std::string& file, TaskSpec& out,
-                    std::string& error);
+Result<TaskSpec> load_task_text(const std::string& text, const std::string& file);
+
+// load_task as trainers call it: contract/trainer_io.cpp and the trainers of existing
+// submissions, which build against this tree and must keep compiling. Trusted code outside
+// trainers uses the Result form.
+bool load_task(const std::string& path, TaskSpec& out, std::string& error);
 
 // A suite is a directory of task files, or a name under <project>/tasks/.
 struct Suite {
     std::string name;
     std::vector<TaskSpec> tasks;
 };
-bool load_suite(const std::string& name_or_dir, const std::string& tasks_root, Suite& out,
-                std::string& error);
+Result<Suite> load_suite(const std::string& name_or_dir, const std::string& tasks_root);
 
 // A suite from task files' contents (e.g. compiled into a binary), loaded in the order given.
 struct TaskText {
     std::string file;  // as for load_task_text
     std::string text;
 };
-bool load_suite_texts(const std::string& name, const std::vector<TaskText>& files, Suite& out,
-                      std::string& error);
+Result<Suite> load_suite_texts(const std::string& name, const std::vector<TaskText>& files);
 
 // FLOPs of one training step (forward + backward): 6 * matmul params * tokens + attention
 // (causal q.k and att.v, forward and backward), a multiply-add counting 2. A LOWER BOUND on the

@@ -258,19 +258,20 @@ int usage() {
 
 int main(int argc, char** argv) {
     if (argc < 6) return usage();
-    TaskSpec task;
-    std::string error;
-    if (!load_task(argv[1], task, error)) {
-        fprintf(stderr, "%s\n", error.c_str());
+    Result<TaskSpec> loaded = load_task(argv[1]);
+    if (!loaded) {
+        fprintf(stderr, "%s\n", loaded.error().c_str());
         return 1;
     }
+    const TaskSpec task = *loaded;
     const uint64_t base = std::strtoull(argv[2], nullptr, 10);
     const int index = std::atoi(argv[3]), reps = std::atoi(argv[4]);
-    TokenSplit split;
-    if (!make_task_data(task, split, error)) {
-        fprintf(stderr, "%s\n", error.c_str());
+    Result<TokenSplit> data = make_task_data(task);
+    if (!data) {
+        fprintf(stderr, "%s\n", data.error().c_str());
         return 1;
     }
+    const TokenSplit& split = *data;
     // check every variant before the first (slow) training
     for (int v = 5; v < argc; v++) {
         std::string spec = argv[v];

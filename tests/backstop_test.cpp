@@ -69,11 +69,9 @@ KernelTable counting_kernels() {
 // could skip, the backstop could fail an honest submission: this test fails first.
 TEST(Backstop, StepFlopsAreALowerBoundOnTheMultiplyAddsOfAStep) {
     for (const std::string suite_name : {"default", "test"}) {
-        Suite suite;
-        std::string error;
-        ASSERT_TRUE(load_suite(suite_name, testing::project_root() + "/tasks", suite, error))
-            << error;
-        for (const TaskSpec& task : suite.tasks) {
+        Result<Suite> suite = load_suite(suite_name, testing::project_root() + "/tasks");
+        ASSERT_TRUE(suite) << suite.error();
+        for (const TaskSpec& task : suite->tasks) {
             const GPTConfig config = gpt_config_of(task);
             const int B = task.train.batch, T = task.model.context;
             GPT model;
@@ -134,7 +132,7 @@ bool starts_with(const std::string& s, const std::string& prefix) {
 TEST(Backstop, RunsJustSlowerThanTheBoundMinusTheMarginStayValid) {
     for (double fastest : {kFastestAllowed * 1.001, 1.0, 2.5}) {
         ScoreReport r = report_with_runs({3.0, fastest, 2.9});
-        EXPECT_EQ(r.verdict, "VALID") << fastest;
+        EXPECT_EQ(r.verdict, Verdict::valid) << fastest;
         ASSERT_TRUE(r.tasks[0].valid);
         EXPECT_TRUE(r.tasks[0].reasons.empty());
         EXPECT_DOUBLE_EQ(r.tasks[0].backstop_seconds, 1.0);
@@ -147,7 +145,7 @@ TEST(Backstop, RunsJustSlowerThanTheBoundMinusTheMarginStayValid) {
 
 TEST(Backstop, ASingleRunFasterThanTheBoundMinusTheMarginMakesTheTaskInvalid) {
     ScoreReport r = report_with_runs({3.0, kFastestAllowed * 0.999, 2.9});
-    EXPECT_EQ(r.verdict, "INVALID");
+    EXPECT_EQ(r.verdict, Verdict::invalid);
     const TaskReport& t = r.tasks[0];
     EXPECT_FALSE(t.valid);
     EXPECT_EQ(t.speedup, 0.0);
@@ -172,10 +170,10 @@ TEST(Backstop, IsAppliedOnceAndSurvivesTheJsonRoundTrip) {
     finalize_report(r);
     finalize_report(r);
     ASSERT_EQ(r.tasks[0].reasons.size(), 1u);
-    ScoreReport back;
-    std::string error;
-    ASSERT_TRUE(report_from_json(report_to_json(r), back, error)) << error;
-    EXPECT_EQ(back.verdict, "INVALID");
+    Result<ScoreReport> loaded = report_from_json(report_to_json(r));
+    ASSERT_TRUE(loaded) << loaded.error();
+    const ScoreReport& back = *loaded;
+    EXPECT_EQ(back.verdict, Verdict::invalid);
     EXPECT_EQ(back.tasks[0].reasons, r.tasks[0].reasons);
     EXPECT_EQ(report_to_json(back).dump(), report_to_json(r).dump());
     const nlohmann::json j = report_to_json(r);
@@ -192,10 +190,10 @@ TEST(Backstop, ALoadedReportIsRecheckedWithTheBuiltInMargin) {
     j["tasks"][0]["submission_seconds"] = {0.5, 2.0, 2.0};
     j["tasks"][0]["valid"] = true;
     j["machine"]["backstop_margin"] = 100.0;
-    ScoreReport back;
-    std::string error;
-    ASSERT_TRUE(report_from_json(j, back, error)) << error;
-    EXPECT_EQ(back.verdict, "INVALID");
+    Result<ScoreReport> loaded = report_from_json(j);
+    ASSERT_TRUE(loaded) << loaded.error();
+    const ScoreReport& back = *loaded;
+    EXPECT_EQ(back.verdict, Verdict::invalid);
     EXPECT_DOUBLE_EQ(back.backstop_margin, kBackstopMargin);
 }
 
@@ -220,7 +218,7 @@ TEST(Backstop, WithoutACeilingItIsNotAppliedAndTheReportSaysSo) {
     r.tasks[0].submission_seconds = {0.001};
     finalize_report(r);
     finalize_report(r);
-    EXPECT_EQ(r.verdict, "VALID");
+    EXPECT_EQ(r.verdict, Verdict::valid);
     EXPECT_EQ(r.tasks[0].backstop_seconds, 0.0);
     EXPECT_EQ(r.tasks[0].backstop_fraction, 0.0);
     ASSERT_EQ(r.warnings.size(), 1u);
@@ -232,10 +230,10 @@ TEST(Backstop, WithoutACeilingItIsNotAppliedAndTheReportSaysSo) {
     j["machine"].erase("fma_ceiling");
     j["machine"].erase("backstop_margin");
     j["warnings"] = nlohmann::json::array();
-    ScoreReport back;
-    std::string error;
-    ASSERT_TRUE(report_from_json(j, back, error)) << error;
-    EXPECT_EQ(back.verdict, "VALID");
+    Result<ScoreReport> loaded = report_from_json(j);
+    ASSERT_TRUE(loaded) << loaded.error();
+    const ScoreReport& back = *loaded;
+    EXPECT_EQ(back.verdict, Verdict::valid);
     EXPECT_EQ(back.warnings, r.warnings);
 
     // a CPU whose FMA loop is no ceiling
@@ -243,7 +241,7 @@ TEST(Backstop, WithoutACeilingItIsNotAppliedAndTheReportSaysSo) {
     r.fma_ceiling.not_a_ceiling = "this CPU has AMX tile matrix units";
     r.tasks[0].submission_seconds = {0.001};
     finalize_report(r);
-    EXPECT_EQ(r.verdict, "VALID");
+    EXPECT_EQ(r.verdict, Verdict::valid);
     ASSERT_EQ(r.warnings.size(), 1u);
     EXPECT_EQ(r.warnings[0],
               "speed-of-light backstop not applied: this CPU has AMX tile matrix units");

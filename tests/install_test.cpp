@@ -168,13 +168,14 @@ TEST(TrustedInputs, Sha256KnownAnswers) {
 }
 
 TEST(TrustedInputs, BuildTreeMatchesItsManifest) {
-    TrustedInputs in = locate_trusted_inputs(TRAINOPT_CLI);
-    ASSERT_TRUE(in.ok) << in.error;
-    EXPECT_FALSE(in.installed);
-    EXPECT_EQ(fs::canonical(in.pristine_root), fs::canonical(testing::project_root()));
-    EXPECT_EQ(fs::canonical(in.baseline_trainer), fs::canonical(TRAINOPT_TRAINER));
-    EXPECT_EQ(verify_trusted_inputs(in), "")
-        << "the source tree changed since the last build: rebuild";
+    Result<TrustedInputs> in = locate_trusted_inputs(TRAINOPT_CLI);
+    ASSERT_TRUE(in) << in.error();
+    EXPECT_FALSE(in->installed);
+    EXPECT_EQ(fs::canonical(in->pristine_root), fs::canonical(testing::project_root()));
+    EXPECT_EQ(fs::canonical(in->baseline_trainer), fs::canonical(TRAINOPT_TRAINER));
+    Status verified = verify_trusted_inputs(*in);
+    EXPECT_TRUE(verified) << "the source tree changed since the last build: rebuild\n"
+                          << verified.error();
     // the manifest covers exactly the trainer tree
     std::set<std::string> tops;
     for (size_t i = 0; i < manifest::kPristineFileCount; i++) {
@@ -194,30 +195,34 @@ TEST(TrustedInputs, BuiltInSuitesComeFromTheBinary) {
     // a pristine tree whose task file gained a loose [tolerances] table: the suite still
     // carries the built-in tolerances (and verify_trusted_inputs refuses that tree)
     TempDir dir;
-    std::string error;
-    ASSERT_TRUE(copy_pristine_tree(testing::project_root(), dir.path, error)) << error;
+    Status copied = copy_pristine_tree(testing::project_root(), dir.path);
+    ASSERT_TRUE(copied) << copied.error();
     std::ofstream(dir.path + "/tasks/test/tiny.toml", std::ios::app)
         << "\n[tolerances]\nloss_abs = 100.0\nheldout_abs = 100.0\nweights_rel = 100.0\n";
-    TrustedInputs in = locate_trusted_inputs(TRAINOPT_CLI);
+    Result<TrustedInputs> located = locate_trusted_inputs(TRAINOPT_CLI);
+    ASSERT_TRUE(located) << located.error();
+    TrustedInputs in = *located;
     in.pristine_root = dir.path;
-    Suite suite;
-    bool builtin = false;
-    ASSERT_TRUE(load_scoring_suite(in, "test", suite, builtin, error)) << error;
-    EXPECT_TRUE(builtin);
-    ASSERT_EQ(suite.tasks.size(), 1u);
-    EXPECT_EQ(suite.tasks[0].tolerances.loss_abs, Tolerances{}.loss_abs);
-    EXPECT_EQ(suite.tasks[0].file, dir.path + "/tasks/test/tiny.toml");
-    const std::string refusal = verify_trusted_inputs(in);
-    EXPECT_NE(refusal.find("trusted input changed since the build: " + dir.path +
-                           "/tasks/test/tiny.toml"),
+    Result<ScoringSuite> loaded = load_scoring_suite(in, "test");
+    ASSERT_TRUE(loaded) << loaded.error();
+    EXPECT_TRUE(loaded->builtin);
+    ASSERT_EQ(loaded->suite.tasks.size(), 1u);
+    EXPECT_EQ(loaded->suite.tasks[0].tolerances.loss_abs, Tolerances{}.loss_abs);
+    EXPECT_EQ(loaded->suite.tasks[0].file, dir.path + "/tasks/test/tiny.toml");
+    Status verified = verify_trusted_inputs(in);
+    ASSERT_FALSE(verified);
+    EXPECT_NE(verified.error().find("trusted input changed since the build: " + dir.path +
+                                    "/tasks/test/tiny.toml"),
               std::string::npos)
-        << refusal;
+        << verified.error();
     // a directory of one's own task files is allowed, but not built in
-    ASSERT_TRUE(load_scoring_suite(in, dir.path + "/tasks/test", suite, builtin, error)) << error;
-    EXPECT_FALSE(builtin);
-    EXPECT_EQ(suite.tasks[0].tolerances.loss_abs, 100.0);
-    EXPECT_FALSE(load_scoring_suite(in, "no-such-suite", suite, builtin, error));
-    EXPECT_NE(error.find("no-such-suite"), std::string::npos) << error;
+    loaded = load_scoring_suite(in, dir.path + "/tasks/test");
+    ASSERT_TRUE(loaded) << loaded.error();
+    EXPECT_FALSE(loaded->builtin);
+    EXPECT_EQ(loaded->suite.tasks[0].tolerances.loss_abs, 100.0);
+    loaded = load_scoring_suite(in, "no-such-suite");
+    ASSERT_FALSE(loaded);
+    EXPECT_NE(loaded.error().find("no-such-suite"), std::string::npos) << loaded.error();
 }
 
 // The install holds the trainer tree, two binaries and trainopt; nothing about submissions.
@@ -233,22 +238,24 @@ TEST(Install, HoldsOnlyTheScoringInputs) {
     }
     EXPECT_FALSE(fs::exists(prefix + "/share/trainopt/pristine/submissions"));
     EXPECT_EQ(answer_key_hits(prefix + "/share/trainopt/pristine"), std::vector<std::string>{});
-    TrustedInputs in = locate_trusted_inputs(prefix + "/bin/trainopt");
-    ASSERT_TRUE(in.ok) << in.error;
-    EXPECT_TRUE(in.installed);
-    EXPECT_EQ(in.pristine_root, prefix + "/share/trainopt/pristine");
-    EXPECT_EQ(verify_trusted_inputs(in), "");
+    Result<TrustedInputs> in = locate_trusted_inputs(prefix + "/bin/trainopt");
+    ASSERT_TRUE(in) << in.error();
+    EXPECT_TRUE(in->installed);
+    EXPECT_EQ(in->pristine_root, prefix + "/share/trainopt/pristine");
+    Status verified = verify_trusted_inputs(*in);
+    EXPECT_TRUE(verified) << verified.error();
     // installed by root, it is protected; a folder others may write is reported
     if (geteuid() == 0) {
-        EXPECT_EQ(in.warnings, std::vector<std::string>{});
+        EXPECT_EQ(in->warnings, std::vector<std::string>{});
     }
     chmod((prefix + "/share/trainopt/pristine/kernels").c_str(), 0777);
     in = locate_trusted_inputs(prefix + "/bin/trainopt");
-    ASSERT_EQ(in.warnings.size(), 1u);
-    EXPECT_NE(in.warnings[0].find("INSTALL NOT PROTECTED: " + prefix +
-                                  "/share/trainopt/pristine/kernels is writable"),
+    ASSERT_TRUE(in) << in.error();
+    ASSERT_EQ(in->warnings.size(), 1u);
+    EXPECT_NE(in->warnings[0].find("INSTALL NOT PROTECTED: " + prefix +
+                                   "/share/trainopt/pristine/kernels is writable"),
               std::string::npos)
-        << in.warnings[0];
+        << in->warnings[0];
 }
 
 // Each trusted input of an install, changed in turn, makes the installed trainopt refuse to

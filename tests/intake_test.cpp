@@ -22,25 +22,30 @@ std::string joined(const std::vector<std::string>& v) {
 
 // Applies a submission onto a fresh scratch copy; returns the problems.
 std::vector<std::string> apply_to_scratch(const std::string& path, const TempDir& scratch_root) {
-    Submission sub;
-    std::string error;
-    EXPECT_TRUE(classify_submission(path, sub, error)) << error;
+    Result<Submission> sub = classify_submission(path);
+    EXPECT_TRUE(sub) << sub.error();
+    if (!sub) return {sub.error()};
     const std::string scratch = scratch_root.path + "/src";
-    EXPECT_TRUE(copy_pristine_tree(testing::project_root(), scratch, error)) << error;
-    std::vector<std::string> problems;
-    apply_submission(sub, testing::project_root(), scratch, SandboxMode::none, problems);
-    return problems;
+    Status copied = copy_pristine_tree(testing::project_root(), scratch);
+    EXPECT_TRUE(copied) << copied.error();
+    return apply_submission(*sub, testing::project_root(), scratch, SandboxMode::none);
+}
+
+// Why check_editable_path refuses the path; "" when it allows it.
+std::string refusal(const std::string& path) {
+    Status allowed = check_editable_path(path);
+    return allowed ? "" : allowed.error();
 }
 
 TEST(Intake, EditablePaths) {
-    EXPECT_EQ(check_editable_path("kernels/fast.cpp"), "");
-    EXPECT_EQ(check_editable_path("baseline/train.cpp"), "");
-    EXPECT_NE(check_editable_path("harness/verify.cpp").find("outside the editable surface"),
+    EXPECT_EQ(refusal("kernels/fast.cpp"), "");
+    EXPECT_EQ(refusal("baseline/train.cpp"), "");
+    EXPECT_NE(refusal("harness/verify.cpp").find("outside the editable surface"),
               std::string::npos);
-    EXPECT_NE(check_editable_path("tasks/default/small.toml").find("outside"), std::string::npos);
-    EXPECT_NE(check_editable_path("kernels/../harness/x").find("escapes"), std::string::npos);
-    EXPECT_NE(check_editable_path("/etc/passwd").find("absolute"), std::string::npos);
-    EXPECT_NE(check_editable_path("CMakeLists.txt").find("outside"), std::string::npos);
+    EXPECT_NE(refusal("tasks/default/small.toml").find("outside"), std::string::npos);
+    EXPECT_NE(refusal("kernels/../harness/x").find("escapes"), std::string::npos);
+    EXPECT_NE(refusal("/etc/passwd").find("absolute"), std::string::npos);
+    EXPECT_NE(refusal("CMakeLists.txt").find("outside"), std::string::npos);
 }
 
 TEST(Intake, ShippedCheatPatchesAreRefusedWithReasons) {
@@ -135,8 +140,8 @@ TEST(Intake, OverlayRules) {
 
 TEST(Intake, WorkspaceRules) {
     TempDir ws, scratch, scratch2;
-    std::string error;
-    ASSERT_TRUE(copy_pristine_tree(testing::project_root(), ws.path, error)) << error;
+    Status copied = copy_pristine_tree(testing::project_root(), ws.path);
+    ASSERT_TRUE(copied) << copied.error();
     write_text(ws.path + "/" + kWorkspaceMarker, "x");
     fs::create_directories(ws.path + "/build/junk");  // build output is ignored
     write_text(ws.path + "/kernels/submission.cpp", "// changed\n");
@@ -151,10 +156,9 @@ TEST(Intake, WorkspaceRules) {
 }
 
 TEST(Intake, MissingSubmission) {
-    Submission sub;
-    std::string error;
-    EXPECT_FALSE(classify_submission("/nonexistent/sub", sub, error));
-    EXPECT_NE(error.find("does not exist"), std::string::npos);
+    Result<Submission> sub = classify_submission("/nonexistent/sub");
+    ASSERT_FALSE(sub);
+    EXPECT_NE(sub.error().find("does not exist"), std::string::npos);
 }
 
 }  // namespace

@@ -215,7 +215,7 @@ TEST(HtmlReport, RejectedSubmissionShowsTheRefusalAndNoChart) {
     r.complete = true;
     r.rejected = {"the submission does not build:\nerror: expected ';' before <token>"};
     finalize_report(r);
-    ASSERT_EQ(r.verdict, "REJECTED");
+    ASSERT_EQ(r.verdict, Verdict::rejected);
     const std::string html = report_to_html(r);
     EXPECT_NE(html.find("<span class='verdict verdict-bad'>REJECTED</span>"), std::string::npos);
     EXPECT_NE(html.find("No score: the submission was refused before any run."), std::string::npos);

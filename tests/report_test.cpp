@@ -39,7 +39,7 @@ ScoreReport sample_report() {
 
 TEST(Report, VerdictSpeedupsAndSpeedOfLight) {
     ScoreReport r = sample_report();
-    EXPECT_EQ(r.verdict, "INVALID");
+    EXPECT_EQ(r.verdict, Verdict::invalid);
     EXPECT_DOUBLE_EQ(r.tasks[0].speedup, 11.0);
     EXPECT_DOUBLE_EQ(r.tasks[1].speedup, 0.0);
     EXPECT_DOUBLE_EQ(r.summary.arithmetic, 5.5);
@@ -49,27 +49,27 @@ TEST(Report, VerdictSpeedupsAndSpeedOfLight) {
 
 TEST(Report, JsonRoundTrips) {
     ScoreReport r = sample_report();
-    ScoreReport back;
-    std::string error;
-    ASSERT_TRUE(report_from_json(report_to_json(r), back, error)) << error;
+    Result<ScoreReport> loaded = report_from_json(report_to_json(r));
+    ASSERT_TRUE(loaded) << loaded.error();
+    const ScoreReport& back = *loaded;
     EXPECT_EQ(report_to_json(back).dump(), report_to_json(r).dump());
 }
 
 TEST(Report, RejectsForeignOrDamagedJson) {
-    ScoreReport out;
-    std::string error;
-    EXPECT_FALSE(report_from_json(nlohmann::json::object(), out, error));
+    EXPECT_FALSE(report_from_json(nlohmann::json::object()));
     nlohmann::json j = report_to_json(sample_report());
     j["schema_version"] = 99;
-    EXPECT_FALSE(report_from_json(j, out, error));
-    EXPECT_NE(error.find("schema version 99"), std::string::npos);
+    Result<ScoreReport> loaded = report_from_json(j);
+    ASSERT_FALSE(loaded);
+    EXPECT_NE(loaded.error().find("schema version 99"), std::string::npos);
     j = report_to_json(sample_report());
     j["tasks"][0]["baseline_seconds"] = {-1.0};
-    EXPECT_FALSE(report_from_json(j, out, error));
+    EXPECT_FALSE(report_from_json(j));
     testing::TempDir dir;
     testing::write_text(dir.path + "/r.json", "{not json");
-    EXPECT_FALSE(load_report(dir.path + "/r.json", out, error));
-    EXPECT_NE(error.find("not valid JSON"), std::string::npos);
+    loaded = load_report(dir.path + "/r.json");
+    ASSERT_FALSE(loaded);
+    EXPECT_NE(loaded.error().find("not valid JSON"), std::string::npos);
 }
 
 TEST(Report, MarkdownAndHtmlCarryTheHeadlineAndTheHumanLine) {
@@ -97,12 +97,13 @@ TEST(Report, WithoutAMeasuredPeakTheSpeedOfLightIsNotApplicable) {
 
 TEST(Report, AtomicWriteReplacesWholeFiles) {
     testing::TempDir dir;
-    std::string error;
-    ASSERT_TRUE(write_file_atomic(dir.path + "/sub/r.txt", "one", error)) << error;
-    ASSERT_TRUE(write_file_atomic(dir.path + "/sub/r.txt", "two", error)) << error;
+    Status written = write_file_atomic(dir.path + "/sub/r.txt", "one");
+    ASSERT_TRUE(written) << written.error();
+    written = write_file_atomic(dir.path + "/sub/r.txt", "two");
+    ASSERT_TRUE(written) << written.error();
     EXPECT_EQ(testing::read_text(dir.path + "/sub/r.txt"), "two");
     EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir.path + "/sub"), {}), 1);
-    EXPECT_FALSE(write_file_atomic("/proc/forbidden/r.txt", "x", error));
+    EXPECT_FALSE(write_file_atomic("/proc/forbidden/r.txt", "x"));
 }
 
 }  // namespace

@@ -34,10 +34,9 @@ steps = 3
 std::string load_error(const std::string& text) {
     TempDir dir;
     write_text(dir.path + "/t.toml", text);
-    TaskSpec task;
-    std::string error;
-    EXPECT_FALSE(load_task(dir.path + "/t.toml", task, error));
-    return error;
+    Result<TaskSpec> task = load_task(dir.path + "/t.toml");
+    EXPECT_FALSE(task);
+    return task ? "" : task.error();
 }
 
 std::string replace(std::string s, const std::string& from, const std::string& to) {
@@ -48,13 +47,12 @@ std::string replace(std::string s, const std::string& from, const std::string& t
 TEST(TaskSpec, LoadsAValidFileWithDefaults) {
     TempDir dir;
     write_text(dir.path + "/t.toml", kValidTask);
-    TaskSpec task;
-    std::string error;
-    ASSERT_TRUE(load_task(dir.path + "/t.toml", task, error)) << error;
-    EXPECT_EQ(task.name, "t");
-    EXPECT_EQ(task.model.heads, 2);
-    EXPECT_FLOAT_EQ(task.train.beta2, 0.999f);
-    EXPECT_GT(task.tolerances.loss_abs, 0);
+    Result<TaskSpec> task = load_task(dir.path + "/t.toml");
+    ASSERT_TRUE(task) << task.error();
+    EXPECT_EQ(task->name, "t");
+    EXPECT_EQ(task->model.heads, 2);
+    EXPECT_FLOAT_EQ(task->train.beta2, 0.999f);
+    EXPECT_GT(task->tolerances.loss_abs, 0);
 }
 
 TEST(TaskSpec, RecordsAnAbsolutePathForARelativeFile) {
@@ -62,24 +60,20 @@ TEST(TaskSpec, RecordsAnAbsolutePathForARelativeFile) {
     write_text(dir.path + "/t.toml", kValidTask);
     const std::filesystem::path cwd = std::filesystem::current_path();
     std::filesystem::current_path(dir.path);
-    TaskSpec task;
-    std::string error;
-    const bool loaded = load_task("./t.toml", task, error);
+    Result<TaskSpec> task = load_task("./t.toml");
     std::filesystem::current_path(cwd);
-    ASSERT_TRUE(loaded) << error;
-    EXPECT_TRUE(std::filesystem::path(task.file).is_absolute()) << task.file;
-    EXPECT_EQ(task.file, (std::filesystem::path(dir.path) / "t.toml").lexically_normal().string());
+    ASSERT_TRUE(task) << task.error();
+    EXPECT_TRUE(std::filesystem::path(task->file).is_absolute()) << task->file;
+    EXPECT_EQ(task->file, (std::filesystem::path(dir.path) / "t.toml").lexically_normal().string());
 }
 
 TEST(TaskSpec, EveryShippedSuiteLoads) {
     for (const char* suite_name : {"default", "test"}) {
-        Suite suite;
-        std::string error;
-        ASSERT_TRUE(load_suite(suite_name, testing::project_root() + "/tasks", suite, error))
-            << error;
-        for (const TaskSpec& t : suite.tasks) {
-            TokenSplit split;
-            EXPECT_TRUE(make_task_data(t, split, error)) << error;
+        Result<Suite> suite = load_suite(suite_name, testing::project_root() + "/tasks");
+        ASSERT_TRUE(suite) << suite.error();
+        for (const TaskSpec& t : suite->tasks) {
+            Result<TokenSplit> split = make_task_data(t);
+            EXPECT_TRUE(split) << split.error();
         }
     }
 }
@@ -101,10 +95,9 @@ TEST(TaskSpec, ReportsWhatIsWrong) {
               std::string::npos);
     EXPECT_NE(load_error(replace(kValidTask, "tokens = 5000", "tokens = 20")).find("data.tokens"),
               std::string::npos);
-    TaskSpec task;
-    std::string error;
-    EXPECT_FALSE(load_task("/nonexistent/task.toml", task, error));
-    EXPECT_NE(error.find("does not exist"), std::string::npos);
+    Result<TaskSpec> missing = load_task("/nonexistent/task.toml");
+    ASSERT_FALSE(missing);
+    EXPECT_NE(missing.error().find("does not exist"), std::string::npos);
 }
 
 TEST(TaskSpec, TextDataIsByteLevelAndResolvedNextToTheTask) {
@@ -116,23 +109,22 @@ TEST(TaskSpec, TextDataIsByteLevelAndResolvedNextToTheTask) {
         replace(replace(kValidTask, "vocab_size = 32", "vocab_size = 256"),
                 "kind = \"synthetic\"\ntokens = 5000", "kind = \"text\"\npath = \"corpus.txt\"");
     write_text(dir.path + "/t.toml", task_text);
-    TaskSpec task;
-    std::string error;
-    ASSERT_TRUE(load_task(dir.path + "/t.toml", task, error)) << error;
-    TokenSplit split;
-    ASSERT_TRUE(make_task_data(task, split, error)) << error;
-    EXPECT_EQ(split.train.size() + split.heldout.size(), text.size());
-    EXPECT_EQ(split.train[0], 't');
+    Result<TaskSpec> task = load_task(dir.path + "/t.toml");
+    ASSERT_TRUE(task) << task.error();
+    Result<TokenSplit> split = make_task_data(*task);
+    ASSERT_TRUE(split) << split.error();
+    EXPECT_EQ(split->train.size() + split->heldout.size(), text.size());
+    EXPECT_EQ(split->train[0], 't');
 }
 
 TEST(TaskSpec, SuiteErrors) {
-    Suite suite;
-    std::string error;
-    EXPECT_FALSE(load_suite("no-such-suite", testing::project_root() + "/tasks", suite, error));
-    EXPECT_NE(error.find("no-such-suite"), std::string::npos);
+    Result<Suite> suite = load_suite("no-such-suite", testing::project_root() + "/tasks");
+    ASSERT_FALSE(suite);
+    EXPECT_NE(suite.error().find("no-such-suite"), std::string::npos);
     TempDir empty;
-    EXPECT_FALSE(load_suite(empty.path, "/nonexistent", suite, error));
-    EXPECT_NE(error.find("no *.toml"), std::string::npos);
+    suite = load_suite(empty.path, "/nonexistent");
+    ASSERT_FALSE(suite);
+    EXPECT_NE(suite.error().find("no *.toml"), std::string::npos);
 }
 
 TEST(Trainer, BadInputFailsWithAClearMessage) {
@@ -157,10 +149,9 @@ TEST(Trainer, BadInputFailsWithAClearMessage) {
     EXPECT_NE(r.output.find("required"), std::string::npos) << r.output;
 
     // a token file for another vocabulary
-    std::string error;
     std::filesystem::create_directories(dir.path + "/d");
-    ASSERT_TRUE(write_tokens(dir.path + "/d/train.bin", std::vector<int>(500, 3), 128, error))
-        << error;
+    Status written = write_tokens(dir.path + "/d/train.bin", std::vector<int>(500, 3), 128);
+    ASSERT_TRUE(written) << written.error();
     r = train({"--task", task, "--data", dir.path + "/d", "--seed", "1", "--out", dir.path + "/o",
                "--nonce", "x"});
     EXPECT_NE(r.exit_code, 0);

@@ -53,9 +53,8 @@ inline CliResult run_command(const std::vector<std::string>& argv, const std::st
     spec.env = sandbox_environment();
     spec.output_path = log_path;
     spec.timeout_seconds = 900;
-    ProcessOutcome outcome = run_process(spec);
-    return {outcome.started && outcome.term_signal == 0 ? outcome.exit_code : -1,
-            read_text(log_path)};
+    Result<ProcessOutcome> outcome = run_process(spec);
+    return {outcome && outcome->term_signal == 0 ? outcome->exit_code : -1, read_text(log_path)};
 }
 
 inline CliResult run_cli(std::vector<std::string> args, const std::string& log_path) {

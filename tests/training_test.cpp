@@ -19,10 +19,9 @@ namespace {
 using testing::TempDir;
 
 TaskSpec tiny_task() {
-    TaskSpec task;
-    std::string error;
-    EXPECT_TRUE(load_task(testing::project_root() + "/tasks/test/tiny.toml", task, error)) << error;
-    return task;
+    Result<TaskSpec> task = load_task(testing::project_root() + "/tasks/test/tiny.toml");
+    EXPECT_TRUE(task) << task.error();
+    return task.value_or(TaskSpec{});
 }
 
 TEST(SyntheticData, IsDeterministicAndStructured) {
@@ -38,9 +37,9 @@ TEST(SyntheticData, IsDeterministicAndStructured) {
 TEST(Training, LossFallsWellBelowUnigramEntropy) {
     TaskSpec task = tiny_task();
     task.train.steps = 300;
-    TokenSplit split;
-    std::string error;
-    ASSERT_TRUE(make_task_data(task, split, error)) << error;
+    Result<TokenSplit> loaded = make_task_data(task);
+    ASSERT_TRUE(loaded) << loaded.error();
+    const TokenSplit& split = *loaded;
     const double unigram = unigram_entropy(split.train, task.model.vocab_size);
 
     const GPTConfig config = gpt_config_of(task);
@@ -71,8 +70,8 @@ TEST(Training, LossFallsWellBelowUnigramEntropy) {
 TEST(Training, SameSeedGivesBitIdenticalOutputs) {
     TempDir dir;
     TaskSpec task = tiny_task();
-    std::string error;
-    ASSERT_TRUE(prepare_task_data(task, dir.path + "/data", error)) << error;
+    Status prepared = prepare_task_data(task, dir.path + "/data");
+    ASSERT_TRUE(prepared) << prepared.error();
     auto train = [&](const std::string& out, const std::string& seed) {
         return testing::run_command(
             {TRAINOPT_TRAINER, "--task", task.file, "--data", dir.path + "/data", "--seed", seed,
