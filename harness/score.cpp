@@ -1,6 +1,7 @@
 #include "harness/score.h"
 
 #include <sched.h>
+#include <sys/mount.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -85,6 +86,8 @@ struct WorkdirGuard {
     bool keep;
     ~WorkdirGuard() {
         if (!keep && !path.empty()) {
+            // the scratch tree's tmpfs (cap_directory_size) first, or its mount point stays busy
+            umount2((path + "/scratch").c_str(), MNT_DETACH);
             std::error_code ec;
             fs::remove_all(path, ec);
         }
