@@ -1,8 +1,8 @@
 #include "harness/score.h"
 
 #include <sched.h>
-#include <sys/mount.h>
 #include <spdlog/spdlog.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
