@@ -40,12 +40,14 @@ std::expected<TrainerArgs, int> parse_trainer_args(int argc, char** argv,
 
 Result<TrainerInputs> load_trainer_inputs(const TrainerArgs& args) {
     TrainerInputs in;
-    std::string error;
-    if (!load_task(args.task_path, in.task, error)) return failure(error);
+    Result<TaskSpec> task = load_task(args.task_path);
+    if (!task) return failure(task.error());
+    in.task = std::move(*task);
     in.config = gpt_config_of(in.task);
-    if (!read_tokens(args.data_dir + "/train.bin", in.task.model.vocab_size, in.train_tokens,
-                     error))
-        return failure(error);
+    Result<std::vector<int>> tokens =
+        read_tokens(args.data_dir + "/train.bin", in.task.model.vocab_size);
+    if (!tokens) return failure(tokens.error());
+    in.train_tokens = std::move(*tokens);
     if (in.train_tokens.size() < (size_t)in.task.model.context + 2)
         return failure("train.bin is shorter than one context window");
     std::error_code ec;

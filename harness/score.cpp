@@ -241,7 +241,8 @@ constexpr size_t kScratchMaxBytes = (size_t)4 << 30;
 struct PreparedSubmission {
     std::string kind;  // patch, overlay, workspace or baseline
     TrainerBuild trainer;
-    std::vector<std::string> warnings;  // the binary audit could not run
+    std::vector<std::string>
+        warnings;  // a check that could not run: the disk cap, the binary audit
     std::vector<std::string> rejected;  // non-empty: refused by intake, build or audit; no runs
 };
 

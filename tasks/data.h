@@ -37,9 +37,8 @@ Result<TokenSplit> make_task_data(const TaskSpec& task);
 Status write_tokens(const std::string& path, const std::vector<int>& tokens, int vocab);
 Result<std::vector<int>> read_tokens(const std::string& path, int expected_vocab);
 
-// read_tokens as trainers call it: contract/trainer_io.cpp and the trainers of existing
-// submissions, which build against this tree and must keep compiling. Trusted code outside
-// trainers uses the Result form.
+// read_tokens in the form trainers written before the Result form call it: existing submissions
+// build against this tree and must keep compiling. Everything here uses the Result form.
 bool read_tokens(const std::string& path, int expected_vocab, std::vector<int>& out,
                  std::string& error);
 

@@ -64,9 +64,8 @@ Result<TaskSpec> load_task(const std::string& path);
 // data path, and becomes TaskSpec::file (where a trainer reads the task).
 Result<TaskSpec> load_task_text(const std::string& text, const std::string& file);
 
-// load_task as trainers call it: contract/trainer_io.cpp and the trainers of existing
-// submissions, which build against this tree and must keep compiling. Trusted code outside
-// trainers uses the Result form.
+// load_task in the form trainers written before the Result form call it: existing submissions
+// build against this tree and must keep compiling. Everything here uses the Result form.
 bool load_task(const std::string& path, TaskSpec& out, std::string& error);
 
 // A suite is a directory of task files, or a name under <project>/tasks/.
