@@ -16,4 +16,9 @@ void BatchSampler::next(int* inputs, int* targets) {
     }
 }
 
+void BatchSampler::skip(int steps) {
+    const uint64_t range = tokens_.size() - T_ - 1;
+    for (int64_t draw = 0; draw < (int64_t)steps * B_; draw++) rng_.next_below(range);
+}
+
 }  // namespace trainopt

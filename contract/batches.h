@@ -19,6 +19,10 @@ class BatchSampler {
     // the inputs shifted by one token.
     void next(int* inputs, int* targets);
 
+    // Moves past the batches of `steps` steps without reading them: a run resumed at step s
+    // skips s batches.
+    void skip(int steps);
+
   private:
     const std::vector<int>& tokens_;
     Rng rng_;

@@ -137,9 +137,34 @@ Status read_tolerances_section(const toml::table& root, Tolerances& t) {
     if (!tolerances) return failure(tolerances.error());
     if (*tolerances == nullptr) return {};
     const toml::table& tbl = **tolerances;
-    return first_failure({read_key(tbl, "tolerances", "loss_abs", t.loss_abs, kOptional),
-                          read_key(tbl, "tolerances", "heldout_abs", t.heldout_abs, kOptional),
-                          read_key(tbl, "tolerances", "weights_rel", t.weights_rel, kOptional)});
+    return first_failure(
+        {read_key(tbl, "tolerances", "loss_abs", t.loss_abs, kOptional),
+         read_key(tbl, "tolerances", "heldout_abs", t.heldout_abs, kOptional),
+         read_key(tbl, "tolerances", "weights_rel", t.weights_rel, kOptional),
+         read_key(tbl, "tolerances", "step_loss_abs", t.step_loss_abs, kOptional),
+         read_key(tbl, "tolerances", "step_state_rel", t.step_state_rel, kOptional),
+         read_key(tbl, "tolerances", "heldout_band", t.heldout_band, kOptional)});
+}
+
+Status read_verify_section(const toml::table& root, VerifySpec& v) {
+    Result<const toml::table*> verify = find_section(root, "verify", kOptional);
+    if (!verify) return failure(verify.error());
+    if (*verify == nullptr) return {};
+    const toml::table& tbl = **verify;
+    std::string check = "trajectory";
+    Status read =
+        first_failure({read_key(tbl, "verify", "check", check, kOptional),
+                       read_key(tbl, "verify", "windows", v.windows, kOptional),
+                       read_key(tbl, "verify", "window_steps", v.window_steps, kOptional)});
+    if (!read) return read;
+    if (check == "trajectory") {
+        v.check = CheckKind::trajectory;
+    } else if (check == "local") {
+        v.check = CheckKind::local;
+    } else {
+        return failure("[verify] check must be \"trajectory\" or \"local\", not \"" + check + "\"");
+    }
+    return {};
 }
 
 Status check_ranges(const TaskSpec& t) {
@@ -177,8 +202,16 @@ Status check_ranges(const TaskSpec& t) {
     if (t.eval_batches < 1 || t.eval_batches > 1000)
         return failure("eval.batches must be in [1, 1000]");
     const Tolerances& tol = t.tolerances;
-    if (!(tol.loss_abs > 0) || !(tol.heldout_abs > 0) || !(tol.weights_rel > 0))
+    if (!(tol.loss_abs > 0) || !(tol.heldout_abs > 0) || !(tol.weights_rel > 0) ||
+        !(tol.step_loss_abs > 0) || !(tol.step_state_rel > 0) || !(tol.heldout_band > 0))
         return failure("tolerances must all be > 0");
+    const VerifySpec& v = t.verify;
+    if (v.windows < 1 || v.windows > 64) return failure("verify.windows must be in [1, 64]");
+    if (v.window_steps < 1 ||
+        (v.check == CheckKind::local && (int64_t)v.windows * v.window_steps > t.train.steps))
+        return failure(
+            "verify.window_steps must be >= 1, and windows * window_steps at most "
+            "train.steps");
     return {};
 }
 
@@ -190,6 +223,7 @@ Status read_sections(const toml::table& root, const std::string& path, TaskSpec&
     if (Status read = read_train_section(root, t.train); !read) return read;
     if (Status read = read_eval_section(root, t.eval_batches); !read) return read;
     if (Status read = read_tolerances_section(root, t.tolerances); !read) return read;
+    if (Status read = read_verify_section(root, t.verify); !read) return read;
     return check_ranges(t);
 }
 

@@ -188,4 +188,10 @@ void init_params_parallel(float* params, const GPTConfig& cfg, uint64_t seed) {
     }
 }
 
+void load_training_state(Model& model, const TrainingState& state) {
+    std::copy(state.params.begin(), state.params.end(), model.params.begin());
+    std::copy(state.m.begin(), state.m.end(), model.m.begin());
+    std::copy(state.v.begin(), state.v.end(), model.v.begin());
+}
+
 }  // namespace trainopt

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "attention.h"
+#include "contract/training_state.h"
 #include "huge_buffer.h"
 #include "kernels/gpt.h"
 #include "spin_pool.h"
@@ -113,6 +114,9 @@ struct Model {
 // Allocates everything for batches of B rows of T positions, split into min(threads, B)
 // replicas of near-equal size; params, m and v start at zero.
 void model_create(Model& model, const GPTConfig& cfg, int B, int T, int threads);
+
+// Copies a saved state's parameters and AdamW moments into the model (a resumed segment).
+void load_training_state(Model& model, const TrainingState& state);
 
 // gpt_init_params(params, cfg, seed), bit for bit, in parallel on oneTBB's threads.
 void init_params_parallel(float* params, const GPTConfig& cfg, uint64_t seed);

@@ -23,7 +23,8 @@
 // Backward kernels overwrite their outputs, parameter gradients too, so nothing is cleared each
 // step but the position-embedding gradient.
 //
-// This file: the contract's command line, inputs, batches and outputs around the step loop.
+// This file: the contract's command line, inputs, batches and outputs around the step loop; a
+// segment (--resume, --until) starts from a saved state and trains only its steps.
 #include <tbb/global_control.h>
 
 #include <chrono>
@@ -63,17 +64,23 @@ int main(int argc, char** argv) {
     const int B = task.train.batch, T = task.model.context;
     Model model;
     model_create(model, cfg, B, T, pool);
-    init_params_parallel(model.params.data(), cfg, args->seed);
+    if (loaded->resumed) {
+        load_training_state(model, loaded->start);
+    } else {
+        init_params_parallel(model.params.data(), cfg, args->seed);
+    }
     start_replica_threads(model);
 
     std::vector<int> inputs(B * T), targets(B * T);
-    std::vector<float> losses(task.train.steps);
+    std::vector<float> losses;
+    losses.reserve(loaded->stop_step - loaded->start_step);
     BatchSampler sampler(loaded->train_tokens, args->seed, B, T);
+    sampler.skip(loaded->start_step);
     const auto start = std::chrono::steady_clock::now();
-    for (int step = 0; step < task.train.steps; step++) {
+    for (int step = loaded->start_step; step < loaded->stop_step; step++) {
         sampler.next(inputs.data(), targets.data());
-        losses[step] =
-            train_step(model, task.train, step + 1, inputs.data(), targets.data(), B * T);
+        losses.push_back(
+            train_step(model, task.train, step + 1, inputs.data(), targets.data(), B * T));
     }
     const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
     stop_replica_threads(model);
@@ -85,7 +92,8 @@ int main(int argc, char** argv) {
         model.update_profile.seconds[static_cast<int>(KernelId::adamw)];
     const TrainerRunInfo info{args->nonce, args->seed, task.name, elapsed.count(),
                               kernel_seconds_of(profile)};
-    const Status written = write_trainer_outputs(args->out_dir, losses, cfg, model.params, info);
+    const TrainedState state{model.params.data(), model.m.data(), model.v.data()};
+    const Status written = write_trainer_outputs(args->out_dir, *loaded, losses, state, info);
     if (!written) return fail(written.error());
     return 0;
 }

@@ -1,0 +1,119 @@
+#include "harness/step_check.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "contract/batches.h"
+#include "contract/rng.h"
+#include "kernels/gpt.h"
+
+namespace trainopt {
+
+namespace {
+
+double l2_distance(const std::vector<float>& a, const std::vector<float>& b) {
+    double sum = 0;
+    for (size_t i = 0; i < a.size(); i++) {
+        const double d = (double)a[i] - (double)b[i];
+        sum += d * d;
+    }
+    return std::sqrt(sum);
+}
+
+// ||sub - ref|| relative to how far the reference moved from start; absolute when it did not.
+double relative_distance(const std::vector<float>& sub, const std::vector<float>& ref,
+                         const std::vector<float>& start) {
+    const double moved = l2_distance(ref, start);
+    const double distance = l2_distance(sub, ref);
+    return moved > 0 ? distance / moved : distance;
+}
+
+}  // namespace
+
+std::vector<StepWindow> pick_windows(int total, int count, int steps, uint64_t random) {
+    Rng rng(random);
+    std::vector<StepWindow> windows;
+    for (int k = 0; k < count; k++) {
+        const int64_t stratum_begin = (int64_t)total * k / count;
+        const int64_t stratum_end = (int64_t)total * (k + 1) / count;
+        const int64_t choices = stratum_end - stratum_begin - steps + 1;
+        const int64_t offset = choices > 1 ? (int64_t)rng.next_below((uint64_t)choices) : 0;
+        windows.push_back({(int)(stratum_begin + offset), steps});
+    }
+    return windows;
+}
+
+std::vector<StepWindow> replay_segments(const std::vector<StepWindow>& windows, int total) {
+    std::vector<int> cuts = {0, total};
+    for (const StepWindow& w : windows) {
+        cuts.push_back(w.start);
+        cuts.push_back(w.start + w.steps);
+    }
+    std::sort(cuts.begin(), cuts.end());
+    cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+    std::vector<StepWindow> segments;
+    for (size_t i = 0; i + 1 < cuts.size(); i++)
+        segments.push_back({cuts[i], cuts[i + 1] - cuts[i]});
+    return segments;
+}
+
+TrainingState initial_state(const GPTConfig& config, uint64_t seed) {
+    const size_t n = num_parameters(config);
+    TrainingState state;
+    state.params.assign(n, 0.0f);
+    init_params(state.params.data(), config, seed);
+    state.m.assign(n, 0.0f);
+    state.v.assign(n, 0.0f);
+    return state;
+}
+
+ReferenceSteps run_reference_steps(const TaskSpec& task, const std::vector<int>& train_tokens,
+                                   uint64_t seed, const TrainingState& start, int steps) {
+    const int B = task.train.batch, T = task.model.context;
+    GPT model;
+    gpt_create(model, gpt_config_of(task), B, T, reference_kernels());
+    model.params_memory = start.params;
+    model.m_memory = start.m;
+    model.v_memory = start.v;
+    std::vector<int> inputs(B * T), targets(B * T);
+    BatchSampler sampler(train_tokens, seed, B, T);
+    sampler.skip(start.step);
+    ReferenceSteps out;
+    for (int step = start.step; step < start.step + steps; step++) {
+        sampler.next(inputs.data(), targets.data());
+        gpt_forward(model, inputs.data(), targets.data());
+        gpt_zero_grad(model);
+        gpt_backward(model, inputs.data(), targets.data());
+        gpt_update(model, task.train.lr, task.train.beta1, task.train.beta2, task.train.eps,
+                   task.train.weight_decay, step + 1);
+        out.losses.push_back(model.mean_loss);
+    }
+    out.end.step = start.step + steps;
+    out.end.params = std::move(model.params_memory);
+    out.end.m = std::move(model.m_memory);
+    out.end.v = std::move(model.v_memory);
+    return out;
+}
+
+double WindowDeviation::state_rel() const { return std::max({params_rel, m_rel, v_rel}); }
+
+WindowDeviation compare_window(const StepWindow& window, const TrainingState& start,
+                               const ReferenceSteps& reference,
+                               const std::vector<float>& submission_losses,
+                               const TrainingState& submission_end) {
+    WindowDeviation d;
+    d.window = window;
+    for (size_t i = 0; i < reference.losses.size() && i < submission_losses.size(); i++) {
+        const double diff = std::fabs((double)submission_losses[i] - reference.losses[i]);
+        if (diff > d.max_loss_diff || std::isnan(diff)) {
+            d.max_loss_diff = diff;
+            d.worst_step = window.start + (int)i;
+        }
+    }
+    d.params_rel = relative_distance(submission_end.params, reference.end.params, start.params);
+    d.m_rel = relative_distance(submission_end.m, reference.end.m, start.m);
+    d.v_rel = relative_distance(submission_end.v, reference.end.v, start.v);
+    return d;
+}
+
+}  // namespace trainopt
