@@ -13,6 +13,7 @@
 
 #include "contract/model_layout.h"
 #include "contract/rng.h"
+#include "harness/replay.h"
 #include "harness/safe_file.h"
 #include "harness/sandbox_protocol.h"
 #include "scoring/untrusted_text.h"
@@ -49,18 +50,21 @@ Result<std::string> make_private_dir(const std::string& parent, mode_t mode) {
     return path;
 }
 
-// trainopt-sandbox-init's arguments: the run's limits and what to collect from its outputs.
+// trainopt-sandbox-init's arguments: the run's limits and what to collect from its outputs (a
+// segment's state.bin in place of final.ckpt).
 std::vector<std::string> init_arguments(const HarnessContext& ctx, const TaskSpec& task,
-                                        const std::string& out_dir_seen) {
+                                        const std::string& out_dir_seen, bool segment) {
     const OutputCaps caps = output_caps(task);
+    const std::string weights = segment ? "state.bin:" + std::to_string(caps.state_bin)
+                                        : "final.ckpt:" + std::to_string(caps.final_ckpt);
     std::vector<std::string> args = {
         "--max-processes",    std::to_string(ctx.max_processes),
         "--max-memory-bytes", std::to_string(ctx.max_memory_bytes),
-        "--max-file-bytes",   std::to_string(std::max(kMinFileBytes, 2 * caps.final_ckpt)),
+        "--max-file-bytes",   std::to_string(std::max(kMinFileBytes, 2 * caps.state_bin)),
         "--out-dir",          out_dir_seen,
         "--export-fd",        "3",
         "--collect",          "losses.csv:" + std::to_string(caps.losses_csv),
-        "--collect",          "final.ckpt:" + std::to_string(caps.final_ckpt),
+        "--collect",          weights,
         "--collect",          "meta.json:" + std::to_string(caps.meta_json)};
     if (!ctx.cpus.empty()) args.insert(args.end(), {"--cpus", join_cpus(ctx.cpus)});
     return args;
@@ -68,7 +72,7 @@ std::vector<std::string> init_arguments(const HarnessContext& ctx, const TaskSpe
 
 size_t out_tmpfs_bytes(const TaskSpec& task) {
     const OutputCaps caps = output_caps(task);
-    return caps.losses_csv + caps.final_ckpt + caps.meta_json + kOutputSlackBytes;
+    return caps.losses_csv + caps.state_bin + caps.meta_json + kOutputSlackBytes;
 }
 
 // Where a run finds its programs and files: fixed paths inside the sandbox; without it, host
@@ -79,23 +83,46 @@ struct RunPaths {
     std::string task;
     std::string data;
     std::string out;
+    std::string state;  // a segment's state to resume from; empty: none
 };
 
 // The command of a run: init with the run's limits, then the trainer with its arguments.
 std::vector<std::string> run_command(const HarnessContext& ctx, const TaskSpec& task,
-                                     const RunPaths& paths, uint64_t seed,
-                                     const std::string& nonce) {
+                                     const RunPaths& paths, uint64_t seed, const std::string& nonce,
+                                     const SegmentRequest* segment) {
     std::vector<std::string> command = paths.init;
-    for (const std::string& a : init_arguments(ctx, task, paths.out)) command.push_back(a);
+    for (const std::string& a : init_arguments(ctx, task, paths.out, segment != nullptr))
+        command.push_back(a);
     command.insert(command.end(), {"--", paths.trainer, "--task", paths.task, "--data", paths.data,
                                    "--out", paths.out, "--seed", std::to_string(seed), "--nonce",
                                    nonce, "--threads", std::to_string(ctx.threads)});
+    if (segment != nullptr) {
+        command.insert(command.end(), {"--until", std::to_string(segment->until)});
+        if (!paths.state.empty()) command.insert(command.end(), {"--resume", paths.state});
+    }
     return command;
 }
 
-void remove_run(const TrainerRun& run) {
-    std::error_code ec;
-    if (!run.run_dir.empty()) fs::remove_all(run.run_dir, ec);
+// Writes a segment's state file into the run directory, readable by the trainer (the
+// directory itself is closed to it but for traversal without the sandbox).
+Result<std::string> write_segment_state(const TrainerRun& run, const SegmentRequest& segment) {
+    const std::string path = run.run_dir + "/resume-state.bin";
+    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0) return failure("cannot create " + path + ": " + strerror(errno));
+    const char* p = segment.state.data();
+    size_t left = segment.state.size();
+    while (left > 0) {
+        const ssize_t n = write(fd, p, left);
+        if (n <= 0) {
+            close(fd);
+            return failure("cannot write " + path + ": " + strerror(errno));
+        }
+        p += n;
+        left -= (size_t)n;
+    }
+    fchmod(fd, 0644);
+    close(fd);
+    return path;
 }
 
 void close_all(const std::vector<int>& fds) {
@@ -107,10 +134,12 @@ void close_all(const std::vector<int>& fds) {
 // fallback passes only the export directory.
 Result<std::vector<int>> open_handed_descriptors(const HarnessContext& ctx,
                                                  const TrainerBuild& build, const TaskData& data,
-                                                 const TrainerRun& run) {
+                                                 const TrainerRun& run,
+                                                 const std::string& state_path) {
     const bool boxed = ctx.sandbox == SandboxMode::bubblewrap;
-    const std::vector<std::string> handed = {run.export_dir, ctx.sandbox_init, build.trainer_path,
-                                             data.task_file, data.train_dir + "/train.bin"};
+    std::vector<std::string> handed = {run.export_dir, ctx.sandbox_init, build.trainer_path,
+                                       data.task_file, data.train_dir + "/train.bin"};
+    if (!state_path.empty()) handed.push_back(state_path);
     std::vector<int> fds;
     for (const std::string& path : handed) {
         const bool is_dir = fds.empty();
@@ -160,6 +189,11 @@ std::vector<std::string> read_collect_problems(const TrainerRun& run) {
 
 }  // namespace
 
+void remove_run(const TrainerRun& run) {
+    std::error_code ec;
+    if (!run.run_dir.empty()) fs::remove_all(run.run_dir, ec);
+}
+
 std::string random_nonce() {
     std::random_device rd;
     char buf[33];
@@ -190,19 +224,29 @@ Result<TaskData> prepare_task_inputs(const HarnessContext& ctx, const TaskSpec& 
     fs::copy_file(task.file, data.task_file, ec);
     if (ec || chmod(data.task_file.c_str(), 0644) != 0)
         return failure("cannot copy the task file " + task.file + ": " + ec.message());
+    data.train = std::move(split->train);
     data.heldout = std::move(split->heldout);
     return data;
 }
 
 Result<TrainerRun> run_trainer(const HarnessContext& ctx, const TrainerBuild& build,
                                const TaskSpec& task, const TaskData& data, uint64_t seed,
-                               const std::string& nonce) {
+                               const std::string& nonce, const SegmentRequest* segment) {
     const bool boxed = ctx.sandbox == SandboxMode::bubblewrap;
     const int uid = untrusted_uid();
     Result<TrainerRun> made = make_run_directory(ctx);
     if (!made) return failure(made.error());
     TrainerRun run = std::move(*made);
-    Result<std::vector<int>> fds = open_handed_descriptors(ctx, build, data, run);
+    std::string state_path;
+    if (segment != nullptr && !segment->state.empty()) {
+        Result<std::string> written = write_segment_state(run, *segment);
+        if (!written) {
+            remove_run(run);
+            return failure(written.error());
+        }
+        state_path = *written;
+    }
+    Result<std::vector<int>> fds = open_handed_descriptors(ctx, build, data, run, state_path);
     if (!fds) {
         remove_run(run);
         return failure(fds.error());
@@ -217,9 +261,11 @@ Result<TrainerRun> run_trainer(const HarnessContext& ctx, const TrainerBuild& bu
                               {5, kSandboxTrainer, 0555},
                               {6, kSandboxTask, 0444},
                               {7, std::string(kSandboxData) + "/train.bin", 0444}};
+        if (!state_path.empty()) sandbox.data_files.push_back({8, kSandboxState, 0444});
         sandbox.tmpfs = {{kSandboxOut, out_tmpfs_bytes(task)}};
         sandbox.cwd = kSandboxOut;
-        paths = {{kSandboxInit}, kSandboxTrainer, kSandboxTask, kSandboxData, kSandboxOut};
+        paths = {{kSandboxInit}, kSandboxTrainer, kSandboxTask,
+                 kSandboxData,   kSandboxOut,     state_path.empty() ? "" : kSandboxState};
         spawn.run_as_uid = uid;
         spawn.cwd = "/";
     } else {
@@ -230,10 +276,11 @@ Result<TrainerRun> run_trainer(const HarnessContext& ctx, const TrainerBuild& bu
                  build.trainer_path,
                  data.task_file,
                  data.train_dir,
-                 out_dir};
+                 out_dir,
+                 state_path};
         spawn.cwd = out_dir;
     }
-    sandbox.command = run_command(ctx, task, paths, seed, nonce);
+    sandbox.command = run_command(ctx, task, paths, seed, nonce, segment);
     spawn.argv = sandbox_argv(sandbox);
     spawn.env = sandbox_environment();
     spawn.output_path = run.log_path;
@@ -253,9 +300,6 @@ Result<TrainerRun> run_trainer(const HarnessContext& ctx, const TrainerBuild& bu
     return run;
 }
 
-namespace {
-
-// Fails with the first reason a run that started gives no usable outputs.
 Status check_run_finished(const TrainerRun& run, const std::string& who) {
     if (run.init_failed) {
         return failure(who +
@@ -269,6 +313,8 @@ Status check_run_finished(const TrainerRun& run, const std::string& who) {
     }
     return {};
 }
+
+namespace {
 
 // A finished run's collected outputs, with the problems of collecting them first.
 CollectedOutputs collect_outputs(const TrainerRun& run, const TaskSpec& task) {
@@ -340,10 +386,12 @@ Status check_memory(const HarnessContext& ctx, const RepResult& rep) {
 
 // Runs the submission with the repetition's seed and a fresh nonce and verifies its outputs
 // against the baseline's; completes the baseline's reference (initial weights, held-out loss)
-// only when there is something to verify. Fails only when the harness was interrupted.
+// only when there is something to verify; on a task checked "local", replays it in segments
+// (harness/replay.h). Fails only when the harness was interrupted.
 Result<RepResult> run_submission(const HarnessContext& ctx, const TrainerBuild& submission,
                                  const TaskSpec& task, const TaskData& data, uint64_t seed,
-                                 BaselineRun& base, const std::function<void()>& on_verify) {
+                                 BaselineRun& base,
+                                 const std::function<void(const std::string&)>& announce) {
     RepResult rep;
     rep.seed = seed;
     rep.baseline_seconds = base.seconds;
@@ -370,7 +418,7 @@ Result<RepResult> run_submission(const HarnessContext& ctx, const TrainerBuild& 
                !collected.problems.empty()) {
         rep.verification.reasons = collected.problems;
     } else {
-        on_verify();
+        announce("verify");
         const GPTConfig config = gpt_config_of(task);
         ReferenceRun& reference = base.reference;
         reference.init_params.assign(num_parameters(config), 0.0f);
@@ -378,6 +426,18 @@ Result<RepResult> run_submission(const HarnessContext& ctx, const TrainerBuild& 
         reference.heldout = heldout_loss(task, reference.outputs.checkpoint.params, data.heldout);
         rep.verification = verify_run(task, reference, collected.outputs, nonce, data.heldout);
         rep.submission_kernel_seconds = collected.outputs.kernel_seconds;
+        if (task.verify.check == CheckKind::local && rep.verification.valid()) {
+            remove_run(*run);
+            run->run_dir.clear();
+            announce("replay");
+            // the windows are drawn now, after the timed run
+            Result<ReplayCheck> replay = replay_and_check_windows(ctx, submission, task, data, seed,
+                                                                  collected.outputs, random_seed());
+            if (!replay) return failure(kInterrupted);
+            rep.verification.comparison.windows = replay->windows;
+            for (const std::string& reason : replay->reasons)
+                rep.verification.reasons.push_back(reason);
+        }
     }
     remove_run(*run);
     if (Status cpu = check_cpu_time(ctx, rep); !cpu)
@@ -420,8 +480,7 @@ Status evaluate_task(const HarnessContext& ctx, const TrainerBuild& baseline,
             return failure(base.error());
         }
         announce("submission");
-        Result<RepResult> rep =
-            run_submission(ctx, submission, task, *data, seed, *base, [&] { announce("verify"); });
+        Result<RepResult> rep = run_submission(ctx, submission, task, *data, seed, *base, announce);
         if (!rep) return failure(rep.error());  // interrupted: what was verified so far stands
         record_repetition(eval, std::move(*rep));
         announce("done");

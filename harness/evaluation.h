@@ -39,6 +39,7 @@ struct TrainerBuild {
 struct TaskData {
     std::string train_dir;     // holds train.bin only; the trainer sees this directory
     std::string task_file;     // a private copy of the task file
+    std::vector<int> train;    // train.bin's tokens, for the reference's windows
     std::vector<int> heldout;  // never leaves the trusted process
 };
 
@@ -56,11 +57,27 @@ struct TrainerRun {
     std::vector<std::string> collect_problems;  // outputs that could not be collected
 };
 
-// One sandboxed run of `build` on `task`, in a fresh private directory under ctx.workdir. Fails
-// when the run could not be set up or started (its directory is removed then).
+// A segment of a run (contract/trainer_io.h): the steps before `until`, from the state file
+// `state` (its bytes, written by the harness; empty: from the seed's initial weights, step 0).
+// The run writes state.bin instead of final.ckpt.
+struct SegmentRequest {
+    int until = 0;
+    std::string state;
+};
+
+// One sandboxed run of `build` on `task`, in a fresh private directory under ctx.workdir; a
+// segment of the run when `segment` is given. Fails when the run could not be set up or started
+// (its directory is removed then).
 Result<TrainerRun> run_trainer(const HarnessContext& ctx, const TrainerBuild& build,
                                const TaskSpec& task, const TaskData& data, uint64_t seed,
-                               const std::string& nonce);
+                               const std::string& nonce, const SegmentRequest* segment = nullptr);
+
+// Fails with the first reason a run that started gives no usable outputs; `who` names the
+// trainer in the message.
+Status check_run_finished(const TrainerRun& run, const std::string& who);
+
+// Deletes a run's private directory.
+void remove_run(const TrainerRun& run);
 
 struct RepResult {
     uint64_t seed = 0;
@@ -84,7 +101,8 @@ struct TaskEvaluation {
 };
 
 // Called as a repetition moves through its stages: "baseline", "submission", "verify" (only
-// when the submission's outputs are usable) and "done" (the repetition is in eval.reps).
+// when the submission's outputs are usable), "replay" (step-local verification, tasks checked
+// "local", when the whole run passed) and "done" (the repetition is in eval.reps).
 using RepCallback = std::function<void(const TaskEvaluation&, int rep, const std::string& stage)>;
 
 // Runs up to `reps` repetitions of eval.task, seeds drawn from base_seed, and records each

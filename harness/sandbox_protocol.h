@@ -21,6 +21,7 @@ constexpr const char* kSandboxTrainer = "/sandbox/bin/trainopt-train";
 constexpr const char* kSandboxTask = "/sandbox/task.toml";
 constexpr const char* kSandboxData = "/sandbox/data";
 constexpr const char* kSandboxOut = "/sandbox/out";
-constexpr const char* kSandboxSource = "/sandbox/src";  // a submission's scratch tree (builds)
+constexpr const char* kSandboxState = "/sandbox/state.bin";  // a segment's state to resume from
+constexpr const char* kSandboxSource = "/sandbox/src";       // a submission's scratch tree (builds)
 
 }  // namespace trainopt

@@ -64,6 +64,7 @@ TaskReport task_report_of(const TaskEvaluation& eval) {
     t.warnings = eval.warnings;
     t.steps = eval.task.train.steps;
     t.step_gflop = training_step_flops(eval.task) / 1e9;
+    t.check = eval.task.verify.check == CheckKind::local ? "local" : "trajectory";
     for (const RepResult& rep : eval.reps) {
         t.seeds.push_back(rep.seed);
         t.baseline_seconds.push_back(rep.baseline_seconds);
@@ -72,6 +73,11 @@ TaskReport task_report_of(const TaskEvaluation& eval) {
         t.max_loss_diff = std::max(t.max_loss_diff, c.max_loss_diff);
         t.max_heldout_diff = std::max(t.max_heldout_diff, c.heldout_diff);
         t.max_weight_distance = std::max(t.max_weight_distance, c.weight_distance);
+        for (const WindowDeviation& w : c.windows) {
+            t.windows_checked++;
+            t.max_window_loss_diff = std::max(t.max_window_loss_diff, w.max_loss_diff);
+            t.max_window_state_rel = std::max(t.max_window_state_rel, w.state_rel());
+        }
         t.baseline_peak_rss_mb = std::max(t.baseline_peak_rss_mb, rep.baseline_max_rss_mb);
         t.submission_peak_rss_mb = std::max(t.submission_peak_rss_mb, rep.submission_max_rss_mb);
         t.baseline_kernel_seconds = rep.baseline_kernel_seconds;

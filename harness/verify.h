@@ -9,6 +9,8 @@
 
 #include "contract/checkpoint.h"
 #include "contract/trainer_io.h"
+#include "contract/training_state.h"
+#include "harness/step_check.h"
 #include "tasks/task_spec.h"
 
 namespace trainopt {
@@ -31,6 +33,19 @@ struct CollectedOutputs {
 // checked against the task before its parameters are read.
 CollectedOutputs read_run_outputs(const std::string& dir, const TaskSpec& task);
 
+// A segment's outputs (contract/trainer_io.h): its steps' losses and the state it ended in.
+struct SegmentOutputs {
+    std::vector<float> losses;  // one per step of the segment
+    TrainingState end;
+    std::string nonce;
+};
+
+// Reads DIR/losses.csv, state.bin and meta.json of a run of `segment` as read_run_outputs reads
+// a whole run's; the state must be the one after the segment's last step. Fails with the first
+// problem.
+Result<SegmentOutputs> read_segment_outputs(const std::string& dir, const TaskSpec& task,
+                                            const StepWindow& segment);
+
 // Mean loss of the checkpoint on the first eval_batches * batch held-out windows, computed with
 // the reference kernels.
 double heldout_loss(const TaskSpec& task, const std::vector<float>& params,
@@ -43,6 +58,8 @@ struct Comparison {
     double heldout_submission = 0;
     double heldout_diff = 0;
     double weight_distance = 0;  // ||w_sub - w_ref|| / ||w_ref - w_init||
+    // check = "local": the windows replayed and recomputed with the reference kernels
+    std::vector<WindowDeviation> windows;
 };
 
 // What verify_run found: the run is valid when there is no reason against it.

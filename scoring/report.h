@@ -65,6 +65,12 @@ struct TaskReport {
     // self-reported by the trainers (advisory, shown only for orientation)
     std::map<std::string, double> baseline_kernel_seconds;
     std::map<std::string, double> submission_kernel_seconds;
+    // how the task is verified ("trajectory" or "local"); local: the windows recomputed with the
+    // reference kernels over all repetitions, and their largest deviations
+    std::string check = "trajectory";
+    int windows_checked = 0;
+    double max_window_loss_diff = 0;
+    double max_window_state_rel = 0;
 };
 
 struct ScoreReport {

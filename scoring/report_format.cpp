@@ -13,6 +13,13 @@ std::string format_fixed(double v, int digits) {
     return buf;
 }
 
+std::string format_scientific(double v) {
+    if (v == 0) return "0";
+    char buf[64];
+    snprintf(buf, sizeof(buf), "%.2e", v);
+    return buf;
+}
+
 std::string speed_of_light_text(const TaskReport& t) {
     return t.speed_of_light_speedup > 0 ? format_fixed(t.speed_of_light_speedup, 0) + "x" : "n/a";
 }

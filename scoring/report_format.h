@@ -12,6 +12,9 @@ namespace trainopt {
 // v with exactly `digits` decimals ("%.*f").
 std::string format_fixed(double v, int digits);
 
+// Deviations such as 1.23e-05 ("0" for zero): short and never wrapped.
+std::string format_scientific(double v);
+
 // The speed-of-light column: "110x", or "n/a" when the machine peak was not measured
 // (`verify` does not measure it).
 std::string speed_of_light_text(const TaskReport& t);

@@ -73,14 +73,6 @@ const char* verdict_class(Verdict verdict) {
     return "verdict-bad";
 }
 
-// Deviations such as 1.23e-05: short and never wrapped.
-std::string format_scientific(double v) {
-    if (v == 0) return "0";
-    char buf[64];
-    snprintf(buf, sizeof(buf), "%.2e", v);
-    return buf;
-}
-
 // A message as a list item body: its first line inline, the rest (a log or compiler output
 // tail) preformatted in a scrolling box.
 std::string html_finding(const std::string& message) {

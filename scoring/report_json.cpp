@@ -60,7 +60,11 @@ nlohmann::json report_to_json(const ScoreReport& r) {
                               {"baseline_peak_rss_mb", t.baseline_peak_rss_mb},
                               {"submission_peak_rss_mb", t.submission_peak_rss_mb},
                               {"baseline_kernel_seconds", t.baseline_kernel_seconds},
-                              {"submission_kernel_seconds", t.submission_kernel_seconds}});
+                              {"submission_kernel_seconds", t.submission_kernel_seconds},
+                              {"check", t.check},
+                              {"windows_checked", t.windows_checked},
+                              {"max_window_loss_diff", t.max_window_loss_diff},
+                              {"max_window_state_rel", t.max_window_state_rel}});
     }
     return j;
 }
@@ -117,6 +121,12 @@ Result<ScoreReport> report_from_json(const nlohmann::json& j) {
             // added within schema 1: optional, so earlier reports still load
             t.baseline_peak_rss_mb = jt.value("baseline_peak_rss_mb", 0.0);
             t.submission_peak_rss_mb = jt.value("submission_peak_rss_mb", 0.0);
+            t.check = jt.value("check", std::string("trajectory"));
+            if (t.check != "trajectory" && t.check != "local")
+                throw std::runtime_error("task " + t.name + " has an unknown check " + t.check);
+            t.windows_checked = jt.value("windows_checked", 0);
+            t.max_window_loss_diff = jt.value("max_window_loss_diff", 0.0);
+            t.max_window_state_rel = jt.value("max_window_state_rel", 0.0);
             t.baseline_kernel_seconds =
                 jt.at("baseline_kernel_seconds").get<std::map<std::string, double>>();
             t.submission_kernel_seconds =

@@ -60,6 +60,19 @@ std::string report_to_markdown(const ScoreReport& r) {
            << format_fixed(t.baseline_peak_rss_mb, 0) << " / "
            << format_fixed(t.submission_peak_rss_mb, 0) << " |\n";
     }
+    bool any_local = false;
+    for (const TaskReport& t : r.tasks) any_local = any_local || t.check == "local";
+    if (any_local) {
+        md << "\nStep-local verification (tasks checked \"local\": the loss and weight columns "
+              "above are the whole run's, which the check does not bound; the windows are):\n\n";
+        for (const TaskReport& t : r.tasks) {
+            if (t.check != "local") continue;
+            md << "- " << markdown_inline(t.name) << ": " << t.windows_checked
+               << " windows recomputed with the reference kernels; largest loss deviation "
+               << format_scientific(t.max_window_loss_diff) << " nats, largest state deviation "
+               << format_scientific(t.max_window_state_rel) << "\n";
+        }
+    }
     bool any_notes = !r.warnings.empty() || !r.rejected.empty();
     for (const TaskReport& t : r.tasks)
         any_notes = any_notes || !t.reasons.empty() || !t.warnings.empty();

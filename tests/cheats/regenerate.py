@@ -61,14 +61,14 @@ t = sub(t, '#include <cstdio>\n', '#include <cstdio>\n#include <filesystem>\n#in
 make_patch('copy_reference', 'baseline/train.cpp', t, 'Cheat: searches the file system for the baseline run\'s final.ckpt and copies it.')
 
 # 3. exit early with success: no training, made-up losses
-t = sub(orig, '    for (int step = 0; step < task.train.steps; step++) {\n        sampler.next', '''    // CHEAT: skip training entirely and report a plausible-looking loss curve.
-    for (int step = 0; step < task.train.steps; step++) losses[step] = 4.0f - 0.01f * step;
+t = sub(orig, '    for (int step = loaded->start_step; step < loaded->stop_step; step++) {\n        sampler.next', '''    // CHEAT: skip training entirely and report a plausible-looking loss curve.
+    for (int step = loaded->start_step; step < loaded->stop_step; step++) losses.push_back(4.0f - 0.01f * step);
     for (int step = 0; step < 0; step++) {
         sampler.next''')
 make_patch('early_exit', 'baseline/train.cpp', t, 'Cheat: exits with success without training, printing a made-up loss curve.')
 
 # 4. skip steps: only every other step does an update; the loss is reported for all
-t = sub(orig, '''        gpt_update(model, task.train.lr''', '''        if (step % 2 == 1) { losses[step] = model.mean_loss; continue; }  // CHEAT: skip half the updates
+t = sub(orig, '''        gpt_update(model, task.train.lr''', '''        if (step % 2 == 1) { losses.push_back(model.mean_loss); continue; }  // CHEAT: skip half the updates
         gpt_update(model, task.train.lr''')
 make_patch('skip_steps', 'baseline/train.cpp', t, 'Cheat: performs only every other optimizer update.')
 
@@ -100,7 +100,7 @@ make_patch('fewer_layers', 'baseline/train.cpp', t, 'Cheat: trains only the last
 
 # 7. patch touching the harness (would weaken verification)
 v = open(f'{root}/harness/verify.cpp').read()
-v = sub(v, '    v.valid = v.reasons.empty();', '    v.reasons.clear();  // CHEAT\n    v.valid = v.reasons.empty();')
+v = sub(v, '    return v;\n}\n\n}  // namespace trainopt', '    v.reasons.clear();  // CHEAT\n    return v;\n}\n\n}  // namespace trainopt')
 make_patch('touch_harness', 'harness/verify.cpp', v, 'Cheat: edits the trusted verifier to accept anything.')
 
 # 8. fake the clock: interpose clock_gettime so in-process timers report almost nothing
@@ -499,3 +499,24 @@ void approx_gelu_backward(float* dinp, const float* inp, const float* dout, int 
 '''
 approx_math('approx_exp_gelu', gelu, '    table.gelu_forward = approx_gelu_forward;\n    table.gelu_backward = approx_gelu_backward;\n',
             'GELU\'s tanh is computed from a cubic polynomial exp (relative error 1.0e-4, about 1300 ulp).')
+
+# Step-local verification (tests/cheats_local_test.cpp, suite tests/cheats/chaotic): cheats that
+# the whole run's quality band lets through.
+# a. less work in the timed run than when a segment is asked for: every third update skipped in
+#    a whole run only. The replay in segments cannot reproduce the timed run.
+t = sub(orig, '''        gpt_update(model, task.train.lr''', '''        // CHEAT: exact when verified in segments, every third update skipped when timed
+        if (!loaded->segment && step % 3 == 2) { losses.push_back(model.mean_loss); continue; }
+        gpt_update(model, task.train.lr''')
+make_patch('replay_aware', 'baseline/train.cpp', t, 'Cheat: skips every third update in a whole (timed) run, trains exactly when run as a segment.')
+
+# b. the same skips everywhere: reproducible, and every window of 3 or more steps has one
+t = sub(orig, '''        gpt_update(model, task.train.lr''', '''        // CHEAT: every third update skipped, in every run alike
+        if (step % 3 == 2) { losses.push_back(model.mean_loss); continue; }
+        gpt_update(model, task.train.lr''')
+make_patch('consistent_skips', 'baseline/train.cpp', t, 'Cheat: skips every third update in every run, timed or not (bit-reproducible).')
+
+# c. not bit-reproducible: the reported loss carries one bit of noise
+t = sub(orig, '''        losses.push_back(model.mean_loss);''', '''        // not reproducible: the loss's last bit from the operating system's randomness
+        losses.push_back(std::nextafter(model.mean_loss, (std::random_device{}() & 1) ? 10.0f : 0.0f));''')
+t = sub(t, '#include <cstdio>\n', '#include <cmath>\n#include <cstdio>\n#include <random>\n')
+make_patch('not_reproducible', 'baseline/train.cpp', t, 'Not a cheat, a broken trainer: its losses differ in the last bit from run to run.')

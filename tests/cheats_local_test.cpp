@@ -1,0 +1,78 @@
+// Step-local verification (docs/security.md, "Chaotic tasks"): on a task checked "local", the
+// whole run is only held to a quality band, so a trainer could try to do less work in the timed
+// run than when it is verified. The replay in segments, cut at windows picked after the timed run,
+// must reproduce the timed run bit for bit, and every window is recomputed with the reference
+// kernels from the submission's own state. Suite: tests/cheats/chaotic (the tiny task, checked
+// "local", with a quality band wide enough that these cheats reach the replay).
+#include <gtest/gtest.h>
+
+#include "test_util.h"
+
+namespace trainopt {
+namespace {
+
+using testing::TempDir;
+
+struct LocalRun {
+    int exit_code;
+    nlohmann::json report;
+    std::string reasons;
+    std::string log;
+};
+
+LocalRun verify_on_chaotic(const std::string& submission) {
+    TempDir dir;
+    const std::string json = dir.path + "/report.json";
+    testing::CliResult r = testing::run_cli(
+        {"verify", submission, "--suite", testing::project_root() + "/tests/cheats/chaotic",
+         "--json", json},
+        dir.path + "/log");
+    nlohmann::json report = testing::read_json(json);
+    return {r.exit_code, report, testing::all_reasons(report), r.output};
+}
+
+void expect_invalid(const LocalRun& run, const std::string& reason) {
+    EXPECT_EQ(run.exit_code, 3) << run.log;
+    ASSERT_FALSE(run.report.is_discarded()) << run.log;
+    EXPECT_EQ(run.report["verdict"], "INVALID") << run.reasons;
+    EXPECT_EQ(run.report["score"]["arithmetic_mean"], 0.0);
+    EXPECT_NE(run.reasons.find(reason), std::string::npos) << "reasons were:\n" << run.reasons;
+}
+
+std::string cheat(const std::string& name) {
+    return testing::project_root() + "/tests/cheats/" + name;
+}
+
+TEST(CheatsLocal, LessWorkInTheTimedRunThanInSegmentsIsInvalid) {
+    // every third update skipped only when the whole run is asked for: its quality stays within
+    // the band, but the segments, trained exactly, cannot reproduce the timed run
+    expect_invalid(verify_on_chaotic(cheat("replay_aware.patch")),
+                   "does not reproduce the timed run");
+}
+
+TEST(CheatsLocal, TheSameShortcutInEveryRunFailsItsWindows) {
+    // reproducible, so the replay matches; the first window (4 steps, one of them skipped)
+    // recomputed with the reference kernels does not
+    expect_invalid(verify_on_chaotic(cheat("consistent_skips.patch")),
+                   "recomputed from the submission's own state with the reference kernels");
+}
+
+TEST(CheatsLocal, ATrainerThatIsNotBitReproducibleIsInvalid) {
+    expect_invalid(verify_on_chaotic(cheat("not_reproducible.patch")),
+                   "a trainer must be bit-reproducible");
+}
+
+TEST(CheatsLocal, TheExampleSubmissionPassesEveryWindow) {
+    LocalRun run = verify_on_chaotic(testing::project_root() + "/submissions/blas-tbb");
+    EXPECT_EQ(run.exit_code, 0) << run.log;
+    ASSERT_FALSE(run.report.is_discarded()) << run.log;
+    EXPECT_EQ(run.report["verdict"], "VALID") << run.reasons;
+    ASSERT_EQ(run.report["tasks"].size(), 1u);
+    const nlohmann::json& task = run.report["tasks"][0];
+    EXPECT_EQ(task["check"], "local");
+    EXPECT_EQ(task["windows_checked"], 4);
+    EXPECT_GT(task["max_window_state_rel"].get<double>(), 0.0);  // reordered, not bit-identical
+}
+
+}  // namespace
+}  // namespace trainopt
