@@ -20,7 +20,9 @@ std::string fmt(const char* format, double a, double b) {
     return buf;
 }
 
-bool same_bits(float a, float b) { return std::memcmp(&a, &b, sizeof(float)) == 0; }
+bool same_bits(float a, float b) {
+    return std::memcmp(&a, &b, sizeof(float)) == 0;
+}
 
 // The first step of `segment` whose replayed loss differs in any bit from the timed run's.
 int first_differing_step(const StepWindow& segment, const std::vector<float>& replayed,
@@ -120,12 +122,11 @@ Result<ReplayCheck> replay_and_check_windows(const HarnessContext& ctx,
             return check;
         }
         if (int step = first_differing_step(segment, outputs->losses, timed.losses); step >= 0) {
-            check.reasons.push_back(
-                who + " does not reproduce the timed run: the loss at step " +
-                std::to_string(step) + " is " +
-                fmt("%.9g, the timed run's %.9g", outputs->losses[step - segment.start],
-                    timed.losses[step]) +
-                kReproducible);
+            check.reasons.push_back(who + " does not reproduce the timed run: the loss at step " +
+                                    std::to_string(step) + " is " +
+                                    fmt("%.9g, the timed run's %.9g",
+                                        outputs->losses[step - segment.start], timed.losses[step]) +
+                                    kReproducible);
             return check;
         }
         if (is_window(segment, windows)) {

@@ -51,12 +51,12 @@ struct Tolerances {
     double heldout_band = 0.05;    // |heldout_sub - heldout_ref| of the whole run, nats
 };
 
-// How a run is verified (docs/tolerances.md). "trajectory": the whole run's losses, held-out loss
-// and weights against the reference run's, for tasks where fp32 reorderings stay small over the
-// run. "local": for chaotic tasks, where they grow; the run is replayed untimed in segments, which
-// must reproduce the timed run bit for bit, windows of steps picked after the timed run are
-// checked against the reference kernels from the submission's own state, and the whole run's
-// held-out loss must stay within a band of the reference's.
+// How a run is verified (docs/task-format.md, [verify]). "trajectory": the whole run's losses,
+// held-out loss and weights against the reference run's, for tasks where fp32 reorderings stay
+// small over the run. "local": for chaotic tasks, where they grow; the run is replayed untimed in
+// segments, which must reproduce the timed run bit for bit, windows of steps picked after the timed
+// run are checked against the reference kernels from the submission's own state, and the whole
+// run's held-out loss must stay within a band of the reference's.
 enum class CheckKind { trajectory, local };
 
 struct VerifySpec {

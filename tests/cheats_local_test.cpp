@@ -23,10 +23,10 @@ struct LocalRun {
 LocalRun verify_on_chaotic(const std::string& submission) {
     TempDir dir;
     const std::string json = dir.path + "/report.json";
-    testing::CliResult r = testing::run_cli(
-        {"verify", submission, "--suite", testing::project_root() + "/tests/cheats/chaotic",
-         "--json", json},
-        dir.path + "/log");
+    testing::CliResult r =
+        testing::run_cli({"verify", submission, "--suite",
+                          testing::project_root() + "/tests/cheats/chaotic", "--json", json},
+                         dir.path + "/log");
     nlohmann::json report = testing::read_json(json);
     return {r.exit_code, report, testing::all_reasons(report), r.output};
 }
