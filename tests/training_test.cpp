@@ -1,12 +1,16 @@
 // The model trains, deterministically: loss falls well below the unigram entropy, the same
-// seed gives bit-identical outputs, checkpoints round-trip.
+// seed gives bit-identical outputs, a run cut into segments is the whole run, checkpoints and
+// training states round-trip.
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <filesystem>
 #include <limits>
 
 #include "contract/batches.h"
 #include "contract/checkpoint.h"
+#include "contract/training_state.h"
+#include "harness/step_check.h"
 #include "harness/verify.h"
 #include "kernels/gpt.h"
 #include "kernels/registry.h"
@@ -87,6 +91,114 @@ TEST(Training, SameSeedGivesBitIdenticalOutputs) {
     EXPECT_NE(read_text(dir.path + "/a/final.ckpt"), read_text(dir.path + "/c/final.ckpt"));
     std::string meta = read_text(dir.path + "/a/meta.json");
     EXPECT_NE(meta.find("\"nonce\": \"n\""), std::string::npos);
+}
+
+TEST(Training, SegmentsReproduceTheWholeRunBitForBit) {
+    // what step-local verification relies on (harness/replay.h): a run cut into segments, each
+    // resuming from the state the previous one wrote, ends where the whole run ends, and the
+    // reference kernels' steps in the harness (run_reference_steps) are the trainer's too
+    TempDir dir;
+    TaskSpec task = tiny_task();
+    Status prepared = prepare_task_data(task, dir.path + "/data");
+    ASSERT_TRUE(prepared) << prepared.error();
+    auto train = [&](const std::string& out, std::vector<std::string> extra) {
+        std::vector<std::string> argv = {
+            TRAINOPT_TRAINER, "--task", task.file, "--data", dir.path + "/data", "--seed", "7",
+            "--out",          out,      "--nonce", "n"};
+        argv.insert(argv.end(), extra.begin(), extra.end());
+        return testing::run_command(argv, out + ".log").exit_code;
+    };
+    const int steps = task.train.steps;
+    ASSERT_EQ(train(dir.path + "/whole", {}), 0);
+    ASSERT_EQ(train(dir.path + "/s1", {"--until", "40"}), 0);
+    ASSERT_EQ(train(dir.path + "/s2", {"--resume", dir.path + "/s1/state.bin", "--until", "43"}),
+              0);
+    ASSERT_EQ(train(dir.path + "/s3", {"--resume", dir.path + "/s2/state.bin"}), 0);
+    using testing::read_text;
+    const GPTConfig config = gpt_config_of(task);
+    auto s2 = parse_training_state(read_text(dir.path + "/s2/state.bin"), config, "s2");
+    auto s3 = parse_training_state(read_text(dir.path + "/s3/state.bin"), config, "s3");
+    auto whole = parse_checkpoint(read_text(dir.path + "/whole/final.ckpt"), config, steps);
+    ASSERT_TRUE(s2 && s3 && whole);
+    EXPECT_EQ(s2->step, 43);
+    EXPECT_EQ(s3->step, steps);
+    EXPECT_EQ(s3->params, whole->params);
+    auto whole_losses = parse_losses(read_text(dir.path + "/whole/losses.csv"), steps);
+    auto s2_losses = parse_losses(read_text(dir.path + "/s2/losses.csv"), 40, 3);
+    ASSERT_TRUE(whole_losses && s2_losses) << s2_losses.error();
+    for (int i = 0; i < 3; i++) EXPECT_EQ((*s2_losses)[i], (*whole_losses)[40 + i]);
+    EXPECT_FALSE(std::filesystem::exists(dir.path + "/s2/final.ckpt"));
+
+    Result<TokenSplit> split = make_task_data(task);
+    ASSERT_TRUE(split);
+    auto s1 = parse_training_state(read_text(dir.path + "/s1/state.bin"), config, "s1");
+    ASSERT_TRUE(s1);
+    const ReferenceSteps reference = run_reference_steps(task, split->train, 7, *s1, 3);
+    EXPECT_EQ(reference.end.params, s2->params);
+    EXPECT_EQ(reference.end.m, s2->m);
+    EXPECT_EQ(reference.end.v, s2->v);
+    const WindowDeviation d = compare_window({40, 3}, *s1, reference, *s2_losses, *s2);
+    EXPECT_EQ(d.max_loss_diff, 0.0);
+    EXPECT_EQ(d.state_rel(), 0.0);
+
+    // a segment past the task's end, or ending where it starts, is a usage error
+    EXPECT_NE(train(dir.path + "/bad", {"--until", std::to_string(steps + 1)}), 0);
+    EXPECT_NE(train(dir.path + "/bad2", {"--resume", dir.path + "/s2/state.bin", "--until", "43"}),
+              0);
+}
+
+TEST(StepWindows, AreStratifiedAndCutTheReplay) {
+    for (uint64_t random = 1; random < 50; random++) {
+        const std::vector<StepWindow> windows = pick_windows(150, 4, 4, random);
+        ASSERT_EQ(windows.size(), 4u);
+        for (int k = 0; k < 4; k++) {
+            EXPECT_GE(windows[k].start, 150 * k / 4);
+            EXPECT_LE(windows[k].start + windows[k].steps, 150 * (k + 1) / 4);
+        }
+        const std::vector<StepWindow> segments = replay_segments(windows, 150);
+        int next = 0;
+        for (const StepWindow& s : segments) {
+            EXPECT_EQ(s.start, next);
+            EXPECT_GT(s.steps, 0);
+            next = s.start + s.steps;
+        }
+        EXPECT_EQ(next, 150);
+    }
+    // windows filling the whole run: every step in a window
+    const std::vector<StepWindow> full = pick_windows(16, 4, 4, 3);
+    for (int k = 0; k < 4; k++) EXPECT_EQ(full[k].start, 4 * k);
+    EXPECT_EQ(replay_segments(full, 16).size(), 4u);
+    EXPECT_NE(pick_windows(1000, 4, 4, 1)[0].start, pick_windows(1000, 4, 4, 2)[0].start);
+}
+
+TEST(TrainingState, RoundTripsAndRejectsDamage) {
+    const GPTConfig config{16, 8, 4, 1, 2};
+    const TrainingState state = initial_state(config, 3);
+    const std::string bytes =
+        training_state_file(config, 9, state.params.data(), state.m.data(), state.v.data());
+    EXPECT_EQ(bytes.size(), training_state_bytes(config));
+    auto parsed = parse_training_state(bytes, config, "state.bin");
+    ASSERT_TRUE(parsed) << parsed.error();
+    EXPECT_EQ(parsed->step, 9);
+    EXPECT_EQ(parsed->params, state.params);
+    auto expect_refused = [&](const std::string& damaged, const GPTConfig& expected,
+                              const std::string& why) {
+        auto r = parse_training_state(damaged, expected, "state.bin");
+        ASSERT_FALSE(r);
+        EXPECT_NE(r.error().find(why), std::string::npos) << r.error();
+    };
+    expect_refused(bytes.substr(0, 300), config, "needs exactly");
+    expect_refused(std::string(100, 'x'), config, "shorter than its 256-byte");
+    expect_refused(std::string(300, '\0'), config, "bad magic");
+    expect_refused(bytes, GPTConfig{16, 8, 4, 2, 2}, "different shape");
+    std::string negative_v = bytes;
+    const float minus_one = -1.0f;
+    std::memcpy(negative_v.data() + bytes.size() - sizeof(float), &minus_one, sizeof(float));
+    expect_refused(negative_v, config, "negative second moment");
+    std::string nan_m = bytes;
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    std::memcpy(nan_m.data() + 256 + num_parameters(config) * sizeof(float), &nan, sizeof(nan));
+    expect_refused(nan_m, config, "non-finite");
 }
 
 TEST(Checkpoint, RoundTripsAndRejectsDamage) {
