@@ -1,0 +1,160 @@
+#include "harness/suite_generator.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <optional>
+#include <vector>
+
+#include "contract/rng.h"
+#include "harness/calibrate.h"
+#include "kernels/gpt.h"
+#include "scoring/atomic_file.h"
+
+namespace trainopt {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string seconds_text(double s) {
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%.3g s", s);
+    return buf;
+}
+
+// The task a draw gives with `steps` steps and the task format's default verification.
+Result<TaskSpec> task_of(const DrawnTask& drawn, int steps, const std::string& file) {
+    return load_task_text(generated_task_toml(drawn, steps, VerifySpec{}, Tolerances{}, ""), file);
+}
+
+// The task file with the check and tolerances calibrate recommends for the task, or why it
+// refuses.
+Result<std::string> calibrated_text(const TaskSpec& task, const DrawnTask& drawn,
+                                    const GenerateOptions& options,
+                                    const std::string& provenance) {
+    Suite one{"generated", {task}};
+    CalibrateOptions calibrate;
+    calibrate.seeds = options.calibration_seeds;
+    calibrate.base_seed = options.name.seed;
+    calibrate.progress = false;
+    Result<CalibrationReport> report = calibrate_suite(one, calibrate);
+    if (!report) return failure(report.error());
+    const TaskCalibration& result = report->tasks.front();
+    if (!result.recommended) return failure(result.verdict);
+    VerifySpec verify = task.verify;
+    verify.check = *result.recommended;
+    return generated_task_toml(drawn, task.train.steps, verify, result.tolerances, provenance);
+}
+
+}  // namespace
+
+double measure_baseline_step_seconds(const TaskSpec& task) {
+    const int B = task.train.batch, T = task.model.context;
+    GPT model;
+    gpt_create(model, gpt_config_of(task), B, T, reference_kernels());
+    init_params(model.params_memory.data(), gpt_config_of(task), 1);
+    std::vector<int> inputs(B * T), targets(B * T);
+    Rng rng(7);
+    for (int i = 0; i < B * T; i++) {
+        inputs[i] = (int)rng.next_below((uint64_t)task.model.vocab_size);
+        targets[i] = (int)rng.next_below((uint64_t)task.model.vocab_size);
+    }
+    double best = 1e30;
+    for (int step = 0; step < 3; step++) {
+        const auto start = std::chrono::steady_clock::now();
+        gpt_forward(model, inputs.data(), targets.data());
+        gpt_zero_grad(model);
+        gpt_backward(model, inputs.data(), targets.data());
+        gpt_update(model, task.train.lr, task.train.beta1, task.train.beta2, task.train.eps,
+                   task.train.weight_decay, step + 1);
+        const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
+        if (step > 0) best = std::min(best, elapsed.count());
+    }
+    return best;
+}
+
+Result<GeneratedSuite> generate_suite(const GenerateOptions& options) {
+    const GeneratorRanges& ranges = options.ranges;
+    std::error_code ec;
+    fs::create_directories(options.out_dir, ec);
+    if (ec) return failure("cannot create " + options.out_dir + ": " + ec.message());
+    auto say = [&](const std::string& line) {
+        if (options.progress) options.progress(line);
+    };
+    GeneratedSuite out;
+    out.suite.name = generated_suite_name(options.name);
+    for (int index = 0; index < options.name.tasks; index++) {
+        GeneratedTaskInfo info;
+        std::optional<TaskSpec> accepted;
+        std::string accepted_text;
+        for (int attempt = 0; attempt < options.max_attempts && !accepted; attempt++) {
+            const DrawnTask drawn = draw_task(options.name.seed, index, attempt, ranges);
+            info.name = drawn.name;
+            info.attempts = attempt + 1;
+            const std::string file = options.out_dir + "/" + drawn.name + ".toml";
+            auto refuse = [&](const std::string& why) {
+                info.redrawn.push_back("draw " + std::to_string(attempt) + ": " + why);
+                say(drawn.name + " draw " + std::to_string(attempt) + " refused: " + why);
+            };
+            Result<TaskSpec> probe = task_of(drawn, ranges.steps.low, file);
+            if (!probe) {
+                refuse(probe.error());
+                continue;
+            }
+            const double gflop = training_step_flops(*probe) / 1e9;
+            if (gflop > ranges.max_step_gflop) {
+                refuse("a step is " + std::to_string(gflop) + " GFLOP, more than max_step_gflop");
+                continue;
+            }
+            info.step_seconds = measure_baseline_step_seconds(*probe);
+            const int steps = (int)std::min<double>(ranges.steps.high,
+                                                    ranges.target_seconds / info.step_seconds);
+            if (steps < ranges.steps.low) {
+                refuse("a naive step takes " + seconds_text(info.step_seconds) + ": fewer than " +
+                       std::to_string(ranges.steps.low) + " steps fit the target " +
+                       seconds_text(ranges.target_seconds));
+                continue;
+            }
+            Result<TaskSpec> sized = task_of(drawn, steps, file);
+            if (!sized) {
+                refuse(sized.error());
+                continue;
+            }
+            const std::string provenance = "task " + std::to_string(index) + " of " +
+                                           out.suite.name + " (draw " + std::to_string(attempt) +
+                                           "); steps sized to " +
+                                           seconds_text(ranges.target_seconds) +
+                                           " of the naive baseline on the generating machine";
+            Result<std::string> text =
+                options.calibration_seeds > 0
+                    ? calibrated_text(*sized, drawn, options, provenance)
+                    : Result<std::string>(generated_task_toml(drawn, steps, sized->verify,
+                                                              sized->tolerances, provenance));
+            if (!text) {
+                refuse("not verifiable: " + text.error());
+                continue;
+            }
+            Result<TaskSpec> task = load_task_text(*text, file);
+            if (!task) return failure("a generated task file does not load: " + task.error());
+            accepted = std::move(*task);
+            accepted_text = std::move(*text);
+        }
+        if (!accepted) {
+            return failure("generated task " + std::to_string(index) + " of " + out.suite.name +
+                           " could not be drawn verifiable in " +
+                           std::to_string(options.max_attempts) + " draws; the last: " +
+                           (info.redrawn.empty() ? "" : info.redrawn.back()));
+        }
+        if (Status written = write_file_atomic(accepted->file, accepted_text); !written)
+            return failure(written.error());
+        say(accepted->name + ": " + std::to_string(accepted->train.steps) + " steps, check " +
+            (accepted->verify.check == CheckKind::local ? "local" : "trajectory"));
+        out.suite.tasks.push_back(std::move(*accepted));
+        out.tasks.push_back(std::move(info));
+    }
+    return out;
+}
+
+}  // namespace trainopt

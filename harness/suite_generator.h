@@ -1,0 +1,45 @@
+// Generated suites at scoring time (docs/task-format.md, "Generated suites"): draws each task's
+// shape from the suite's seed (tasks/generator.h), sizes its step count to a target time of the
+// naive baseline on this machine, calibrates its check and tolerances (harness/calibrate.h) and
+// redraws a task that cannot be verified. The task files are written to a directory, which the
+// trainers read them from.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "contract/result.h"
+#include "tasks/generator.h"
+#include "tasks/task_spec.h"
+
+namespace trainopt {
+
+struct GenerateOptions {
+    GeneratedSuiteName name;
+    GeneratorRanges ranges;
+    std::string out_dir;        // where the task files go (created)
+    int calibration_seeds = 2;  // per task; 0: no calibration (tests of the draw only)
+    int max_attempts = 12;      // draws per task before giving up
+    std::function<void(const std::string&)> progress;  // one line per decision, may be empty
+};
+
+struct GeneratedTaskInfo {
+    std::string name;
+    int attempts = 0;  // draws it took
+    double step_seconds = 0;  // the naive baseline's measured time per step
+    std::vector<std::string> redrawn;  // why each earlier draw was refused
+};
+
+struct GeneratedSuite {
+    Suite suite;  // name: generated_suite_name(options.name)
+    std::vector<GeneratedTaskInfo> tasks;
+};
+
+// The naive baseline's time for one training step of `task` on this machine, measured in-process
+// with the reference kernels on one thread (the best of two steps after a warm-up).
+double measure_baseline_step_seconds(const TaskSpec& task);
+
+Result<GeneratedSuite> generate_suite(const GenerateOptions& options);
+
+}  // namespace trainopt
