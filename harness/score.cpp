@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -72,6 +73,11 @@ TaskReport task_report_of(const TaskEvaluation& eval) {
         t.max_loss_diff = std::max(t.max_loss_diff, c.max_loss_diff);
         t.max_heldout_diff = std::max(t.max_heldout_diff, c.heldout_diff);
         t.max_weight_distance = std::max(t.max_weight_distance, c.weight_distance);
+        const double unmeasured = std::nan("");
+        t.baseline_final_loss.push_back(c.compared ? c.final_loss_reference : unmeasured);
+        t.submission_final_loss.push_back(c.compared ? c.final_loss_submission : unmeasured);
+        t.baseline_heldout_loss.push_back(c.compared ? c.heldout_reference : unmeasured);
+        t.submission_heldout_loss.push_back(c.compared ? c.heldout_submission : unmeasured);
         t.baseline_peak_rss_mb = std::max(t.baseline_peak_rss_mb, rep.baseline_max_rss_mb);
         t.submission_peak_rss_mb = std::max(t.submission_peak_rss_mb, rep.submission_max_rss_mb);
         t.baseline_kernel_seconds = rep.baseline_kernel_seconds;
