@@ -1,11 +1,13 @@
 #include "harness/checkpoint_eval.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "contract/checkpoint.h"
 #include "contract/model_layout.h"
 #include "harness/safe_file.h"
 #include "harness/verify.h"
+#include "kernels/gpt.h"
 #include "tasks/data.h"
 
 namespace trainopt {
@@ -34,6 +36,34 @@ Result<Checkpoint> read_checkpoint(const TaskSpec& task, const std::string& path
     return checkpoint;
 }
 
+// Mean loss, with the reference kernels, on eval_batches batches of B windows of T tokens (and
+// their next-token targets) spread evenly over `tokens`: a training loss that samples the whole
+// training split, not only its start.
+double spread_window_loss(const TaskSpec& task, const std::vector<float>& params,
+                          const std::vector<int>& tokens) {
+    const int B = task.train.batch, T = task.model.context;
+    const size_t windows = (size_t)task.eval_batches * B;
+    const size_t last_start = tokens.size() - T - 1;  // make_task_data keeps the split larger
+    const size_t stride = windows > 1 ? last_start / (windows - 1) : 0;
+    GPT model;
+    gpt_create(model, gpt_config_of(task), B, T, reference_kernels());
+    model.params_memory = params;
+    std::vector<int> inputs(B * T), targets(B * T);
+    double total = 0;
+    for (int batch = 0; batch < task.eval_batches; batch++) {
+        for (int b = 0; b < B; b++) {
+            const size_t start = std::min(last_start, ((size_t)batch * B + b) * stride);
+            for (int t = 0; t < T; t++) {
+                inputs[b * T + t] = tokens[start + t];
+                targets[b * T + t] = tokens[start + t + 1];
+            }
+        }
+        gpt_forward(model, inputs.data(), targets.data());
+        total += model.mean_loss;
+    }
+    return total / task.eval_batches;
+}
+
 }  // namespace
 
 Result<CheckpointEvaluation> evaluate_checkpoint(const TaskSpec& task, const std::string& path) {
@@ -47,8 +77,7 @@ Result<CheckpointEvaluation> evaluate_checkpoint(const TaskSpec& task, const std
     out.batch = task.train.batch;
     out.context = task.model.context;
     out.heldout_loss = heldout_loss(task, checkpoint->params, split->heldout);
-    // heldout_loss reads the first eval_batches * B windows of the tokens it is given
-    out.training_loss = heldout_loss(task, checkpoint->params, split->train);
+    out.training_loss = spread_window_loss(task, checkpoint->params, split->train);
     return out;
 }
 

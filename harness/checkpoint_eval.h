@@ -12,10 +12,10 @@
 namespace trainopt {
 
 struct CheckpointEvaluation {
-    int steps = 0;             // steps trained, from the checkpoint's header
-    double heldout_loss = 0;   // heldout_loss (harness/verify.h) on the task's held-out tokens
-    double training_loss = 0;  // the same windows' loss taken from the start of the training split
-    int batches = 0;           // batches of each (task.eval_batches)
+    int steps = 0;               // steps trained, from the checkpoint's header
+    double heldout_loss = 0;     // heldout_loss (harness/verify.h) on the task's held-out tokens
+    double training_loss = 0;    // as many windows, spread evenly over the training split
+    int batches = 0;             // batches of each (task.eval_batches)
     int batch = 0, context = 0;  // B x T tokens per batch
 };
 

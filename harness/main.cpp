@@ -234,8 +234,10 @@ int eval_checkpoint(const std::string& checkpoint, const std::string& task_file,
            safe(checkpoint).c_str(), safe(task->name).c_str(), e->steps, task->train.steps);
     printf("held-out loss: %.6f nats (%d batches of %d x %d held-out tokens, reference kernels)\n",
            e->heldout_loss, e->batches, e->batch, e->context);
-    printf("training loss: %.6f nats (the first %d batches of %d x %d training tokens)\n",
-           e->training_loss, e->batches, e->batch, e->context);
+    printf(
+        "training loss: %.6f nats (%d batches of %d x %d training tokens, spread over the "
+        "training split)\n",
+        e->training_loss, e->batches, e->batch, e->context);
     return 0;
 }
 

@@ -202,9 +202,8 @@ TEST(CheckpointEval, MeasuresWhatTheBaselineLearnedFromRealText) {
     ASSERT_TRUE(checkpoint) << checkpoint.error();
     EXPECT_DOUBLE_EQ(j["heldout_loss"].get<double>(),
                      heldout_loss(*task, checkpoint->params, split->heldout));
-    // the tiny model learns little more than the byte frequencies (held-out 3.01 and training
-    // 2.76 nats against a unigram entropy of 3.19 and ln 256 = 5.55 untrained), and that is
-    // what eval must see
+    // the tiny model learns the training text (2.45 nats) far better than the unseen held-out
+    // license (3.01), against a unigram entropy of 3.19 and ln 256 = 5.55 untrained
     EXPECT_LT(j["heldout_loss"].get<double>(), unigram) << "unigram entropy " << unigram;
     EXPECT_LT(j["training_loss"].get<double>(), 0.9 * unigram) << "unigram entropy " << unigram;
 }
