@@ -75,4 +75,13 @@ Result<Checkpoint> parse_checkpoint(const std::string& bytes, const GPTConfig& e
     return out;
 }
 
+Result<Checkpoint> parse_checkpoint_any_steps(const std::string& bytes, const GPTConfig& expected) {
+    if (bytes.size() < kCheckpointHeaderBytes)
+        return failure("final.ckpt is shorter than its 256-byte header");
+    int32_t steps = 0;
+    std::memcpy(&steps, bytes.data() + 7 * sizeof(int32_t), sizeof(steps));
+    if (steps < 0) return failure("final.ckpt says a negative number of steps was trained");
+    return parse_checkpoint(bytes, expected, steps);  // checks the rest of the header first
+}
+
 }  // namespace trainopt

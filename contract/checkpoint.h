@@ -35,4 +35,8 @@ Status write_checkpoint(const std::string& path, const GPTConfig& config, int st
 // parameter finite.
 Result<Checkpoint> parse_checkpoint(const std::string& bytes, const GPTConfig& expected, int steps);
 
+// The same for a checkpoint trained for any number of steps (`trainopt eval`): the step count is
+// taken from the header, which must hold a non-negative one.
+Result<Checkpoint> parse_checkpoint_any_steps(const std::string& bytes, const GPTConfig& expected);
+
 }  // namespace trainopt

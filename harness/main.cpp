@@ -9,6 +9,7 @@
 //   trainopt tasks list [--suite S]
 //   trainopt data TASK.toml --out DIR                write train.bin and val.bin
 //   trainopt report JSON [--md F] [--html F]         re-render a saved report
+//   trainopt eval CHECKPOINT --task T.toml [--json]  held-out and training loss of a checkpoint
 // clang-format on
 //
 // Exit codes: 0 success (VALID), 1 error, 2 usage, 3 submission INVALID or REJECTED,
@@ -21,8 +22,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "harness/checkpoint_eval.h"
 #include "harness/intake.h"
 #include "harness/process.h"
 #include "harness/score.h"
@@ -208,6 +211,36 @@ int write_task_data(const std::string& task_file, const std::string& out_dir) {
     return 0;
 }
 
+int eval_checkpoint(const std::string& checkpoint, const std::string& task_file, bool json) {
+    Result<TaskSpec> task = load_task(task_file);
+    if (!task) return fail(task.error());
+    Result<CheckpointEvaluation> e = evaluate_checkpoint(*task, checkpoint);
+    if (!e) return fail(e.error());
+    if (json) {
+        nlohmann::json out = {{"checkpoint", checkpoint},
+                              {"task", task->name},
+                              {"task_file", task->file},
+                              {"steps", e->steps},
+                              {"task_steps", task->train.steps},
+                              {"heldout_loss", e->heldout_loss},
+                              {"training_loss", e->training_loss},
+                              {"batches", e->batches},
+                              {"batch", e->batch},
+                              {"context", e->context}};
+        printf("%s\n", safe(out.dump()).c_str());
+        return 0;
+    }
+    printf("checkpoint %s, task %s: %d steps trained (the task trains %d)\n",
+           safe(checkpoint).c_str(), safe(task->name).c_str(), e->steps, task->train.steps);
+    printf("held-out loss: %.6f nats (%d batches of %d x %d held-out tokens, reference kernels)\n",
+           e->heldout_loss, e->batches, e->batch, e->context);
+    printf(
+        "training loss: %.6f nats (%d batches of %d x %d training tokens, spread over the "
+        "training split)\n",
+        e->training_loss, e->batches, e->batch, e->context);
+    return 0;
+}
+
 int rerender_report(const std::string& json, const std::string& markdown_path,
                     const std::string& html_path) {
     Result<ScoreReport> report = load_report(json);
@@ -249,6 +282,9 @@ struct CommandLine {
     CLI::App* data = nullptr;
     std::string report_json, report_md, report_html;
     CLI::App* report = nullptr;
+    std::string eval_checkpoint, eval_task;
+    bool eval_json = false;
+    CLI::App* eval = nullptr;
 };
 
 void add_scoring_commands(CommandLine& cl) {
@@ -307,6 +343,13 @@ void add_other_commands(CommandLine& cl) {
     cl.report->add_option("json", cl.report_json, "report.json")->required();
     cl.report->add_option("--md", cl.report_md, "write Markdown here");
     cl.report->add_option("--html", cl.report_html, "write HTML here");
+
+    cl.eval = app.add_subcommand(
+        "eval", "held-out and training loss of a checkpoint (final.ckpt) on a task");
+    cl.eval->add_option("checkpoint", cl.eval_checkpoint, "final.ckpt")->required();
+    cl.eval->add_option("--task", cl.eval_task, "task file the checkpoint was trained on")
+        ->required();
+    cl.eval->add_flag("--json", cl.eval_json, "print one JSON object");
 }
 
 // Runs the subcommand that was given.
@@ -328,6 +371,7 @@ int run_command(CommandLine& cl) {
     if (*cl.tasks_list) return tasks_list(cl.list_suite);
     if (*cl.data) return write_task_data(cl.data_task, cl.data_out);
     if (*cl.report) return rerender_report(cl.report_json, cl.report_md, cl.report_html);
+    if (*cl.eval) return eval_checkpoint(cl.eval_checkpoint, cl.eval_task, cl.eval_json);
     return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -78,6 +79,11 @@ TaskReport task_report_of(const TaskEvaluation& eval) {
             t.max_window_loss_diff = std::max(t.max_window_loss_diff, w.max_loss_diff);
             t.max_window_state_rel = std::max(t.max_window_state_rel, w.state_rel());
         }
+        const double unmeasured = std::nan("");
+        t.baseline_final_loss.push_back(c.compared ? c.final_loss_reference : unmeasured);
+        t.submission_final_loss.push_back(c.compared ? c.final_loss_submission : unmeasured);
+        t.baseline_heldout_loss.push_back(c.compared ? c.heldout_reference : unmeasured);
+        t.submission_heldout_loss.push_back(c.compared ? c.heldout_submission : unmeasured);
         t.baseline_peak_rss_mb = std::max(t.baseline_peak_rss_mb, rep.baseline_max_rss_mb);
         t.submission_peak_rss_mb = std::max(t.submission_peak_rss_mb, rep.submission_max_rss_mb);
         t.baseline_kernel_seconds = rep.baseline_kernel_seconds;

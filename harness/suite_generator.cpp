@@ -32,8 +32,7 @@ Result<TaskSpec> task_of(const DrawnTask& drawn, int steps, const std::string& f
 // The task file with the check and tolerances calibrate recommends for the task, or why it
 // refuses.
 Result<std::string> calibrated_text(const TaskSpec& task, const DrawnTask& drawn,
-                                    const GenerateOptions& options,
-                                    const std::string& provenance) {
+                                    const GenerateOptions& options, const std::string& provenance) {
     Suite one{"generated", {task}};
     CalibrateOptions calibrate;
     calibrate.seeds = options.calibration_seeds;
@@ -109,8 +108,8 @@ Result<GeneratedSuite> generate_suite(const GenerateOptions& options) {
                 continue;
             }
             info.step_seconds = measure_baseline_step_seconds(*probe);
-            const int steps = (int)std::min<double>(ranges.steps.high,
-                                                    ranges.target_seconds / info.step_seconds);
+            const int steps =
+                (int)std::min<double>(ranges.steps.high, ranges.target_seconds / info.step_seconds);
             if (steps < ranges.steps.low) {
                 refuse("a naive step takes " + seconds_text(info.step_seconds) + ": fewer than " +
                        std::to_string(ranges.steps.low) + " steps fit the target " +
@@ -142,10 +141,10 @@ Result<GeneratedSuite> generate_suite(const GenerateOptions& options) {
             accepted_text = std::move(*text);
         }
         if (!accepted) {
-            return failure("generated task " + std::to_string(index) + " of " + out.suite.name +
-                           " could not be drawn verifiable in " +
-                           std::to_string(options.max_attempts) + " draws; the last: " +
-                           (info.redrawn.empty() ? "" : info.redrawn.back()));
+            return failure(
+                "generated task " + std::to_string(index) + " of " + out.suite.name +
+                " could not be drawn verifiable in " + std::to_string(options.max_attempts) +
+                " draws; the last: " + (info.redrawn.empty() ? "" : info.redrawn.back()));
         }
         if (Status written = write_file_atomic(accepted->file, accepted_text); !written)
             return failure(written.error());

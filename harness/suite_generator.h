@@ -26,8 +26,8 @@ struct GenerateOptions {
 
 struct GeneratedTaskInfo {
     std::string name;
-    int attempts = 0;  // draws it took
-    double step_seconds = 0;  // the naive baseline's measured time per step
+    int attempts = 0;                  // draws it took
+    double step_seconds = 0;           // the naive baseline's measured time per step
     std::vector<std::string> redrawn;  // why each earlier draw was refused
 };
 

@@ -17,12 +17,10 @@
 #include <vector>
 
 #include "contract/result.h"
+#include "tasks/sha256.h"  // sha256_hex, with which the trusted inputs are hashed
 #include "tasks/task_spec.h"
 
 namespace trainopt {
-
-// SHA-256 of `data` as 64 lowercase hex digits (FIPS 180-4).
-std::string sha256_hex(std::string_view data);
 
 // A file compiled into trainopt at build time.
 struct EmbeddedFile {

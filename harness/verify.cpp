@@ -1,5 +1,6 @@
 #include "harness/verify.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -148,12 +149,23 @@ double heldout_loss(const TaskSpec& task, const std::vector<float>& params,
     return total / task.eval_batches;
 }
 
+double final_training_loss(const std::vector<float>& losses) {
+    const size_t n = std::min<size_t>(10, losses.size());
+    if (n == 0) return 0;
+    double sum = 0;
+    for (size_t i = losses.size() - n; i < losses.size(); i++) sum += losses[i];
+    return sum / (double)n;
+}
+
 Verification verify_run(const TaskSpec& task, const ReferenceRun& reference,
                         const RunOutputs& submission, const std::string& expected_nonce,
                         const std::vector<int>& heldout_tokens) {
     Verification v;
     Comparison& c = v.comparison;
     const Tolerances& tol = task.tolerances;
+    c.compared = true;
+    c.final_loss_reference = final_training_loss(reference.outputs.losses);
+    c.final_loss_submission = final_training_loss(submission.losses);
 
     if (submission.nonce != expected_nonce) {
         v.reasons.push_back(

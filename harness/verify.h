@@ -60,7 +60,16 @@ struct Comparison {
     double weight_distance = 0;  // ||w_sub - w_ref|| / ||w_ref - w_init||
     // check = "local": the windows replayed and recomputed with the reference kernels
     std::vector<WindowDeviation> windows;
+    // the model's quality, for reports: final_training_loss of each run's losses (the held-out
+    // losses are heldout_reference and heldout_submission); set, with `compared`, by verify_run
+    double final_loss_reference = 0;
+    double final_loss_submission = 0;
+    bool compared = false;  // verify_run compared the outputs (they were usable)
 };
+
+// The absolute training loss a run ended with: the mean of its last min(10, steps) per-step
+// losses (0 without any).
+double final_training_loss(const std::vector<float>& losses);
 
 // What verify_run found: the run is valid when there is no reason against it.
 struct Verification {

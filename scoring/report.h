@@ -60,6 +60,14 @@ struct TaskReport {
     double max_loss_diff = 0;
     double max_heldout_diff = 0;
     double max_weight_distance = 0;
+    // The trained model's quality, per repetition in the order of `seeds`: the final training
+    // loss (mean of a run's last min(10, steps) per-step losses) and the held-out loss the
+    // harness recomputed with the reference kernels, nats. NaN (null in the JSON) for a
+    // repetition whose outputs were not compared; empty in reports from before these fields.
+    std::vector<double> baseline_final_loss;
+    std::vector<double> submission_final_loss;
+    std::vector<double> baseline_heldout_loss;
+    std::vector<double> submission_heldout_loss;
     double baseline_peak_rss_mb = 0;  // peak resident memory over the repetitions
     double submission_peak_rss_mb = 0;
     // self-reported by the trainers (advisory, shown only for orientation)

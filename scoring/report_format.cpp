@@ -1,5 +1,6 @@
 #include "scoring/report_format.h"
 
+#include <cmath>
 #include <cstdio>
 
 #include "scoring/stats.h"
@@ -28,6 +29,30 @@ double measured_speedup(const TaskReport& t) {
     TaskTimes measured = times_of(t);
     measured.valid = true;  // what was measured, whatever the verdict
     return task_speedup(measured);
+}
+
+double median_measured(const std::vector<double>& values) {
+    std::vector<double> measured;
+    for (double v : values) {
+        if (std::isfinite(v)) measured.push_back(v);
+    }
+    return measured.empty() ? std::nan("") : median(measured);
+}
+
+std::string loss_text(const std::vector<double>& values) {
+    const double m = median_measured(values);
+    return std::isfinite(m) ? format_fixed(m, 4) : "n/a";
+}
+
+bool has_quality(const ScoreReport& r) {
+    for (const TaskReport& t : r.tasks) {
+        for (const std::vector<double>* values :
+             {&t.baseline_final_loss, &t.submission_final_loss, &t.baseline_heldout_loss,
+              &t.submission_heldout_loss}) {
+            if (std::isfinite(median_measured(*values))) return true;
+        }
+    }
+    return false;
 }
 
 std::string clipped_line(std::string_view text, size_t max_chars) {

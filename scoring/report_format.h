@@ -4,6 +4,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "scoring/report.h"
 
@@ -22,6 +23,17 @@ std::string speed_of_light_text(const TaskReport& t);
 // The ratio of the medians, median(baseline) / median(submission), whether or not the task is
 // valid: what was measured, for showing next to an INVALID task's speedup of 0. 0 without runs.
 double measured_speedup(const TaskReport& t);
+
+// The median of the finite values (the repetitions where a quality was measured); NaN when
+// there is none.
+double median_measured(const std::vector<double>& values);
+
+// A loss column: the median of the measured values with 4 decimals, or "n/a".
+std::string loss_text(const std::vector<double>& values);
+
+// True when some task of the report has a measured final or held-out loss (reports from before
+// those fields have none).
+bool has_quality(const ScoreReport& r);
 
 // terminal_safe_line(text) cut to at most max_chars code points, with "\u2026" (an ellipsis)
 // as the last one when anything was cut: for labels with a fixed amount of room. Escape the

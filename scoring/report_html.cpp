@@ -227,6 +227,27 @@ std::string task_table_html(const ScoreReport& r) {
     return h.str();
 }
 
+// The trained models' quality, baseline next to submission; nothing for reports without it.
+std::string quality_table_html(const ScoreReport& r) {
+    if (!has_quality(r)) return "";
+    std::ostringstream h;
+    h << "<section><h2>Model quality</h2><table><tr><th class='text'>task</th><th>final "
+         "training loss<br>baseline</th><th>final training loss<br>submission</th><th>held-out "
+         "loss<br>baseline</th><th>held-out loss<br>submission</th></tr>";
+    for (const TaskReport& t : r.tasks) {
+        h << "<tr><td class='text'>" << html_text(t.name) << "</td><td class='num'>"
+          << loss_text(t.baseline_final_loss) << "</td><td class='num'>"
+          << loss_text(t.submission_final_loss) << "</td><td class='num'>"
+          << loss_text(t.baseline_heldout_loss) << "</td><td class='num'>"
+          << loss_text(t.submission_heldout_loss) << "</td></tr>";
+    }
+    h << "</table><p class='note'>Losses in nats, medians over the repetitions. Final training "
+         "loss: the mean of a run's last min(10, steps) per-step losses. Held-out loss: "
+         "recomputed by the harness from the final checkpoint with the reference kernels."
+         "</p></section>";
+    return h.str();
+}
+
 // The advisory per-kernel times: one colour legend, then a small chart per task side by side.
 std::string kernel_section_html(const ScoreReport& r) {
     const std::vector<std::string> names = kernel_names(r);
@@ -264,7 +285,8 @@ std::string report_to_html(const ScoreReport& r) {
       << to_string(r.verdict) << "</title><style>" << kStyle << "</style></head><body>";
     h << header_html(r) << findings_html(r);
     if (!r.tasks.empty()) {
-        h << speedup_section_html(r) << task_table_html(r) << kernel_section_html(r);
+        h << speedup_section_html(r) << task_table_html(r) << quality_table_html(r)
+          << kernel_section_html(r);
     } else if (r.rejected.empty()) {
         h << "<p class='muted'>No task has finished a repetition yet.</p>";
     }

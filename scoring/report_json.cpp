@@ -1,10 +1,36 @@
 // The report's versioned JSON form (schema kReportSchemaVersion): written by every score,
 // read back by `trainopt report` and `trainopt ci`.
+#include <cmath>
 #include <stdexcept>
 
 #include "scoring/report.h"
 
 namespace trainopt {
+
+namespace {
+
+// Per-repetition values that may be missing: NaN is written as null and read back as NaN.
+nlohmann::json measured_values_to_json(const std::vector<double>& values) {
+    nlohmann::json out = nlohmann::json::array();
+    for (double v : values) out.push_back(std::isfinite(v) ? nlohmann::json(v) : nullptr);
+    return out;
+}
+
+// An optional per-repetition list (added within schema 1): empty when absent or empty,
+// otherwise one number or null per repetition.
+std::vector<double> measured_values_from_json(const nlohmann::json& task, const char* key,
+                                              size_t reps) {
+    std::vector<double> out;
+    if (!task.contains(key)) return out;
+    const nlohmann::json& list = task.at(key);
+    if (!list.is_array() || (!list.empty() && list.size() != reps))
+        throw std::runtime_error(std::string(key) + " must hold one value per repetition");
+    for (const nlohmann::json& v : list)
+        out.push_back(v.is_null() ? std::nan("") : v.get<double>());
+    return out;
+}
+
+}  // namespace
 
 nlohmann::json report_to_json(const ScoreReport& r) {
     nlohmann::json j;
@@ -38,33 +64,38 @@ nlohmann::json report_to_json(const ScoreReport& r) {
     j["rejected"] = r.rejected;
     j["tasks"] = nlohmann::json::array();
     for (const TaskReport& t : r.tasks) {
-        j["tasks"].push_back({{"name", t.name},
-                              {"hot_spot", t.hot_spot},
-                              {"valid", t.valid},
-                              {"reasons", t.reasons},
-                              {"warnings", t.warnings},
-                              {"seeds", t.seeds},
-                              {"baseline_seconds", t.baseline_seconds},
-                              {"submission_seconds", t.submission_seconds},
-                              {"speedup", t.speedup},
-                              {"speedup_ci95", {t.speedup_ci.low, t.speedup_ci.high}},
-                              {"steps", t.steps},
-                              {"step_gflop", t.step_gflop},
-                              {"speed_of_light_seconds", t.speed_of_light_seconds},
-                              {"speed_of_light_speedup", t.speed_of_light_speedup},
-                              {"backstop_seconds", t.backstop_seconds},
-                              {"backstop_fraction", t.backstop_fraction},
-                              {"max_loss_diff", t.max_loss_diff},
-                              {"max_heldout_diff", t.max_heldout_diff},
-                              {"max_weight_distance", t.max_weight_distance},
-                              {"baseline_peak_rss_mb", t.baseline_peak_rss_mb},
-                              {"submission_peak_rss_mb", t.submission_peak_rss_mb},
-                              {"baseline_kernel_seconds", t.baseline_kernel_seconds},
-                              {"submission_kernel_seconds", t.submission_kernel_seconds},
-                              {"check", t.check},
-                              {"windows_checked", t.windows_checked},
-                              {"max_window_loss_diff", t.max_window_loss_diff},
-                              {"max_window_state_rel", t.max_window_state_rel}});
+        j["tasks"].push_back(
+            {{"name", t.name},
+             {"hot_spot", t.hot_spot},
+             {"valid", t.valid},
+             {"reasons", t.reasons},
+             {"warnings", t.warnings},
+             {"seeds", t.seeds},
+             {"baseline_seconds", t.baseline_seconds},
+             {"submission_seconds", t.submission_seconds},
+             {"speedup", t.speedup},
+             {"speedup_ci95", {t.speedup_ci.low, t.speedup_ci.high}},
+             {"steps", t.steps},
+             {"step_gflop", t.step_gflop},
+             {"speed_of_light_seconds", t.speed_of_light_seconds},
+             {"speed_of_light_speedup", t.speed_of_light_speedup},
+             {"backstop_seconds", t.backstop_seconds},
+             {"backstop_fraction", t.backstop_fraction},
+             {"max_loss_diff", t.max_loss_diff},
+             {"max_heldout_diff", t.max_heldout_diff},
+             {"max_weight_distance", t.max_weight_distance},
+             {"baseline_final_loss", measured_values_to_json(t.baseline_final_loss)},
+             {"submission_final_loss", measured_values_to_json(t.submission_final_loss)},
+             {"baseline_heldout_loss", measured_values_to_json(t.baseline_heldout_loss)},
+             {"submission_heldout_loss", measured_values_to_json(t.submission_heldout_loss)},
+             {"baseline_peak_rss_mb", t.baseline_peak_rss_mb},
+             {"submission_peak_rss_mb", t.submission_peak_rss_mb},
+             {"baseline_kernel_seconds", t.baseline_kernel_seconds},
+             {"submission_kernel_seconds", t.submission_kernel_seconds},
+             {"check", t.check},
+             {"windows_checked", t.windows_checked},
+             {"max_window_loss_diff", t.max_window_loss_diff},
+             {"max_window_state_rel", t.max_window_state_rel}});
     }
     return j;
 }
@@ -119,6 +150,12 @@ Result<ScoreReport> report_from_json(const nlohmann::json& j) {
             t.max_heldout_diff = jt.at("max_heldout_diff").get<double>();
             t.max_weight_distance = jt.at("max_weight_distance").get<double>();
             // added within schema 1: optional, so earlier reports still load
+            const size_t reps = t.baseline_seconds.size();
+            t.baseline_final_loss = measured_values_from_json(jt, "baseline_final_loss", reps);
+            t.submission_final_loss = measured_values_from_json(jt, "submission_final_loss", reps);
+            t.baseline_heldout_loss = measured_values_from_json(jt, "baseline_heldout_loss", reps);
+            t.submission_heldout_loss =
+                measured_values_from_json(jt, "submission_heldout_loss", reps);
             t.baseline_peak_rss_mb = jt.value("baseline_peak_rss_mb", 0.0);
             t.submission_peak_rss_mb = jt.value("submission_peak_rss_mb", 0.0);
             t.check = jt.value("check", std::string("trajectory"));

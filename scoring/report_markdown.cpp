@@ -60,6 +60,20 @@ std::string report_to_markdown(const ScoreReport& r) {
            << format_fixed(t.baseline_peak_rss_mb, 0) << " / "
            << format_fixed(t.submission_peak_rss_mb, 0) << " |\n";
     }
+    if (has_quality(r)) {
+        md << "\n## Model quality\n\n| task | final training loss (base / sub) | held-out loss "
+              "(base / sub) |\n|---|---:|---:|\n";
+        for (const TaskReport& t : r.tasks) {
+            md << "| " << markdown_inline(t.name) << " | " << loss_text(t.baseline_final_loss)
+               << " / " << loss_text(t.submission_final_loss) << " | "
+               << loss_text(t.baseline_heldout_loss) << " / "
+               << loss_text(t.submission_heldout_loss) << " |\n";
+        }
+        md << "\nLosses in nats, medians over the repetitions: the final training loss is the "
+              "mean of a run's last min(10, steps) per-step losses; the held-out loss is "
+              "recomputed by the harness from the final checkpoint with the reference "
+              "kernels.\n";
+    }
     bool any_local = false;
     for (const TaskReport& t : r.tasks) any_local = any_local || t.check == "local";
     if (any_local) {

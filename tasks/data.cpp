@@ -7,6 +7,7 @@
 #include <iterator>
 
 #include "contract/rng.h"
+#include "tasks/sha256.h"
 
 namespace trainopt {
 
@@ -54,15 +55,73 @@ Result<std::vector<int>> load_text_bytes(const std::string& path) {
     return tokens;
 }
 
+namespace {
+
+constexpr size_t kMaxTextBytes = 100000000;  // as many tokens as a synthetic corpus may have
+
+// The bytes of one text data file, at most `room` of them.
+Result<std::string> read_text_file(const std::string& path, size_t room) {
+    std::error_code ec;
+    if (!fs::is_regular_file(path, ec))
+        return failure("text data file " + path + " is missing or not a regular file");
+    const uintmax_t size = fs::file_size(path, ec);
+    if (ec || size > room)
+        return failure("text data file " + path + " cannot be sized or makes the text too long");
+    std::ifstream in(path, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (!in && !in.eof()) return failure("cannot read text data file " + path);
+    if (bytes.size() > room) return failure("text data file " + path + " makes the text too long");
+    return bytes;
+}
+
+// "PATH (N bytes, sha256 H)" for each file, so a mismatch can be traced to the file that differs.
+std::string describe_files(const std::vector<std::string>& paths,
+                           const std::vector<std::string>& contents) {
+    std::string out;
+    for (size_t i = 0; i < contents.size(); i++) {
+        out += (i ? ", " : "") + paths[i] + " (" + std::to_string(contents[i].size()) +
+               " bytes, sha256 " + sha256_hex(contents[i]) + ")";
+    }
+    return out;
+}
+
+}  // namespace
+
+Result<std::string> load_text_data(const DataSpec& data) {
+    const std::string pin =
+        data.sha256.empty()
+            ? ""
+            : " (the task was calibrated on a text with sha256 " + data.sha256 + ")";
+    std::vector<std::string> contents;
+    std::string all;
+    for (const std::string& path : data.paths) {
+        Result<std::string> bytes = read_text_file(path, kMaxTextBytes - all.size());
+        if (!bytes) return failure(bytes.error() + pin);
+        all += *bytes;
+        contents.push_back(std::move(*bytes));
+    }
+    if (!data.sha256.empty()) {
+        const std::string found = sha256_hex(all);
+        if (found != data.sha256) {
+            return failure("the text data differs from the text the task was calibrated on: its " +
+                           std::to_string(data.paths.size()) +
+                           " file(s) concatenated have sha256 " + found + ", the task pins " +
+                           data.sha256 + "; files read: " + describe_files(data.paths, contents));
+        }
+    }
+    return all;
+}
+
 Result<TokenSplit> make_task_data(const TaskSpec& task) {
     std::vector<int> all;
     if (task.data.kind == "synthetic") {
         all = generate_markov_corpus(task.model.vocab_size, task.data.order, task.data.branching,
                                      task.data.tokens, task.data.data_seed);
     } else {
-        Result<std::vector<int>> text = load_text_bytes(task.data.path);
+        Result<std::string> text = load_text_data(task.data);
         if (!text) return failure("task " + task.name + ": " + text.error());
-        all = std::move(*text);
+        all.assign(text->size(), 0);
+        for (size_t i = 0; i < text->size(); i++) all[i] = (unsigned char)(*text)[i];
     }
     const size_t T = task.model.context;
     const size_t heldout = (size_t)(all.size() * task.data.heldout_fraction);

@@ -31,6 +31,11 @@ std::vector<int> generate_markov_corpus(int vocab, int order, int branching, int
 // Every byte of the file is one token (vocab 256).
 Result<std::vector<int>> load_text_bytes(const std::string& path);
 
+// A text task's corpus: its files' bytes concatenated in order. Fails naming the file when one
+// is missing or unreadable, and when the task pins a sha256 the concatenation does not have
+// (naming every file with its size and own sha256).
+Result<std::string> load_text_data(const DataSpec& data);
+
 // Builds the task's corpus and splits off the last heldout_fraction as held-out data.
 Result<TokenSplit> make_task_data(const TaskSpec& task);
 

@@ -23,7 +23,9 @@ int log_uniform(Rng& rng, IntRange r) {
     return std::clamp(v, r.low, r.high);
 }
 
-int uniform(Rng& rng, IntRange r) { return r.low + (int)rng.next_below((uint64_t)(r.high - r.low + 1)); }
+int uniform(Rng& rng, IntRange r) {
+    return r.low + (int)rng.next_below((uint64_t)(r.high - r.low + 1));
+}
 
 // The stream of one draw: independent for every (seed, task, attempt).
 uint64_t draw_seed(uint64_t seed, int index, int attempt) {
@@ -71,23 +73,27 @@ Result<GeneratorRanges> load_generator_ranges(const std::string& path) {
         root = toml::parse_file(path);
     } catch (const toml::parse_error& e) {
         return failure("generator ranges " + path + ": TOML parse error at line " +
-                       std::to_string(e.source().begin.line) + ": " +
-                       std::string(e.description()));
+                       std::to_string(e.source().begin.line) + ": " + std::string(e.description()));
     }
     const toml::table* tbl = root["generator"].as_table();
     if (tbl == nullptr) return failure("generator ranges " + path + ": no [generator] section");
     GeneratorRanges r;
-    for (auto& [key, range] : std::initializer_list<std::pair<const char*, IntRange*>>{
-             {"vocab_size", &r.vocab_size}, {"context", &r.context}, {"heads", &r.heads},
-             {"d_model", &r.d_model}, {"layers", &r.layers}, {"batch", &r.batch},
-             {"steps", &r.steps}}) {
+    for (auto& [key, range] :
+         std::initializer_list<std::pair<const char*, IntRange*>>{{"vocab_size", &r.vocab_size},
+                                                                  {"context", &r.context},
+                                                                  {"heads", &r.heads},
+                                                                  {"d_model", &r.d_model},
+                                                                  {"layers", &r.layers},
+                                                                  {"batch", &r.batch},
+                                                                  {"steps", &r.steps}}) {
         if (Status read = read_range(*tbl, key, *range); !read)
             return failure("generator ranges " + path + ": " + read.error());
     }
     if (const toml::node* node = tbl->get("head_sizes")) {
         const toml::array* array = node->as_array();
         if (array == nullptr || array->empty())
-            return failure("generator ranges " + path + ": [generator] head_sizes must be a "
+            return failure("generator ranges " + path +
+                           ": [generator] head_sizes must be a "
                            "non-empty list of integers");
         r.head_sizes.clear();
         for (const toml::node& h : *array) {
@@ -99,7 +105,8 @@ Result<GeneratorRanges> load_generator_ranges(const std::string& path) {
     }
     double lr = r.lr;
     for (auto& [key, value] : std::initializer_list<std::pair<const char*, double*>>{
-             {"target_seconds", &r.target_seconds}, {"max_step_gflop", &r.max_step_gflop},
+             {"target_seconds", &r.target_seconds},
+             {"max_step_gflop", &r.max_step_gflop},
              {"lr", &lr}}) {
         if (Status read = read_number(*tbl, key, *value); !read)
             return failure("generator ranges " + path + ": " + read.error());
@@ -118,9 +125,10 @@ bool is_generated_suite_name(const std::string& name) {
 }
 
 Result<GeneratedSuiteName> parse_generated_suite_name(const std::string& name) {
-    const std::string usage = "a generated suite is named generated:SEED or generated:SEED:N "
-                              "(SEED an unsigned integer, N tasks from 1 to 64), not '" +
-                              name + "'";
+    const std::string usage =
+        "a generated suite is named generated:SEED or generated:SEED:N "
+        "(SEED an unsigned integer, N tasks from 1 to 64), not '" +
+        name + "'";
     if (!is_generated_suite_name(name)) return failure(usage);
     const std::string rest = name.substr(std::string(kPrefix).size());
     const size_t colon = rest.find(':');
@@ -181,9 +189,9 @@ std::string generated_task_toml(const DrawnTask& t, int steps, const VerifySpec&
     out << "# " << provenance << "\n"
         << "[task]\n"
         << "name = \"" << t.name << "\"\n"
-        << "description = \"A generated task (V=" << t.model.vocab_size
-        << " T=" << t.model.context << " C=" << t.model.d_model << " L=" << t.model.layers
-        << " NH=" << t.model.heads << " B=" << t.batch << ").\"\n"
+        << "description = \"A generated task (V=" << t.model.vocab_size << " T=" << t.model.context
+        << " C=" << t.model.d_model << " L=" << t.model.layers << " NH=" << t.model.heads
+        << " B=" << t.batch << ").\"\n"
         << "hot_spot = \"generated\"\n\n"
         << "[model]\n"
         << "vocab_size = " << t.model.vocab_size << "\n"

@@ -3,6 +3,7 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -88,6 +89,41 @@ Status read_model_section(const toml::table& root, ModelSpec& m) {
                           read_key(tbl, "model", "heads", m.heads, kRequired)});
 }
 
+// A text task's files: `path = "file"` or `paths = ["file", ...]`, exactly one of the two.
+Status read_text_paths(const toml::table& tbl, std::vector<std::string>& paths) {
+    const toml::node* list = tbl.get("paths");
+    if (list == nullptr) {
+        if (tbl.get("path") == nullptr)
+            return failure("text data needs [data] path = \"FILE\" or paths = [\"FILE\", ...]");
+        std::string path;
+        if (Status read = read_key(tbl, "data", "path", path, kRequired); !read) return read;
+        if (path.empty()) return failure("[data] path must not be empty");
+        paths = {path};
+        return {};
+    }
+    if (tbl.get("path") != nullptr) return failure("[data] has both path and paths: give one");
+    const toml::array* array = list->as_array();
+    if (array == nullptr || array->empty() || array->size() > 256)
+        return failure("[data] paths must be an array of 1 to 256 file names");
+    for (const toml::node& element : *array) {
+        std::optional<std::string> path = element.value<std::string>();
+        if (!path || path->empty()) return failure("[data] paths must hold non-empty strings");
+        paths.push_back(*path);
+    }
+    return {};
+}
+
+// The optional pin of a text task's data: 64 hex digits, kept in lowercase.
+Status read_sha256(const toml::table& tbl, std::string& sha256) {
+    if (Status read = read_key(tbl, "data", "sha256", sha256, kOptional); !read) return read;
+    if (sha256.empty() && tbl.get("sha256") == nullptr) return {};
+    if (sha256.size() != 64 ||
+        sha256.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos)
+        return failure("[data] sha256 must be 64 hex digits (the SHA-256 of the text)");
+    for (char& c : sha256) c = (char)std::tolower((unsigned char)c);
+    return {};
+}
+
 // A relative text data path is resolved next to the task file (`task_path`).
 Status read_data_section(const toml::table& root, const std::string& task_path, DataSpec& d) {
     Result<const toml::table*> data = find_section(root, "data", kRequired);
@@ -104,10 +140,14 @@ Status read_data_section(const toml::table& root, const std::string& task_path, 
                               read_key(tbl, "data", "data_seed", d.data_seed, kOptional)});
     }
     if (d.kind == "text") {
-        if (Status path = read_key(tbl, "data", "path", d.path, kRequired); !path) return path;
-        fs::path p(d.path);
-        if (p.is_relative()) p = fs::path(task_path).parent_path() / p;
-        d.path = p.lexically_normal().string();
+        if (Status paths = read_text_paths(tbl, d.paths); !paths) return paths;
+        for (std::string& path : d.paths) {
+            fs::path p(path);
+            if (p.is_relative()) p = fs::path(task_path).parent_path() / p;
+            path = p.lexically_normal().string();
+        }
+        d.path = d.paths.front();
+        return read_sha256(tbl, d.sha256);
     }
     return {};  // another kind is refused by check_ranges
 }

@@ -24,8 +24,14 @@ struct DataSpec {
     int branching = 4;       // synthetic: successors per context
     int64_t tokens = 0;      // synthetic: corpus length
     uint64_t data_seed = 1;  // synthetic: fixes the corpus (not the training seed)
-    std::string path;        // text: file, resolved relative to the task file
+    std::string path;        // text: the first of `paths` (a single-file task's `path` key)
     double heldout_fraction = 0.1;
+    // text: the files, concatenated in this order into one byte-level corpus; each resolved
+    // relative to the task file. From the key `paths`, or `path` for a single file.
+    std::vector<std::string> paths;
+    // text, optional: SHA-256 (64 lowercase hex digits) of the concatenation, the text the task
+    // was calibrated on; make_task_data refuses any other text.
+    std::string sha256;
 };
 
 struct TrainSpec {

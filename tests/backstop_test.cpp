@@ -68,7 +68,7 @@ KernelTable counting_kernels() {
 // GELU and AdamW are not counted at all. If someone adds work to the count that a submission
 // could skip, the backstop could fail an honest submission: this test fails first.
 TEST(Backstop, StepFlopsAreALowerBoundOnTheMultiplyAddsOfAStep) {
-    for (const std::string suite_name : {"default", "test"}) {
+    for (const std::string suite_name : {"default", "test", "text", "text-test"}) {
         Result<Suite> suite = load_suite(suite_name, testing::project_root() + "/tasks");
         ASSERT_TRUE(suite) << suite.error();
         for (const TaskSpec& task : suite->tasks) {

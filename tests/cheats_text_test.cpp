@@ -66,8 +66,8 @@ HostileRun score_hostile(const TempDir& dir, const std::string& submission) {
 }
 
 // The CLI output and both reports hold no control characters, the Markdown has only its own
-// headings and table rows (one task: 2 + 3 summary rows, 2 + 1 task rows), and the HTML no
-// markup from the submission.
+// headings and table rows (one task: 2 + 3 summary rows, 2 + 1 task rows and, when the outputs
+// were compared, 2 + 1 model quality rows), and the HTML no markup from the submission.
 void expect_inert(const HostileRun& run, const std::string& verdict) {
     EXPECT_EQ(first_control(run.cli.output), "");
     EXPECT_EQ(first_control(run.md), "");
@@ -81,12 +81,22 @@ void expect_inert(const HostileRun& run, const std::string& verdict) {
     const testing::MarkdownOutline outline = testing::markdown_outline(run.md);
     ASSERT_FALSE(outline.headings.empty()) << run.md;
     EXPECT_EQ(outline.headings[0], "# trainopt score: " + verdict);
-    for (size_t i = 1; i < outline.headings.size(); i++)
-        EXPECT_EQ(outline.headings[i], "## Findings") << run.md;
-    ASSERT_EQ(outline.table_rows.size(), 8u) << run.md;
+    bool quality = false;
+    for (size_t i = 1; i < outline.headings.size(); i++) {
+        if (outline.headings[i] == "## Model quality" && !quality)
+            quality = true;
+        else
+            EXPECT_EQ(outline.headings[i], "## Findings") << run.md;
+    }
+    ASSERT_EQ(outline.table_rows.size(), quality ? 11u : 8u) << run.md;
     EXPECT_EQ(testing::unescaped_pipes(outline.table_rows[7]),
               testing::unescaped_pipes(outline.table_rows[5]))
         << outline.table_rows[7];
+    if (quality) {
+        EXPECT_EQ(testing::unescaped_pipes(outline.table_rows[10]),
+                  testing::unescaped_pipes(outline.table_rows[8]))
+            << outline.table_rows[10];
+    }
     for (const char* markup : {"<script", "<b>VALID</b>", "<!--", "<a "})
         EXPECT_EQ(run.html.find(markup), std::string::npos) << markup;
 }

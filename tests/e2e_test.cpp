@@ -32,6 +32,21 @@ TEST(EndToEnd, ExampleSubmissionIsValidAndReportsAreWritten) {
     EXPECT_NE(testing::read_text(dir.path + "/r.html").find("<svg"), std::string::npos);
     EXPECT_NE(testing::read_text(dir.path + "/r.md").find("arithmetic mean"), std::string::npos);
     EXPECT_NE(r.output.find("rep 2/2"), std::string::npos);  // progress was shown
+    // the trained models' quality, both sides, every repetition: the tiny task learns (ln 64 =
+    // 4.16 nats untrained) and the submission's model is as good as the baseline's
+    const nlohmann::json& task = j["tasks"][0];
+    for (const char* key : {"baseline_final_loss", "submission_final_loss", "baseline_heldout_loss",
+                            "submission_heldout_loss"}) {
+        ASSERT_EQ(task[key].size(), 2u) << key;
+        for (const nlohmann::json& loss : task[key]) {
+            ASSERT_TRUE(loss.is_number()) << key;
+            EXPECT_LT(loss.get<double>(), 3.5) << key;
+        }
+    }
+    EXPECT_NEAR(task["submission_heldout_loss"][0].get<double>(),
+                task["baseline_heldout_loss"][0].get<double>(), 1e-4);
+    EXPECT_NE(testing::read_text(dir.path + "/r.md").find("## Model quality"), std::string::npos);
+    EXPECT_NE(testing::read_text(dir.path + "/r.html").find("Model quality"), std::string::npos);
 
     // re-rendering a saved report works, and ci against itself with a huge allowance passes
     auto re = testing::run_cli({"report", dir.path + "/r.json", "--html", dir.path + "/again.html"},

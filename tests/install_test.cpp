@@ -188,7 +188,8 @@ TEST(TrustedInputs, BuildTreeMatchesItsManifest) {
 }
 
 TEST(TrustedInputs, BuiltInSuitesComeFromTheBinary) {
-    EXPECT_EQ(builtin_suite_names(), (std::vector<std::string>{"default", "edge", "test"}));
+    EXPECT_EQ(builtin_suite_names(),
+              (std::vector<std::string>{"default", "edge", "test", "text", "text-test"}));
     for (const EmbeddedFile& f : builtin_task_files()) {
         EXPECT_EQ(f.text(), testing::read_text(testing::project_root() + "/tasks/" + f.path))
             << f.path;

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "test_util.h"
 
 namespace trainopt {
@@ -93,6 +95,75 @@ TEST(Report, WithoutAMeasuredPeakTheSpeedOfLightIsNotApplicable) {
     EXPECT_NE(report_to_markdown(r).find("| n/a |"), std::string::npos);
     EXPECT_EQ(report_to_markdown(r).find("| 0x |"), std::string::npos);
     EXPECT_NE(report_to_html(r).find("<td class='num'>n/a</td>"), std::string::npos);
+}
+
+// sample_report with the models' quality: task a measured on every repetition, task b (INVALID)
+// on its first two only (its last run's outputs were not usable).
+ScoreReport report_with_quality() {
+    ScoreReport r = sample_report();
+    TaskReport& a = r.tasks[0];
+    a.baseline_final_loss = {2.5, 2.4, 2.6};
+    a.submission_final_loss = {2.5001, 2.4001, 2.6001};
+    a.baseline_heldout_loss = {2.75, 2.7, 2.8};
+    a.submission_heldout_loss = {2.75002, 2.70002, 2.80002};
+    TaskReport& b = r.tasks[1];
+    const double none = std::nan("");
+    b.baseline_final_loss = {3.0, 3.25, none};
+    b.submission_final_loss = {3.5, 3.75, none};
+    b.baseline_heldout_loss = {3.1, 3.2, none};
+    b.submission_heldout_loss = {none, none, none};
+    return r;
+}
+
+TEST(Report, QualityRoundTripsThroughJsonWithNullForUnmeasured) {
+    const ScoreReport r = report_with_quality();
+    const nlohmann::json j = report_to_json(r);
+    EXPECT_EQ(j["tasks"][0]["baseline_final_loss"], nlohmann::json({2.5, 2.4, 2.6}));
+    EXPECT_TRUE(j["tasks"][1]["baseline_final_loss"][2].is_null());
+    EXPECT_TRUE(j["tasks"][1]["submission_heldout_loss"][0].is_null());
+    Result<ScoreReport> back = report_from_json(nlohmann::json::parse(j.dump()));
+    ASSERT_TRUE(back) << back.error();
+    EXPECT_EQ(back->tasks[0].submission_heldout_loss, r.tasks[0].submission_heldout_loss);
+    EXPECT_TRUE(std::isnan(back->tasks[1].submission_final_loss[2]));
+    EXPECT_EQ(report_to_json(*back).dump(), j.dump());
+}
+
+TEST(Report, ReportsWithoutQualityStillLoadAndShowNone) {
+    nlohmann::json j = report_to_json(report_with_quality());
+    for (nlohmann::json& t : j["tasks"]) {
+        for (const char* key : {"baseline_final_loss", "submission_final_loss",
+                                "baseline_heldout_loss", "submission_heldout_loss"})
+            t.erase(key);
+    }
+    Result<ScoreReport> old = report_from_json(j);
+    ASSERT_TRUE(old) << old.error();
+    EXPECT_TRUE(old->tasks[0].baseline_final_loss.empty());
+    EXPECT_EQ(report_to_markdown(*old).find("Model quality"), std::string::npos);
+    EXPECT_EQ(report_to_html(*old).find("Model quality"), std::string::npos);
+    // a list that does not have one value per repetition is damage, not an old report
+    j = report_to_json(report_with_quality());
+    j["tasks"][0]["submission_heldout_loss"] = {2.0};
+    Result<ScoreReport> damaged = report_from_json(j);
+    ASSERT_FALSE(damaged);
+    EXPECT_NE(damaged.error().find("submission_heldout_loss"), std::string::npos);
+    j["tasks"][0]["submission_heldout_loss"] = {"a", "b", "c"};
+    EXPECT_FALSE(report_from_json(j));
+}
+
+TEST(Report, MarkdownAndHtmlShowTheQualityMediansOfBothSides) {
+    const ScoreReport r = report_with_quality();
+    const std::string md = report_to_markdown(r);
+    EXPECT_NE(md.find("## Model quality"), std::string::npos) << md;
+    // medians; unmeasured repetitions are left out, none measured is n/a
+    EXPECT_NE(md.find("| a\\<b | 2.5000 / 2.5001 | 2.7500 / 2.7500 |"), std::string::npos) << md;
+    EXPECT_NE(md.find("| b | 3.1250 / 3.6250 | 3.1500 / n/a |"), std::string::npos) << md;
+    const std::string html = report_to_html(r);
+    EXPECT_NE(html.find("<h2>Model quality</h2>"), std::string::npos);
+    EXPECT_NE(html.find("<td class='num'>2.5001</td>"), std::string::npos);
+    EXPECT_NE(html.find("<td class='num'>3.6250</td><td class='num'>3.1500</td><td "
+                        "class='num'>n/a</td>"),
+              std::string::npos)
+        << html;
 }
 
 TEST(Report, AtomicWriteReplacesWholeFiles) {
