@@ -9,6 +9,8 @@
 //   trainopt tasks list [--suite S]
 //   trainopt data TASK.toml --out DIR                write train.bin and val.bin
 //   trainopt report JSON [--md F] [--html F]         re-render a saved report
+//   trainopt calibrate SUITE [--seeds N] [--task T] [--json F] [--write-tolerances DIR]
+//                                                    measure and recommend each task's check
 // clang-format on
 //
 // Exit codes: 0 success (VALID), 1 error, 2 usage, 3 submission INVALID or REJECTED,
@@ -23,6 +25,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "harness/calibrate.h"
 #include "harness/intake.h"
 #include "harness/process.h"
 #include "harness/score.h"
@@ -38,6 +41,7 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr int kExitError = 1;
+constexpr int kExitRefused = 3;  // calibrate: a task's classes are not separated
 constexpr int kExitRegression = 4;
 
 // Everything printed here may carry untrusted text (a submission's file name or log tail, a
@@ -225,6 +229,39 @@ int rerender_report(const std::string& json, const std::string& markdown_path,
     return 0;
 }
 
+struct CalibrateCommand {
+    std::string suite = "default";
+    CalibrateOptions options;
+    std::string json_path;
+    std::string tolerances_dir;
+};
+
+// trainopt calibrate: built-in twins of the reference on the suite's tasks (harness/calibrate.h).
+int calibrate(const CalibrateCommand& c) {
+    Result<TrustedInputs> trusted = locate_trusted_inputs();
+    if (!trusted) return fail(trusted.error());
+    Result<ScoringSuite> loaded = load_scoring_suite(*trusted, c.suite);
+    if (!loaded) return fail(loaded.error());
+    Result<CalibrationReport> report = calibrate_suite(loaded->suite, c.options);
+    if (!report) return fail(report.error());
+    printf("%s", terminal_safe(calibration_table(*report)).c_str());
+    for (const TaskCalibration& task : report->tasks) {
+        const std::string snippet = tolerance_snippet(task);
+        if (snippet.empty()) continue;
+        printf("\n%s", terminal_safe(snippet).c_str());
+        if (c.tolerances_dir.empty()) continue;
+        const std::string path = c.tolerances_dir + "/" + task.task + ".toml";
+        if (Status written = write_file_atomic(path, snippet); !written)
+            return fail(written.error());
+    }
+    if (!c.json_path.empty()) {
+        if (Status written = write_file_atomic(c.json_path, calibration_json(*report)); !written)
+            return fail(written.error());
+        printf("JSON: %s\n", safe(c.json_path).c_str());
+    }
+    return report->accepted() ? 0 : kExitRefused;
+}
+
 // The command line: every subcommand, the options it fills, and whether it was given.
 struct CommandLine {
     CLI::App app{"trainopt: score CPU-only LLM training optimizations against a naive baseline"};
@@ -249,6 +286,8 @@ struct CommandLine {
     CLI::App* data = nullptr;
     std::string report_json, report_md, report_html;
     CLI::App* report = nullptr;
+    CalibrateCommand calibrate;
+    CLI::App* calibrate_cmd = nullptr;
 };
 
 void add_scoring_commands(CommandLine& cl) {
@@ -307,6 +346,25 @@ void add_other_commands(CommandLine& cl) {
     cl.report->add_option("json", cl.report_json, "report.json")->required();
     cl.report->add_option("--md", cl.report_md, "write Markdown here");
     cl.report->add_option("--html", cl.report_html, "write HTML here");
+
+    CalibrateCommand& c = cl.calibrate;
+    cl.calibrate_cmd = app.add_subcommand(
+        "calibrate", "measure legitimate and cheating twins of the reference; recommend checks");
+    cl.calibrate_cmd
+        ->add_option("suite", c.suite, "a built-in suite (default, edge, test) or a directory")
+        ->capture_default_str();
+    cl.calibrate_cmd->add_option("--seeds", c.options.seeds, "seeds per task")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1000));
+    cl.calibrate_cmd->add_option("--seed", c.options.base_seed, "base seed, as for score")
+        ->capture_default_str();
+    cl.calibrate_cmd->add_option("--task", c.options.only_tasks,
+                                 "calibrate only this task (repeatable)");
+    cl.calibrate_cmd->add_option("--threads", c.options.threads, "cores to use (default: all)");
+    cl.calibrate_cmd->add_option("--json", c.json_path, "write the measurements here");
+    cl.calibrate_cmd->add_option(
+        "--write-tolerances", c.tolerances_dir,
+        "write each accepted task's [verify]/[tolerances] to DIR/NAME.toml");
 }
 
 // Runs the subcommand that was given.
@@ -328,6 +386,7 @@ int run_command(CommandLine& cl) {
     if (*cl.tasks_list) return tasks_list(cl.list_suite);
     if (*cl.data) return write_task_data(cl.data_task, cl.data_out);
     if (*cl.report) return rerender_report(cl.report_json, cl.report_md, cl.report_html);
+    if (*cl.calibrate_cmd) return calibrate(cl.calibrate);
     return 0;
 }
 

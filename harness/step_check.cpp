@@ -95,7 +95,9 @@ ReferenceSteps run_reference_steps(const TaskSpec& task, const std::vector<int>&
     return out;
 }
 
-double WindowDeviation::state_rel() const { return std::max({params_rel, m_rel, v_rel}); }
+double WindowDeviation::state_rel() const {
+    return std::max({params_rel, m_rel, v_rel});
+}
 
 WindowDeviation compare_window(const StepWindow& window, const TrainingState& start,
                                const ReferenceSteps& reference,
