@@ -87,11 +87,11 @@ JobResult run_job(const TaskInputs& in, const Twin& twin, size_t seed_index, boo
     JobResult r;
     r.heldout = heldout_loss(task, run.params, in.data.heldout);
     for (size_t w = 0; w < windows.size(); w++) {
-        const ReferenceSteps recomputed = run_reference_steps(
-            task, in.data.train, seed, run.window_starts[w], windows[w].steps);
-        const std::vector<float> twin_losses(run.losses.begin() + windows[w].start,
-                                             run.losses.begin() + windows[w].start +
-                                                 windows[w].steps);
+        const ReferenceSteps recomputed =
+            run_reference_steps(task, in.data.train, seed, run.window_starts[w], windows[w].steps);
+        const std::vector<float> twin_losses(
+            run.losses.begin() + windows[w].start,
+            run.losses.begin() + windows[w].start + windows[w].steps);
         const WindowDeviation d = compare_window(windows[w], run.window_starts[w], recomputed,
                                                  twin_losses, run.window_ends[w]);
         r.step_loss = std::max(r.step_loss, finite_or_inf(d.max_loss_diff));
@@ -238,14 +238,21 @@ void decide(TaskCalibration& t, const TaskSpec& task) {
                        missed_list(t.local, t.twins, true) + ". Change the task: ";
     std::vector<std::string> advice;
     const double legit_loss = t.trajectory.metrics[0].legitimate;
-    if (legit_loss > task.tolerances.loss_abs / kCalibrationMargin)
+    const bool chaotic = legit_loss > task.tolerances.loss_abs / kCalibrationMargin;
+    if (chaotic)
         advice.push_back("the whole run amplifies fp32 reordering (legitimate loss deviation " +
                          fmt_e(legit_loss) +
-                         "): lower the learning rate or train fewer steps, or raise Adam's eps");
-    advice.push_back("larger window_steps or more windows, so the local windows see more steps (now " +
-                     std::to_string(t.windows) + " x " + std::to_string(t.window_steps) + " of " +
-                     std::to_string(t.steps) + ")");
-    advice.push_back("more steps or a larger batch, so a cheat's effect on the loss grows above rounding");
+                         "): lower the learning rate, train fewer steps or raise Adam's eps");
+    if (!t.local.separates_task_cheats(t.twins))
+        advice.push_back(
+            "check more steps locally: more windows or larger window_steps in "
+            "[verify] (now " +
+            std::to_string(t.windows) + " x " + std::to_string(t.window_steps) + " of " +
+            std::to_string(t.steps) + " steps)");
+    if (!chaotic)
+        advice.push_back(
+            "train more steps or larger batches, so that a cheat's effect grows "
+            "above rounding");
     for (size_t i = 0; i < advice.size(); i++) what += (i ? "; " : "") + advice[i];
     t.verdict = what;
 }
@@ -330,24 +337,24 @@ Result<CalibrationReport> calibrate_suite(const Suite& suite, const CalibrateOpt
     });
     std::vector<JobResult> results(jobs.size());
     const auto started = std::chrono::steady_clock::now();
-    const int threads = options.threads > 0 ? options.threads
-                                            : (int)tbb::this_task_arena::max_concurrency();
+    const int threads =
+        options.threads > 0 ? options.threads : (int)tbb::this_task_arena::max_concurrency();
     tbb::global_control limit(tbb::global_control::max_allowed_parallelism, (size_t)threads);
-    tbb::parallel_for(
-        (size_t)0, jobs.size(),
-        [&](size_t j) {
-            const Job& job = jobs[j];
-            const Twin& twin = job.twin < 0 ? reference : twins[job.twin];
-            results[j] = run_job(inputs[job.task], twin, job.seed, job.twin < 0);
-            if (options.progress) {
-                const std::chrono::duration<double> elapsed =
-                    std::chrono::steady_clock::now() - started;
-                fprintf(stderr, "[calibrate %6.0f s] %s seed %zu/%zu: %s done\n", elapsed.count(),
-                        inputs[job.task].spec->name.c_str(), job.seed + 1,
-                        inputs[job.task].seeds.size(), twin.name.c_str());
-            }
-        },
-        tbb::simple_partitioner());
+    tbb::parallel_for((size_t)0, jobs.size(),
+                      [&](size_t j) {
+                          const Job& job = jobs[j];
+                          const Twin& twin = job.twin < 0 ? reference : twins[job.twin];
+                          results[j] = run_job(inputs[job.task], twin, job.seed, job.twin < 0);
+                          if (options.progress) {
+                              const std::chrono::duration<double> elapsed =
+                                  std::chrono::steady_clock::now() - started;
+                              fprintf(stderr, "[calibrate %6.0f s] %s seed %zu/%zu: %s done\n",
+                                      elapsed.count(), inputs[job.task].spec->name.c_str(),
+                                      job.seed + 1, inputs[job.task].seeds.size(),
+                                      twin.name.c_str());
+                          }
+                      },
+                      tbb::simple_partitioner());
 
     CalibrationReport report;
     report.suite = suite.name;
@@ -446,9 +453,8 @@ std::string calibration_table(const CalibrationReport& report) {
                 for (const TwinResult& tw : t.twins) {
                     if (tw.kind != TwinKind::cheating) continue;
                     const double ratio = m.ratios[k++];
-                    const bool separated =
-                        std::find(m.separates.begin(), m.separates.end(), tw.name) !=
-                        m.separates.end();
+                    const bool separated = std::find(m.separates.begin(), m.separates.end(),
+                                                     tw.name) != m.separates.end();
                     const std::string cell = fmt_e(tw.summary[(int)m.metric]) + " " +
                                              fmt_ratio(ratio) + (separated ? "*" : "");
                     snprintf(line, sizeof line, " %-17s", cell.c_str());

@@ -45,20 +45,20 @@ struct TwinResult {
     std::string name;
     std::string description;
     TwinKind kind = TwinKind::legitimate;
-    bool suite_wide = false;         // cheating: one task of the suite catching it is enough
-    std::vector<Deviations> seeds;   // per seed, in the order of TaskCalibration::seeds
-    Deviations summary{};            // legitimate: max over seeds; cheating: min over seeds
+    bool suite_wide = false;        // cheating: one task of the suite catching it is enough
+    std::vector<Deviations> seeds;  // per seed, in the order of TaskCalibration::seeds
+    Deviations summary{};           // legitimate: max over seeds; cheating: min over seeds
 };
 
 // One metric of a check, and the tolerance the rule gives it.
 struct MetricCalibration {
     Metric metric = Metric::loss;
-    std::string key;                // the [tolerances] key: loss_abs, heldout_band, ...
-    double legitimate = 0;          // the legitimate twin's largest deviation
-    double tolerance = 0;           // recommended
-    double current = 0;             // the task's value today
-    std::vector<double> ratios;     // per cheat (TaskCalibration::twins order, cheats only):
-                                    // cheat minimum / max(legitimate, kDeviationFloor)
+    std::string key;                     // the [tolerances] key: loss_abs, heldout_band, ...
+    double legitimate = 0;               // the legitimate twin's largest deviation
+    double tolerance = 0;                // recommended
+    double current = 0;                  // the task's value today
+    std::vector<double> ratios;          // per cheat (TaskCalibration::twins order, cheats only):
+                                         // cheat minimum / max(legitimate, kDeviationFloor)
     std::vector<std::string> separates;  // the cheats it separates by the rule
 };
 
@@ -75,7 +75,7 @@ struct TaskCalibration {
     std::string task;
     int steps = 0;
     std::vector<uint64_t> seeds;
-    int windows = 0;       // local windows actually checked per run (at most steps / window_steps)
+    int windows = 0;  // local windows actually checked per run (at most steps / window_steps)
     int window_steps = 0;
     std::vector<TwinResult> twins;  // the legitimate twin first, then the cheats
     CheckCalibration trajectory;
@@ -99,7 +99,7 @@ struct CalibrateOptions {
     std::vector<std::string> only_tasks;  // empty: every task of the suite
     int seeds = 5;
     uint64_t base_seed = 1;
-    int threads = 0;  // 0: all cores
+    int threads = 0;       // 0: all cores
     bool progress = true;  // a line on stderr per finished run
 };
 

@@ -271,8 +271,8 @@ KernelTable reordered_kernels() {
 }
 
 Twin reference_twin() {
-    return Twin{"reference", "the reference kernels", TwinKind::legitimate, reference_kernels(),
-                0, -1};
+    return Twin{"reference", "the reference kernels", TwinKind::legitimate, reference_kernels(), 0,
+                -1};
 }
 
 std::vector<Twin> calibration_twins() {
@@ -301,7 +301,8 @@ std::vector<int> skipped_steps(int steps, double fraction) {
     std::vector<int> skipped;
     if (!(fraction > 0) || steps < 1) return skipped;
     const int count = std::clamp((int)std::lround(fraction * steps), 1, steps);
-    for (int j = 0; j < count; j++) skipped.push_back((int)(((int64_t)2 * j + 1) * steps / (2 * count)));
+    for (int j = 0; j < count; j++)
+        skipped.push_back((int)(((int64_t)2 * j + 1) * steps / (2 * count)));
     return skipped;
 }
 
@@ -343,7 +344,8 @@ TwinRun run_twin(const TaskSpec& task, const std::vector<int>& train_tokens, uin
                        step + 1);
             size_t at = 0;
             for (const auto& [offset, count] : frozen)
-                for (std::vector<float>* x : {&model.params_memory, &model.m_memory, &model.v_memory}) {
+                for (std::vector<float>* x :
+                     {&model.params_memory, &model.m_memory, &model.v_memory}) {
                     std::copy(saved.begin() + at, saved.begin() + at + count, x->begin() + offset);
                     at += count;
                 }
