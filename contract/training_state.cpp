@@ -89,7 +89,8 @@ Result<TrainingState> parse_training_state(const std::string& bytes, const GPTCo
     std::vector<float>* tensors[3] = {&state.params, &state.m, &state.v};
     for (int i = 0; i < 3; i++) {
         tensors[i]->resize(n);
-        std::memcpy(tensors[i]->data(), bytes.data() + kCheckpointHeaderBytes + i * n * sizeof(float),
+        std::memcpy(tensors[i]->data(),
+                    bytes.data() + kCheckpointHeaderBytes + i * n * sizeof(float),
                     n * sizeof(float));
         if (!all_finite(*tensors[i])) return failure(name + " holds non-finite values");
     }

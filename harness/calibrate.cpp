@@ -360,6 +360,7 @@ Result<CalibrationReport> calibrate_suite(const Suite& suite, const CalibrateOpt
     report.suite = suite.name;
     report.base_seed = options.base_seed;
     report.seeds = options.seeds;
+    report.whole_suite = inputs.size() == suite.tasks.size();
     for (size_t t = 0; t < inputs.size(); t++) {
         const TaskInputs& in = inputs[t];
         const TaskSpec& task = *in.spec;
@@ -398,9 +399,9 @@ Result<CalibrationReport> calibrate_suite(const Suite& suite, const CalibrateOpt
         report.tasks.push_back(std::move(tc));
     }
 
-    // a suite-wide cheat must be caught by at least one accepted task
+    // a suite-wide cheat must be caught by at least one accepted task of the whole suite
     for (const Twin& twin : twins) {
-        if (!twin.suite_wide) continue;
+        if (!twin.suite_wide || !report.whole_suite) continue;
         bool caught = false;
         for (const TaskCalibration& tc : report.tasks) {
             if (!tc.recommended) continue;
@@ -411,7 +412,7 @@ Result<CalibrationReport> calibrate_suite(const Suite& suite, const CalibrateOpt
         }
         if (!caught) {
             report.suite_problems.push_back(
-                "no task of the calibrated tasks catches " + twin.name + " (" + twin.description +
+                "no task of the suite catches " + twin.name + " (" + twin.description +
                 "): add a verification task built to show it (docs/tolerances.md, "
                 "\"Approximated math\"), or calibrate it with the suite's other tasks");
         }
@@ -468,6 +469,9 @@ std::string calibration_table(const CalibrationReport& report) {
         out << "  -> " << t.verdict << "\n";
     }
     for (const std::string& problem : report.suite_problems) out << "\nsuite: " << problem << "\n";
+    if (!report.whole_suite)
+        out << "\nsuite-wide cheats (one task of the suite must catch them) are judged on the "
+               "whole suite only: not checked with --task\n";
     out << "\n"
         << (report.accepted() ? "calibration: every task accepted"
                               : "calibration: REFUSED (see above)")
@@ -495,6 +499,7 @@ std::string calibration_json(const CalibrationReport& report) {
         "tolerance is the geometric mean of the legitimate maximum and the smallest separated "
         "cheat minimum, or margin^2 times the legitimate maximum when the metric separates no "
         "cheat";
+    root["whole_suite"] = report.whole_suite;
     root["accepted"] = report.accepted();
     root["suite_problems"] = report.suite_problems;
     root["tasks"] = json::array();

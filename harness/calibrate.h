@@ -90,7 +90,9 @@ struct CalibrationReport {
     uint64_t base_seed = 0;
     int seeds = 0;
     std::vector<TaskCalibration> tasks;
+    bool whole_suite = true;                  // false: --task chose some of its tasks
     std::vector<std::string> suite_problems;  // a suite-wide cheat no accepted task catches
+                                              // (judged on the whole suite only)
 
     bool accepted() const;  // every task has a recommended check and no suite problem
 };

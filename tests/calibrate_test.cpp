@@ -114,8 +114,8 @@ TEST(Calibrate, ChaoticTaskWhoseCheatsHideIsRefusedWithWhatToChange) {
 
 TEST(Calibrate, CliWritesTheJsonAndTheTolerances) {
     TempDir dir;
-    const CliResult r = run_cli({"calibrate", "test", "--seeds", "2", "--json", dir.path + "/c.json",
-                                 "--write-tolerances", dir.path + "/toml"},
+    const CliResult r = run_cli({"calibrate", "test", "--seeds", "2", "--json",
+                                 dir.path + "/c.json", "--write-tolerances", dir.path + "/toml"},
                                 dir.path + "/log");
     ASSERT_EQ(r.exit_code, 0) << r.output;
     EXPECT_NE(r.output.find("task tiny"), std::string::npos) << r.output;
