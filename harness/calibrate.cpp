@@ -102,7 +102,7 @@ JobResult run_job(const TaskInputs& in, const Twin& twin, size_t seed_index, boo
     return r;
 }
 
-Deviations deviations_of(const TaskSpec& task, const JobResult& ref, const JobResult& twin,
+Deviations deviations_of(const JobResult& ref, const JobResult& twin,
                          const std::vector<float>& init) {
     Deviations d{};
     double loss = 0;
@@ -115,7 +115,6 @@ Deviations deviations_of(const TaskSpec& task, const JobResult& ref, const JobRe
     d[(int)Metric::weights] = finite_or_inf(update > 0 ? distance / update : distance);
     d[(int)Metric::step_loss] = twin.step_loss;
     d[(int)Metric::step_state] = twin.step_state;
-    (void)task;
     return d;
 }
 
@@ -382,8 +381,7 @@ Result<CalibrationReport> calibrate_suite(const Suite& suite, const CalibrateOpt
             const JobResult& ref = result_of(-1);
             const TrainingState init = initial_state(gpt_config_of(task), in.seeds[s]);
             for (size_t w = 0; w < twins.size(); w++)
-                tc.twins[w].seeds.push_back(
-                    deviations_of(task, ref, result_of((int)w), init.params));
+                tc.twins[w].seeds.push_back(deviations_of(ref, result_of((int)w), init.params));
         }
         for (TwinResult& twin : tc.twins) {
             for (int i = 0; i < kNumMetrics; i++) {
