@@ -135,9 +135,11 @@ std::vector<MetricSpec> metrics_of(CheckKind check) {
             {Metric::heldout, "heldout_band", &Tolerances::heldout_band}};
 }
 
-// The rule (kCalibrationMargin) applied to one check.
+// The rule (kCalibrationMargin) applied to one check. The tolerances come from the cheats every
+// task must catch and from the suite-wide cheat `tightening` (empty: none) only; any cheat is
+// caught when one metric's tolerance is exceeded by the margin.
 CheckCalibration calibrate_check(CheckKind check, const std::vector<TwinResult>& twins,
-                                 const Tolerances& current) {
+                                 const Tolerances& current, const std::string& tightening) {
     CheckCalibration c;
     c.check = check;
     std::set<std::string> caught;
@@ -155,16 +157,20 @@ CheckCalibration calibrate_check(CheckKind check, const std::vector<TwinResult>&
             if (t.kind != TwinKind::cheating) continue;
             const double ratio = t.summary[i] / legit;
             m.ratios.push_back(ratio);
-            if (ratio >= kCalibrationMargin * kCalibrationMargin) {
-                m.separates.push_back(t.name);
-                caught.insert(t.name);
+            if (ratio >= kCalibrationMargin * kCalibrationMargin &&
+                (!t.suite_wide || t.name == tightening))
                 smallest_separated = std::min(smallest_separated, t.summary[i]);
-            }
         }
         // a metric that separates nothing keeps the legitimate side's margin only
         m.tolerance = std::isfinite(smallest_separated)
                           ? std::sqrt(legit * smallest_separated)
                           : legit * kCalibrationMargin * kCalibrationMargin;
+        for (const TwinResult& t : twins) {
+            if (t.kind == TwinKind::cheating && t.summary[i] >= kCalibrationMargin * m.tolerance) {
+                m.separates.push_back(t.name);
+                caught.insert(t.name);
+            }
+        }
         c.metrics.push_back(std::move(m));
     }
     for (const TwinResult& t : twins)
@@ -176,15 +182,21 @@ std::string check_name(CheckKind check) {
     return check == CheckKind::trajectory ? "trajectory" : "local";
 }
 
-// The best ratio any metric of the check reaches on the cheat, and which metric.
-std::string best_ratio(const CheckCalibration& c, const std::vector<TwinResult>& twins,
-                       const std::string& cheat) {
+// The cheat's position among the cheating twins (MetricCalibration::ratios).
+int cheat_index(const std::vector<TwinResult>& twins, const std::string& cheat) {
     int index = 0;
     for (const TwinResult& t : twins) {
         if (t.kind != TwinKind::cheating) continue;
         if (t.name == cheat) break;
         index++;
     }
+    return index;
+}
+
+// The best ratio any metric of the check reaches on the cheat, and which metric.
+std::string best_ratio(const CheckCalibration& c, const std::vector<TwinResult>& twins,
+                       const std::string& cheat) {
+    const int index = cheat_index(twins, cheat);
     double best = 0;
     std::string key;
     for (const MetricCalibration& m : c.metrics) {
@@ -229,6 +241,9 @@ void decide(TaskCalibration& t, const TaskSpec& task) {
             t.verdict += "; trajectory does not (" + missed_list(t.trajectory, t.twins, true) + ")";
         if (!c.missed.empty())
             t.verdict += "; not caught here, left to the suite: " + missed_list(c, t.twins, false);
+        if (!t.tightened_by.empty())
+            t.verdict +=
+                "; catches " + t.tightened_by + " for the suite (its tolerances tightened)";
         return;
     }
     std::string what = "refused: no check separates legitimate from cheating runs by " +
@@ -391,24 +406,44 @@ Result<CalibrationReport> calibrate_suite(const Suite& suite, const CalibrateOpt
                 twin.summary[i] = v;
             }
         }
-        tc.trajectory = calibrate_check(CheckKind::trajectory, tc.twins, task.tolerances);
-        tc.local = calibrate_check(CheckKind::local, tc.twins, task.tolerances);
+        tc.trajectory = calibrate_check(CheckKind::trajectory, tc.twins, task.tolerances, "");
+        tc.local = calibrate_check(CheckKind::local, tc.twins, task.tolerances, "");
         decide(tc, task);
         report.tasks.push_back(std::move(tc));
     }
 
-    // a suite-wide cheat must be caught by at least one accepted task of the whole suite
+    // a suite-wide cheat must be caught by at least one accepted task: the one that separates it
+    // best tightens its tolerances for it, unless one catches it already
     for (const Twin& twin : twins) {
-        if (!twin.suite_wide || !report.whole_suite) continue;
+        if (!twin.suite_wide) continue;
+        TaskCalibration* best = nullptr;
+        double best_ratio = 0;
         bool caught = false;
-        for (const TaskCalibration& tc : report.tasks) {
+        for (TaskCalibration& tc : report.tasks) {
             if (!tc.recommended) continue;
             const CheckCalibration& c =
                 *tc.recommended == CheckKind::trajectory ? tc.trajectory : tc.local;
             if (std::find(c.missed.begin(), c.missed.end(), twin.name) == c.missed.end())
                 caught = true;
+            const int k = cheat_index(tc.twins, twin.name);
+            for (const MetricCalibration& m : c.metrics) {
+                if (m.ratios[k] > best_ratio) {
+                    best_ratio = m.ratios[k];
+                    best = &tc;
+                }
+            }
         }
-        if (!caught) {
+        if (caught) continue;
+        if (best != nullptr && best_ratio >= kCalibrationMargin * kCalibrationMargin) {
+            const TaskSpec& task = *inputs[best - report.tasks.data()].spec;
+            CheckCalibration& c =
+                *best->recommended == CheckKind::trajectory ? best->trajectory : best->local;
+            c = calibrate_check(c.check, best->twins, task.tolerances, twin.name);
+            best->tightened_by = twin.name;
+            decide(*best, task);
+            continue;
+        }
+        if (report.whole_suite) {
             report.suite_problems.push_back(
                 "no task of the suite catches " + twin.name + " (" + twin.description +
                 "): add a verification task built to show it (docs/tolerances.md, "
@@ -423,11 +458,13 @@ std::string calibration_table(const CalibrationReport& report) {
     char line[512];
     out << "calibration of suite " << report.suite << ": " << report.seeds
         << " seeds per task (--seed " << report.base_seed << ")\n"
-        << "rule: a metric separates a cheat when the cheat's smallest deviation is >= "
+        << "rule: a tolerance is the geometric mean of the legitimate twin's largest deviation "
+           "and the smallest one of the cheats >= "
         << kCalibrationMargin * kCalibrationMargin
-        << "x the legitimate twin's largest; tolerance = geometric mean of the two\n"
+        << "x above it (suite-wide cheats: on the task that separates them best only)\n"
         << "cells: legitimate = max over seeds; cheats = min over seeds, then x legitimate "
-           "(* separated)\n";
+           "(* = caught: >= "
+        << kCalibrationMargin << "x the tolerance)\n";
     for (const TaskCalibration& t : report.tasks) {
         out << "\ntask " << t.task << ": " << t.steps << " steps, local windows " << t.windows
             << " x " << t.window_steps << " steps\n";
@@ -492,11 +529,12 @@ std::string calibration_json(const CalibrationReport& report) {
     root["margin"] = kCalibrationMargin;
     root["deviation_floor"] = kDeviationFloor;
     root["rule"] =
-        "a metric separates a cheat when the cheat's smallest deviation over the seeds is at "
-        "least margin^2 times the legitimate twin's largest (floored at deviation_floor); the "
-        "tolerance is the geometric mean of the legitimate maximum and the smallest separated "
-        "cheat minimum, or margin^2 times the legitimate maximum when the metric separates no "
-        "cheat";
+        "per metric, a cheat is separated when its smallest deviation over the seeds is at least "
+        "margin^2 times the legitimate twin's largest (floored at deviation_floor); the tolerance "
+        "is the geometric mean of the legitimate maximum and the smallest separated cheat "
+        "minimum (cheats every task must catch, and a suite-wide cheat only on the task that "
+        "separates it best), or margin^2 times the legitimate maximum when none is separated; a "
+        "cheat is caught when it exceeds a tolerance of the check by the margin";
     root["whole_suite"] = report.whole_suite;
     root["accepted"] = report.accepted();
     root["suite_problems"] = report.suite_problems;

@@ -21,7 +21,8 @@ namespace trainopt {
 // least kCalibrationMargin^2 times the legitimate twin's largest; the tolerance is then the
 // geometric mean of the legitimate maximum and the smallest deviation of the cheats it separates,
 // so it sits at least kCalibrationMargin times above every legitimate value measured and as far
-// below every cheating one.
+// below every cheating one. Suite-wide cheats set tolerances on one task only: the one that
+// separates them best, when no task's tolerances catch them already.
 constexpr double kCalibrationMargin = 3.0;
 
 // Deviations below this count as this (nats, or relative): rounding of the loss itself. Keeps a
@@ -59,7 +60,7 @@ struct MetricCalibration {
     double current = 0;                  // the task's value today
     std::vector<double> ratios;          // per cheat (TaskCalibration::twins order, cheats only):
                                          // cheat minimum / max(legitimate, kDeviationFloor)
-    std::vector<std::string> separates;  // the cheats it separates by the rule
+    std::vector<std::string> separates;  // the cheats exceeding the tolerance by the margin
 };
 
 struct CheckCalibration {
@@ -81,6 +82,7 @@ struct TaskCalibration {
     CheckCalibration trajectory;
     CheckCalibration local;
     std::optional<CheckKind> recommended;  // none: refused
+    std::string tightened_by;              // the suite-wide cheat this task catches for the suite
     std::string verdict;                   // why this check, or what to change
     Tolerances tolerances;                 // the task's, with the recommended check's replaced
 };
