@@ -235,8 +235,8 @@ void decide(TaskCalibration& t, const TaskSpec& task) {
         for (const MetricCalibration& m : c.metrics)
             for (const MetricSpec& spec : metrics_of(c.check))
                 if (spec.metric == m.metric) t.tolerances.*spec.field = m.tolerance;
-        t.verdict = check_name(*t.recommended) + ": separates every cheat by " + fmt_ratio(need) +
-                    " or more";
+        t.verdict = check_name(*t.recommended) + ": catches every cheat with tolerances " +
+                    fmt_ratio(kCalibrationMargin) + " or more from both sides";
         if (*t.recommended == CheckKind::local)
             t.verdict += "; trajectory does not (" + missed_list(t.trajectory, t.twins, true) + ")";
         if (!c.missed.empty())
@@ -269,6 +269,69 @@ void decide(TaskCalibration& t, const TaskSpec& task) {
             "above rounding");
     for (size_t i = 0; i < advice.size(); i++) what += (i ? "; " : "") + advice[i];
     t.verdict = what;
+}
+
+// The rule applied to measured tasks (twins' per-seed deviations filled in); specs[i] is the
+// spec of report.tasks[i].
+void apply_rule(CalibrationReport& report, const std::vector<const TaskSpec*>& specs) {
+    report.suite_problems.clear();
+    for (size_t t = 0; t < report.tasks.size(); t++) {
+        TaskCalibration& tc = report.tasks[t];
+        const TaskSpec& task = *specs[t];
+        for (TwinResult& twin : tc.twins) {
+            for (int i = 0; i < kNumMetrics; i++) {
+                double v = twin.kind == TwinKind::legitimate ? 0 : INFINITY;
+                for (const Deviations& d : twin.seeds)
+                    v = twin.kind == TwinKind::legitimate ? std::max(v, d[i]) : std::min(v, d[i]);
+                twin.summary[i] = v;
+            }
+        }
+        tc.trajectory = calibrate_check(CheckKind::trajectory, tc.twins, task.tolerances, "");
+        tc.local = calibrate_check(CheckKind::local, tc.twins, task.tolerances, "");
+        tc.tightened_by.clear();
+        decide(tc, task);
+    }
+
+    // a suite-wide cheat must be caught by at least one accepted task: the one that separates it
+    // best tightens its tolerances for it, unless one catches it already
+    if (report.tasks.empty()) return;
+    const std::vector<TwinResult> twins = report.tasks[0].twins;
+    for (const TwinResult& twin : twins) {
+        if (!twin.suite_wide) continue;
+        TaskCalibration* best = nullptr;
+        double best_ratio = 0;
+        bool caught = false;
+        for (TaskCalibration& tc : report.tasks) {
+            if (!tc.recommended) continue;
+            const CheckCalibration& c =
+                *tc.recommended == CheckKind::trajectory ? tc.trajectory : tc.local;
+            if (std::find(c.missed.begin(), c.missed.end(), twin.name) == c.missed.end())
+                caught = true;
+            const int k = cheat_index(tc.twins, twin.name);
+            for (const MetricCalibration& m : c.metrics) {
+                if (m.ratios[k] > best_ratio) {
+                    best_ratio = m.ratios[k];
+                    best = &tc;
+                }
+            }
+        }
+        if (caught) continue;
+        if (best != nullptr && best_ratio >= kCalibrationMargin * kCalibrationMargin) {
+            const TaskSpec& task = *specs[best - report.tasks.data()];
+            CheckCalibration& c =
+                *best->recommended == CheckKind::trajectory ? best->trajectory : best->local;
+            c = calibrate_check(c.check, best->twins, task.tolerances, twin.name);
+            best->tightened_by = twin.name;
+            decide(*best, task);
+            continue;
+        }
+        if (report.whole_suite) {
+            report.suite_problems.push_back(
+                "no task of the suite catches " + twin.name + " (" + twin.description +
+                "): add a verification task built to show it (docs/tolerances.md, "
+                "\"Approximated math\"), or calibrate it with the suite's other tasks");
+        }
+    }
 }
 
 }  // namespace
@@ -398,58 +461,11 @@ Result<CalibrationReport> calibrate_suite(const Suite& suite, const CalibrateOpt
             for (size_t w = 0; w < twins.size(); w++)
                 tc.twins[w].seeds.push_back(deviations_of(ref, result_of((int)w), init.params));
         }
-        for (TwinResult& twin : tc.twins) {
-            for (int i = 0; i < kNumMetrics; i++) {
-                double v = twin.kind == TwinKind::legitimate ? 0 : INFINITY;
-                for (const Deviations& d : twin.seeds)
-                    v = twin.kind == TwinKind::legitimate ? std::max(v, d[i]) : std::min(v, d[i]);
-                twin.summary[i] = v;
-            }
-        }
-        tc.trajectory = calibrate_check(CheckKind::trajectory, tc.twins, task.tolerances, "");
-        tc.local = calibrate_check(CheckKind::local, tc.twins, task.tolerances, "");
-        decide(tc, task);
         report.tasks.push_back(std::move(tc));
     }
-
-    // a suite-wide cheat must be caught by at least one accepted task: the one that separates it
-    // best tightens its tolerances for it, unless one catches it already
-    for (const Twin& twin : twins) {
-        if (!twin.suite_wide) continue;
-        TaskCalibration* best = nullptr;
-        double best_ratio = 0;
-        bool caught = false;
-        for (TaskCalibration& tc : report.tasks) {
-            if (!tc.recommended) continue;
-            const CheckCalibration& c =
-                *tc.recommended == CheckKind::trajectory ? tc.trajectory : tc.local;
-            if (std::find(c.missed.begin(), c.missed.end(), twin.name) == c.missed.end())
-                caught = true;
-            const int k = cheat_index(tc.twins, twin.name);
-            for (const MetricCalibration& m : c.metrics) {
-                if (m.ratios[k] > best_ratio) {
-                    best_ratio = m.ratios[k];
-                    best = &tc;
-                }
-            }
-        }
-        if (caught) continue;
-        if (best != nullptr && best_ratio >= kCalibrationMargin * kCalibrationMargin) {
-            const TaskSpec& task = *inputs[best - report.tasks.data()].spec;
-            CheckCalibration& c =
-                *best->recommended == CheckKind::trajectory ? best->trajectory : best->local;
-            c = calibrate_check(c.check, best->twins, task.tolerances, twin.name);
-            best->tightened_by = twin.name;
-            decide(*best, task);
-            continue;
-        }
-        if (report.whole_suite) {
-            report.suite_problems.push_back(
-                "no task of the suite catches " + twin.name + " (" + twin.description +
-                "): add a verification task built to show it (docs/tolerances.md, "
-                "\"Approximated math\"), or calibrate it with the suite's other tasks");
-        }
-    }
+    std::vector<const TaskSpec*> specs;
+    for (const TaskInputs& in : inputs) specs.push_back(in.spec);
+    apply_rule(report, specs);
     return report;
 }
 
@@ -586,6 +602,64 @@ std::string calibration_json(const CalibrationReport& report) {
         root["tasks"].push_back(task);
     }
     return root.dump(2) + "\n";
+}
+
+Result<CalibrationReport> recalibrate(const Suite& suite,
+                                      const std::vector<std::string>& json_texts,
+                                      const std::vector<std::string>& names) {
+    using nlohmann::json;
+    CalibrationReport report;
+    report.suite = suite.name;
+    std::vector<const TaskSpec*> specs;
+    auto number = [](const json& j) { return j.is_number() ? j.get<double>() : INFINITY; };
+    for (size_t f = 0; f < json_texts.size(); f++) {
+        const json root = json::parse(json_texts[f], nullptr, false);
+        const std::string& name = names[f];
+        if (root.is_discarded() || !root.is_object() || !root.contains("tasks") ||
+            !root["tasks"].is_array())
+            return failure(name + " is not the JSON of trainopt calibrate");
+        try {
+            report.base_seed = root.at("base_seed").get<uint64_t>();
+            report.seeds = root.at("seeds").get<int>();
+            for (const json& jt : root["tasks"]) {
+                TaskCalibration tc;
+                tc.task = jt.at("task").get<std::string>();
+                const auto spec =
+                    std::find_if(suite.tasks.begin(), suite.tasks.end(),
+                                 [&](const TaskSpec& t) { return t.name == tc.task; });
+                if (spec == suite.tasks.end())
+                    return failure(name + ": suite " + suite.name + " has no task " + tc.task);
+                tc.steps = jt.at("steps").get<int>();
+                tc.seeds = jt.at("seeds").get<std::vector<uint64_t>>();
+                tc.windows = jt.at("windows").get<int>();
+                tc.window_steps = jt.at("window_steps").get<int>();
+                for (const json& jw : jt.at("twins")) {
+                    TwinResult tw;
+                    tw.name = jw.at("name").get<std::string>();
+                    tw.description = jw.at("description").get<std::string>();
+                    tw.kind =
+                        jw.at("kind") == "legitimate" ? TwinKind::legitimate : TwinKind::cheating;
+                    tw.suite_wide = jw.at("suite_wide").get<bool>();
+                    for (const json& jd : jw.at("per_seed")) {
+                        Deviations d{};
+                        for (int i = 0; i < kNumMetrics; i++)
+                            d[i] = number(jd.at(metric_name((Metric)i)));
+                        tw.seeds.push_back(d);
+                    }
+                    tc.twins.push_back(std::move(tw));
+                }
+                specs.push_back(&*spec);
+                report.tasks.push_back(std::move(tc));
+            }
+        } catch (const json::exception& e) {
+            return failure(name + ": " + e.what());
+        }
+    }
+    std::set<std::string> covered;
+    for (const TaskCalibration& tc : report.tasks) covered.insert(tc.task);
+    report.whole_suite = covered.size() == suite.tasks.size();
+    apply_rule(report, specs);
+    return report;
 }
 
 std::string tolerance_snippet(const TaskCalibration& t) {

@@ -111,6 +111,12 @@ struct CalibrateOptions {
 // --seed base_seed` gives the task), in parallel, and applies the rule.
 Result<CalibrationReport> calibrate_suite(const Suite& suite, const CalibrateOptions& options);
 
+// The rule applied again to saved measurements: the contents of calibration_json files (names[i]
+// names json_texts[i] in messages), whose tasks must be tasks of `suite`. Trains nothing.
+Result<CalibrationReport> recalibrate(const Suite& suite,
+                                      const std::vector<std::string>& json_texts,
+                                      const std::vector<std::string>& names);
+
 // The tables printed by `trainopt calibrate`, one per task, and the verdicts.
 std::string calibration_table(const CalibrationReport& report);
 

@@ -10,6 +10,7 @@
 //   trainopt data TASK.toml --out DIR                write train.bin and val.bin
 //   trainopt report JSON [--md F] [--html F]         re-render a saved report
 //   trainopt calibrate SUITE [--seeds N] [--task T] [--json F] [--write-tolerances DIR]
+//                      [--from-json F]...
 //                                                    measure and recommend each task's check
 // clang-format on
 //
@@ -234,6 +235,7 @@ struct CalibrateCommand {
     CalibrateOptions options;
     std::string json_path;
     std::string tolerances_dir;
+    std::vector<std::string> from_json;  // saved measurements: apply the rule, train nothing
 };
 
 // trainopt calibrate: built-in twins of the reference on the suite's tasks (harness/calibrate.h).
@@ -242,7 +244,20 @@ int calibrate(const CalibrateCommand& c) {
     if (!trusted) return fail(trusted.error());
     Result<ScoringSuite> loaded = load_scoring_suite(*trusted, c.suite);
     if (!loaded) return fail(loaded.error());
-    Result<CalibrationReport> report = calibrate_suite(loaded->suite, c.options);
+    Result<CalibrationReport> report = failure("nothing calibrated");
+    if (c.from_json.empty()) {
+        report = calibrate_suite(loaded->suite, c.options);
+    } else {
+        std::vector<std::string> texts;
+        for (const std::string& path : c.from_json) {
+            std::ifstream in(path, std::ios::binary);
+            std::ostringstream text;
+            text << in.rdbuf();
+            if (!in) return fail("cannot read " + path);
+            texts.push_back(text.str());
+        }
+        report = recalibrate(loaded->suite, texts, c.from_json);
+    }
     if (!report) return fail(report.error());
     printf("%s", terminal_safe(calibration_table(*report)).c_str());
     for (const TaskCalibration& task : report->tasks) {
@@ -365,6 +380,8 @@ void add_other_commands(CommandLine& cl) {
     cl.calibrate_cmd->add_option(
         "--write-tolerances", c.tolerances_dir,
         "write each accepted task's [verify]/[tolerances] to DIR/NAME.toml");
+    cl.calibrate_cmd->add_option("--from-json", c.from_json,
+                                 "apply the rule to saved --json measurements (repeatable)");
 }
 
 // Runs the subcommand that was given.

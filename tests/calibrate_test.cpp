@@ -127,6 +127,14 @@ TEST(Calibrate, CliWritesTheJsonAndTheTolerances) {
     EXPECT_EQ(json["tasks"][0]["recommended"], "trajectory");
     EXPECT_EQ(json["tasks"][0]["twins"].size(), calibration_twins().size());
     EXPECT_NE(read_text(dir.path + "/toml/tiny.toml").find("[tolerances]"), std::string::npos);
+
+    // the rule applied again to the saved measurements gives the same tables, training nothing
+    const CliResult again =
+        run_cli({"calibrate", "test", "--from-json", dir.path + "/c.json"}, dir.path + "/log2");
+    ASSERT_EQ(again.exit_code, 0) << again.output;
+    const std::string table = r.output.substr(r.output.find("calibration of suite"));
+    EXPECT_EQ(again.output.substr(again.output.find("calibration of suite")),
+              table.substr(0, table.find("JSON: ")));
 }
 
 TEST(Calibrate, CliRefusesAnUnknownTask) {
