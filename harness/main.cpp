@@ -21,6 +21,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -265,6 +266,13 @@ int calibrate(const CalibrateCommand& c) {
         if (snippet.empty()) continue;
         printf("\n%s", terminal_safe(snippet).c_str());
         if (c.tolerances_dir.empty()) continue;
+        // a custom suite's task name becomes a file name: letters, digits, '-', '_', '.' only
+        const bool plain_name =
+            !task.task.empty() && task.task[0] != '.' &&
+            std::all_of(task.task.begin(), task.task.end(), [](char ch) {
+                return std::isalnum((unsigned char)ch) || ch == '-' || ch == '_' || ch == '.';
+            });
+        if (!plain_name) return fail("task name '" + task.task + "' cannot name a file");
         const std::string path = c.tolerances_dir + "/" + task.task + ".toml";
         if (Status written = write_file_atomic(path, snippet); !written)
             return fail(written.error());
