@@ -78,13 +78,15 @@ struct TaskInputs {
     int window_steps = 0;
 };
 
-JobResult run_job(const TaskInputs& in, const Twin& twin, size_t seed_index, bool reference) {
+JobResult run_job(const TaskInputs& in, const Twin& twin, size_t seed_index, bool reference,
+                  bool (*stop)()) {
     const TaskSpec& task = *in.spec;
     const uint64_t seed = in.seeds[seed_index];
     const std::vector<StepWindow> no_windows;
     const std::vector<StepWindow>& windows = reference ? no_windows : in.windows[seed_index];
-    TwinRun run = run_twin(task, in.data.train, seed, twin, windows);
+    TwinRun run = run_twin(task, in.data.train, seed, twin, windows, stop);
     JobResult r;
+    if (stop != nullptr && stop()) return r;
     r.heldout = heldout_loss(task, run.params, in.data.heldout);
     for (size_t w = 0; w < windows.size(); w++) {
         const ReferenceSteps recomputed =
@@ -417,21 +419,25 @@ Result<CalibrationReport> calibrate_suite(const Suite& suite, const CalibrateOpt
     const int threads =
         options.threads > 0 ? options.threads : (int)tbb::this_task_arena::max_concurrency();
     tbb::global_control limit(tbb::global_control::max_allowed_parallelism, (size_t)threads);
-    tbb::parallel_for((size_t)0, jobs.size(),
-                      [&](size_t j) {
-                          const Job& job = jobs[j];
-                          const Twin& twin = job.twin < 0 ? reference : twins[job.twin];
-                          results[j] = run_job(inputs[job.task], twin, job.seed, job.twin < 0);
-                          if (options.progress) {
-                              const std::chrono::duration<double> elapsed =
-                                  std::chrono::steady_clock::now() - started;
-                              fprintf(stderr, "[calibrate %6.0f s] %s seed %zu/%zu: %s done\n",
-                                      elapsed.count(), inputs[job.task].spec->name.c_str(),
-                                      job.seed + 1, inputs[job.task].seeds.size(),
-                                      twin.name.c_str());
-                          }
-                      },
-                      tbb::simple_partitioner());
+    tbb::parallel_for(
+        (size_t)0, jobs.size(),
+        [&](size_t j) {
+            const Job& job = jobs[j];
+            const Twin& twin = job.twin < 0 ? reference : twins[job.twin];
+            if (options.stop != nullptr && options.stop()) return;
+            results[j] = run_job(inputs[job.task], twin, job.seed, job.twin < 0, options.stop);
+            if (options.stop != nullptr && options.stop()) return;
+            if (options.progress) {
+                const std::chrono::duration<double> elapsed =
+                    std::chrono::steady_clock::now() - started;
+                fprintf(stderr, "[calibrate %6.0f s] %s seed %zu/%zu: %s done\n", elapsed.count(),
+                        inputs[job.task].spec->name.c_str(), job.seed + 1,
+                        inputs[job.task].seeds.size(), twin.name.c_str());
+            }
+        },
+        tbb::simple_partitioner());
+
+    if (options.stop != nullptr && options.stop()) return failure("calibration interrupted");
 
     CalibrationReport report;
     report.suite = suite.name;

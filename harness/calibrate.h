@@ -103,8 +103,9 @@ struct CalibrateOptions {
     std::vector<std::string> only_tasks;  // empty: every task of the suite
     int seeds = 5;
     uint64_t base_seed = 1;
-    int threads = 0;       // 0: all cores
-    bool progress = true;  // a line on stderr per finished run
+    int threads = 0;           // 0: all cores
+    bool progress = true;      // a line on stderr per finished run
+    bool (*stop)() = nullptr;  // asked between steps: true ends the calibration (an interrupt)
 };
 
 // Trains the reference and every twin on `seeds` seeds of each task (the seeds `trainopt score

@@ -307,7 +307,7 @@ std::vector<int> skipped_steps(int steps, double fraction) {
 }
 
 TwinRun run_twin(const TaskSpec& task, const std::vector<int>& train_tokens, uint64_t seed,
-                 const Twin& twin, const std::vector<StepWindow>& windows) {
+                 const Twin& twin, const std::vector<StepWindow>& windows, bool (*stop)()) {
     const GPTConfig config = gpt_config_of(task);
     const int B = task.train.batch, T = task.model.context;
     const TrainSpec& train = task.train;
@@ -326,6 +326,7 @@ TwinRun run_twin(const TaskSpec& task, const std::vector<int>& train_tokens, uin
     std::vector<int> inputs(B * T), targets(B * T);
     BatchSampler sampler(train_tokens, seed, B, T);
     for (int step = 0; step < train.steps; step++) {
+        if (stop != nullptr && stop()) break;
         for (size_t w = 0; w < windows.size(); w++)
             if (windows[w].start == step) run.window_starts[w] = state_of(model, step);
 

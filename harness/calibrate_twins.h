@@ -54,7 +54,10 @@ struct TwinRun {
     std::vector<TrainingState> window_ends;
 };
 
+// `stop` (may be null) is asked before every step: when it returns true the run ends there,
+// incomplete.
 TwinRun run_twin(const TaskSpec& task, const std::vector<int>& train_tokens, uint64_t seed,
-                 const Twin& twin, const std::vector<StepWindow>& windows);
+                 const Twin& twin, const std::vector<StepWindow>& windows,
+                 bool (*stop)() = nullptr);
 
 }  // namespace trainopt

@@ -247,7 +247,9 @@ int calibrate(const CalibrateCommand& c) {
     if (!loaded) return fail(loaded.error());
     Result<CalibrationReport> report = failure("nothing calibrated");
     if (c.from_json.empty()) {
-        report = calibrate_suite(loaded->suite, c.options);
+        CalibrateOptions options = c.options;
+        options.stop = interrupted;  // Ctrl-C ends the runs between steps
+        report = calibrate_suite(loaded->suite, options);
     } else {
         std::vector<std::string> texts;
         for (const std::string& path : c.from_json) {
