@@ -10,6 +10,9 @@
 //   trainopt data TASK.toml --out DIR                write train.bin and val.bin
 //   trainopt report JSON [--md F] [--html F]         re-render a saved report
 //   trainopt eval CHECKPOINT --task T.toml [--json]  held-out and training loss of a checkpoint
+//   trainopt calibrate SUITE [--seeds N] [--task T] [--json F] [--write-tolerances DIR]
+//                      [--from-json F]...
+//                                                    measure and recommend each task's check
 // clang-format on
 //
 // Exit codes: 0 success (VALID), 1 error, 2 usage, 3 submission INVALID or REJECTED,
@@ -19,12 +22,14 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "harness/calibrate.h"
 #include "harness/checkpoint_eval.h"
 #include "harness/intake.h"
 #include "harness/process.h"
@@ -41,6 +46,7 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr int kExitError = 1;
+constexpr int kExitRefused = 3;  // calibrate: a task's classes are not separated
 constexpr int kExitRegression = 4;
 
 // Everything printed here may carry untrusted text (a submission's file name or log tail, a
@@ -258,6 +264,62 @@ int rerender_report(const std::string& json, const std::string& markdown_path,
     return 0;
 }
 
+struct CalibrateCommand {
+    std::string suite = "default";
+    CalibrateOptions options;
+    std::string json_path;
+    std::string tolerances_dir;
+    std::vector<std::string> from_json;  // saved measurements: apply the rule, train nothing
+};
+
+// trainopt calibrate: built-in twins of the reference on the suite's tasks (harness/calibrate.h).
+int calibrate(const CalibrateCommand& c) {
+    Result<TrustedInputs> trusted = locate_trusted_inputs();
+    if (!trusted) return fail(trusted.error());
+    Result<ScoringSuite> loaded = load_scoring_suite(*trusted, c.suite);
+    if (!loaded) return fail(loaded.error());
+    Result<CalibrationReport> report = failure("nothing calibrated");
+    if (c.from_json.empty()) {
+        CalibrateOptions options = c.options;
+        options.stop = interrupted;  // Ctrl-C ends the runs between steps
+        report = calibrate_suite(loaded->suite, options);
+    } else {
+        std::vector<std::string> texts;
+        for (const std::string& path : c.from_json) {
+            std::ifstream in(path, std::ios::binary);
+            std::ostringstream text;
+            text << in.rdbuf();
+            if (!in) return fail("cannot read " + path);
+            texts.push_back(text.str());
+        }
+        report = recalibrate(loaded->suite, texts, c.from_json);
+    }
+    if (!report) return fail(report.error());
+    printf("%s", terminal_safe(calibration_table(*report)).c_str());
+    for (const TaskCalibration& task : report->tasks) {
+        const std::string snippet = tolerance_snippet(task);
+        if (snippet.empty()) continue;
+        printf("\n%s", terminal_safe(snippet).c_str());
+        if (c.tolerances_dir.empty()) continue;
+        // a custom suite's task name becomes a file name: letters, digits, '-', '_', '.' only
+        const bool plain_name =
+            !task.task.empty() && task.task[0] != '.' &&
+            std::all_of(task.task.begin(), task.task.end(), [](char ch) {
+                return std::isalnum((unsigned char)ch) || ch == '-' || ch == '_' || ch == '.';
+            });
+        if (!plain_name) return fail("task name '" + task.task + "' cannot name a file");
+        const std::string path = c.tolerances_dir + "/" + task.task + ".toml";
+        if (Status written = write_file_atomic(path, snippet); !written)
+            return fail(written.error());
+    }
+    if (!c.json_path.empty()) {
+        if (Status written = write_file_atomic(c.json_path, calibration_json(*report)); !written)
+            return fail(written.error());
+        printf("JSON: %s\n", safe(c.json_path).c_str());
+    }
+    return report->accepted() ? 0 : kExitRefused;
+}
+
 // The command line: every subcommand, the options it fills, and whether it was given.
 struct CommandLine {
     CLI::App app{"trainopt: score CPU-only LLM training optimizations against a naive baseline"};
@@ -285,6 +347,8 @@ struct CommandLine {
     std::string eval_checkpoint, eval_task;
     bool eval_json = false;
     CLI::App* eval = nullptr;
+    CalibrateCommand calibrate;
+    CLI::App* calibrate_cmd = nullptr;
 };
 
 void add_scoring_commands(CommandLine& cl) {
@@ -350,6 +414,26 @@ void add_other_commands(CommandLine& cl) {
     cl.eval->add_option("--task", cl.eval_task, "task file the checkpoint was trained on")
         ->required();
     cl.eval->add_flag("--json", cl.eval_json, "print one JSON object");
+    CalibrateCommand& c = cl.calibrate;
+    cl.calibrate_cmd = app.add_subcommand(
+        "calibrate", "measure legitimate and cheating twins of the reference; recommend checks");
+    cl.calibrate_cmd
+        ->add_option("suite", c.suite, "a built-in suite (default, edge, test) or a directory")
+        ->capture_default_str();
+    cl.calibrate_cmd->add_option("--seeds", c.options.seeds, "seeds per task")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1000));
+    cl.calibrate_cmd->add_option("--seed", c.options.base_seed, "base seed, as for score")
+        ->capture_default_str();
+    cl.calibrate_cmd->add_option("--task", c.options.only_tasks,
+                                 "calibrate only this task (repeatable)");
+    cl.calibrate_cmd->add_option("--threads", c.options.threads, "cores to use (default: all)");
+    cl.calibrate_cmd->add_option("--json", c.json_path, "write the measurements here");
+    cl.calibrate_cmd->add_option(
+        "--write-tolerances", c.tolerances_dir,
+        "write each accepted task's [verify]/[tolerances] to DIR/NAME.toml");
+    cl.calibrate_cmd->add_option("--from-json", c.from_json,
+                                 "apply the rule to saved --json measurements (repeatable)");
 }
 
 // Runs the subcommand that was given.
@@ -372,6 +456,7 @@ int run_command(CommandLine& cl) {
     if (*cl.data) return write_task_data(cl.data_task, cl.data_out);
     if (*cl.report) return rerender_report(cl.report_json, cl.report_md, cl.report_html);
     if (*cl.eval) return eval_checkpoint(cl.eval_checkpoint, cl.eval_task, cl.eval_json);
+    if (*cl.calibrate_cmd) return calibrate(cl.calibrate);
     return 0;
 }
 
