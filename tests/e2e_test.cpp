@@ -76,6 +76,23 @@ TEST(EndToEnd, ExampleSubmissionIsValidOnTheEdgeShapes) {
     expect_valid_on_the_edge_suite("blas-tbb");
 }
 
+// Real text (tasks/text-test): chaotic over its 1000 steps, so the whole-run trajectory is far
+// outside the trajectory check's tolerances, and the task is checked step-locally; the expert
+// passes the replay and every window.
+TEST(EndToEnd, ExpertSubmissionIsValidOnRealTextCheckedLocally) {
+    TempDir dir;
+    auto r = testing::run_cli({"verify", testing::project_root() + "/submissions/expert", "--suite",
+                               "text-test", "--seed", "100", "--json", dir.path + "/r.json"},
+                              dir.path + "/log");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    const nlohmann::json j = testing::read_json(dir.path + "/r.json");
+    EXPECT_EQ(j["verdict"], "VALID") << r.output;
+    ASSERT_EQ(j["tasks"].size(), 1u);
+    EXPECT_EQ(j["tasks"][0]["check"], "local");
+    EXPECT_EQ(j["tasks"][0]["windows_checked"], 4);
+    EXPECT_GT(j["tasks"][0]["max_loss_diff"].get<double>(), 1e-4);  // the run parted
+}
+
 TEST(EndToEnd, VerifyAWorkspace) {
     TempDir dir;
     const std::string ws = dir.path + "/ws";
