@@ -3,6 +3,7 @@
 // clang-format off
 //   trainopt score SUBMISSION [--suite S] [--reps R] [--seed N] [--json F] [--md F] [--html F]
 //   trainopt verify SUBMISSION [--suite S]           correctness only: one repetition
+//                  (S: built-in name, generated:SEED[:N] with [--generator F], or a directory)
 //   trainopt baseline [--suite S] [--reps R]         time the pristine baseline against itself
 //   trainopt ci SUBMISSION --against previous.json --max-slowdown P
 //   trainopt workspace init DIR                      an editable copy plus TASK.md
@@ -98,8 +99,12 @@ void use_safe_log_pattern() {
 
 void add_score_options(CLI::App* cmd, ScoreOptions& o, std::optional<uint64_t>& seed) {
     cmd->add_option("--suite", o.suite,
-                    "a built-in suite (default, test) or a directory of task files (not official)")
+                    "a built-in suite (default, edge, test, text, text-test), generated:SEED[:N] "
+                    "(N tasks drawn, sized and calibrated now) or a directory of task files (not "
+                    "official)")
         ->capture_default_str();
+    cmd->add_option("--generator", o.generator_ranges,
+                    "a TOML file whose [generator] section sets the ranges of a generated suite");
     cmd->add_option("--task", o.only_tasks,
                     "score only this task of the suite (repeatable; not an official score)");
     cmd->add_option("--seed", seed, "base seed (default: a fresh random seed)");

@@ -19,6 +19,7 @@
 #include "harness/build.h"
 #include "harness/evaluation.h"
 #include "harness/intake.h"
+#include "harness/suite_generator.h"
 #include "harness/trusted_inputs.h"
 #include "scoring/machine_peak.h"
 #include "scoring/untrusted_text.h"
@@ -145,11 +146,43 @@ Status select_tasks(const std::vector<std::string>& names, SuiteToScore& scored)
     return {};
 }
 
-Result<SuiteToScore> load_suite_to_score(const TrustedInputs& trusted,
-                                         const ScoreOptions& options) {
+// A generated suite (harness/suite_generator.h): drawn from its seed, sized to this machine and
+// calibrated now, its task files under the work directory.
+Result<Suite> generate_suite_to_score(const ScoreOptions& options, const std::string& workdir) {
+    Result<GeneratedSuiteName> name = parse_generated_suite_name(options.suite);
+    if (!name) return failure(name.error());
+    GenerateOptions generate;
+    generate.name = *name;
+    if (!options.generator_ranges.empty()) {
+        Result<GeneratorRanges> ranges = load_generator_ranges(options.generator_ranges);
+        if (!ranges) return failure(ranges.error());
+        generate.ranges = *ranges;
+    }
+    generate.out_dir = workdir + "/generated";
+    generate.progress = [](const std::string& line) { spdlog::info("generating: {}", line); };
+    spdlog::info("generating suite {}: drawing, sizing and calibrating {} tasks",
+                 generated_suite_name(*name), name->tasks);
+    Result<GeneratedSuite> generated = generate_suite(generate);
+    if (!generated) return failure(generated.error());
+    return std::move(generated->suite);
+}
+
+Result<SuiteToScore> load_suite_to_score(const TrustedInputs& trusted, const ScoreOptions& options,
+                                         const std::string& workdir) {
+    SuiteToScore scored;
+    if (is_generated_suite_name(options.suite)) {
+        Result<Suite> generated = generate_suite_to_score(options, workdir);
+        if (!generated) return failure(generated.error());
+        scored.suite = std::move(*generated);
+        for (size_t i = 0; i < scored.suite.tasks.size(); i++) scored.seed_offsets.push_back(i);
+        if (!options.only_tasks.empty()) {
+            if (Status selected = select_tasks(options.only_tasks, scored); !selected)
+                return failure(selected.error());
+        }
+        return scored;
+    }
     Result<ScoringSuite> loaded = load_scoring_suite(trusted, options.suite);
     if (!loaded) return failure(loaded.error());
-    SuiteToScore scored;
     scored.suite = std::move(loaded->suite);
     if (!loaded->builtin) {
         scored.warnings.push_back("CUSTOM SUITE: the tasks were read from " +
@@ -441,15 +474,20 @@ Result<ScoreReport> score_unguarded(const ScoreOptions& options) {
     // build, nothing is scored.
     Result<TrustedInputs> trusted = load_trusted_inputs();
     if (!trusted) return failure(trusted.error());
-    Result<SuiteToScore> scored = load_suite_to_score(*trusted, options);
-    if (!scored) return failure(scored.error());
     if (options.reps < 1 || options.reps > 100) return failure("--reps must be between 1 and 100");
+    if (is_generated_suite_name(options.suite)) {
+        // a malformed name fails before anything is created
+        if (Result<GeneratedSuiteName> name = parse_generated_suite_name(options.suite); !name)
+            return failure(name.error());
+    }
     Result<SandboxMode> sandbox = choose_sandbox(options);
     if (!sandbox) return failure(sandbox.error());
     if (*sandbox == SandboxMode::none) spdlog::warn("{}", kUnsandboxedWarning);
     Result<std::string> workdir = make_workdir(options);
     if (!workdir) return failure(workdir.error());
     WorkdirGuard guard{*workdir, options.keep_workdir};
+    Result<SuiteToScore> scored = load_suite_to_score(*trusted, options, *workdir);
+    if (!scored) return failure(scored.error());
     Result<std::vector<int>> cpus = choose_cores(options.threads);
     if (!cpus) return failure(cpus.error());
     const HarnessContext ctx = make_context(options, *trusted, *sandbox, *workdir, *cpus);

@@ -16,7 +16,8 @@ namespace trainopt {
 struct ScoreOptions {
     std::string
         submission;  // patch, overlay dir, workspace dir, or "baseline" (pristine vs itself)
-    std::string suite = "default";
+    std::string suite = "default";  // built-in name, generated:SEED[:N], or a directory
+    std::string generator_ranges;   // a generated suite's [generator] ranges file; empty: defaults
     std::vector<std::string> only_tasks;  // score these tasks of the suite only (empty: all)
     int reps = 3;
     std::optional<uint64_t> seed;  // fixed base seed; fresh random one when absent

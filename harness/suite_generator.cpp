@@ -29,8 +29,37 @@ Result<TaskSpec> task_of(const DrawnTask& drawn, int steps, const std::string& f
     return load_task_text(generated_task_toml(drawn, steps, VerifySpec{}, Tolerances{}, ""), file);
 }
 
-// The task file with the check and tolerances calibrate recommends for the task, or why it
-// refuses.
+// Sets the tolerance named by its [tolerances] key.
+void set_tolerance(Tolerances& t, const std::string& key, double value) {
+    if (key == "loss_abs") t.loss_abs = value;
+    if (key == "heldout_abs") t.heldout_abs = value;
+    if (key == "weights_rel") t.weights_rel = value;
+    if (key == "step_loss_abs") t.step_loss_abs = value;
+    if (key == "step_state_rel") t.step_state_rel = value;
+    if (key == "heldout_band") t.heldout_band = value;
+}
+
+// The recommended check's tolerances moved up to the cheats' side: the smallest cheat a metric
+// separates, divided by the margin, so every cheat it catches is still caught by the margin.
+// Calibrate's own placement (the geometric mean) trusts its reordered twin to stand for every
+// legitimate trainer, and real ones (threads, FMA, polynomial exps) land farther from the
+// reference than the twin: on a generated task nobody has measured them on, the headroom goes to
+// them (docs/tolerances.md, "Calibrating a task").
+Tolerances upper_tolerances(const TaskCalibration& result) {
+    Tolerances tol = result.tolerances;
+    const CheckCalibration& check =
+        *result.recommended == CheckKind::local ? result.local : result.trajectory;
+    for (const MetricCalibration& m : check.metrics) {
+        if (m.separates.empty()) continue;
+        const double legit = std::max(m.legitimate, kDeviationFloor);
+        const double smallest_separated = m.tolerance * m.tolerance / legit;
+        set_tolerance(tol, m.key, std::max(m.tolerance, smallest_separated / kCalibrationMargin));
+    }
+    return tol;
+}
+
+// The task file with the check calibrate recommends for the task and its tolerances at the
+// cheats' side, or why it refuses.
 Result<std::string> calibrated_text(const TaskSpec& task, const DrawnTask& drawn,
                                     const GenerateOptions& options, const std::string& provenance) {
     Suite one{"generated", {task}};
@@ -44,7 +73,8 @@ Result<std::string> calibrated_text(const TaskSpec& task, const DrawnTask& drawn
     if (!result.recommended) return failure(result.verdict);
     VerifySpec verify = task.verify;
     verify.check = *result.recommended;
-    return generated_task_toml(drawn, task.train.steps, verify, result.tolerances, provenance);
+    return generated_task_toml(drawn, task.train.steps, verify, upper_tolerances(result),
+                               provenance);
 }
 
 }  // namespace

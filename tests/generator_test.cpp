@@ -1,10 +1,11 @@
 // Generated suites: the draw is a function of (seed, task, attempt) within the ranges, a drawn
 // task's file loads back to the same task, suite names parse strictly, and the generator sizes
 // tasks to the target time and redraws what does not fit.
+#include "tasks/generator.h"
+
 #include <gtest/gtest.h>
 
 #include "harness/suite_generator.h"
-#include "tasks/generator.h"
 #include "test_util.h"
 
 namespace trainopt {
