@@ -94,8 +94,9 @@ JobResult run_job(const TaskInputs& in, const Twin& twin, size_t seed_index, boo
         const std::vector<float> twin_losses(
             run.losses.begin() + windows[w].start,
             run.losses.begin() + windows[w].start + windows[w].steps);
-        const WindowDeviation d = compare_window(windows[w], run.window_starts[w], recomputed,
-                                                 twin_losses, run.window_ends[w]);
+        const WindowDeviation d =
+            compare_window(windows[w], run.window_starts[w], recomputed, twin_losses,
+                           run.window_ends[w], gpt_config_of(task));
         r.step_loss = std::max(r.step_loss, finite_or_inf(d.max_loss_diff));
         r.step_state = std::max(r.step_state, finite_or_inf(d.state_rel()));
     }

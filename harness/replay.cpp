@@ -50,6 +50,18 @@ std::vector<std::string> window_reasons(const WindowDeviation& d, const Toleranc
     const std::string where = "in the window of " + range_name(d.window) +
                               ", recomputed from the submission's own state with the reference "
                               "kernels, ";
+    if (!d.frozen_tensor.empty()) {
+        reasons.push_back(where + "the reference's update leaves " + d.frozen_tensor +
+                          " exactly where it was although its gradient is not zero: the "
+                          "optimizer moments the submission wrote freeze it");
+    } else if (!(d.tensor_rel < kUntrainedTensorRel)) {
+        char buf[200];
+        snprintf(buf, sizeof(buf),
+                 "%s was not trained: the submission reproduced less than a tenth of the "
+                 "reference's update of it (relative distance %.3g)",
+                 d.worst_tensor.c_str(), d.tensor_rel);
+        reasons.push_back(where + buf);
+    }
     if (!(d.max_loss_diff <= tol.step_loss_abs)) {
         char buf[200];
         snprintf(buf, sizeof(buf),
@@ -121,6 +133,11 @@ Result<ReplayCheck> replay_and_check_windows(const HarnessContext& ctx,
             check.reasons.push_back(who + ": meta.json does not carry this run's nonce");
             return check;
         }
+        if (Status plausible = check_moments_plausible(outputs->end, task.train); !plausible) {
+            check.reasons.push_back("the state " + who +
+                                    " ends in is not one AdamW reaches: " + plausible.error());
+            return check;
+        }
         if (int step = first_differing_step(segment, outputs->losses, timed.losses); step >= 0) {
             check.reasons.push_back(who + " does not reproduce the timed run: the loss at step " +
                                     std::to_string(step) + " is " +
@@ -133,7 +150,7 @@ Result<ReplayCheck> replay_and_check_windows(const HarnessContext& ctx,
             const ReferenceSteps reference =
                 run_reference_steps(task, data.train, seed, state, segment.steps);
             const WindowDeviation deviation =
-                compare_window(segment, state, reference, outputs->losses, outputs->end);
+                compare_window(segment, state, reference, outputs->losses, outputs->end, config);
             check.windows.push_back(deviation);
             for (const std::string& reason : window_reasons(deviation, task.tolerances))
                 check.reasons.push_back(reason);

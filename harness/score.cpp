@@ -79,6 +79,7 @@ TaskReport task_report_of(const TaskEvaluation& eval) {
             t.windows_checked++;
             t.max_window_loss_diff = std::max(t.max_window_loss_diff, w.max_loss_diff);
             t.max_window_state_rel = std::max(t.max_window_state_rel, w.state_rel());
+            t.max_window_tensor_rel = std::max(t.max_window_tensor_rel, w.tensor_rel);
         }
         const double unmeasured = std::nan("");
         t.baseline_final_loss.push_back(c.compared ? c.final_loss_reference : unmeasured);

@@ -32,6 +32,19 @@ double relative_distance(const std::vector<float>& sub, const std::vector<float>
 
 std::vector<StepWindow> pick_windows(int total, int count, int steps, uint64_t random) {
     Rng rng(random);
+    // uniformly placed, not overlapping: drawn again while two overlap
+    for (int attempt = 0; attempt < 1000; attempt++) {
+        std::vector<StepWindow> windows;
+        for (int k = 0; k < count; k++)
+            windows.push_back({(int)rng.next_below((uint64_t)(total - steps + 1)), steps});
+        std::sort(windows.begin(), windows.end(),
+                  [](const StepWindow& a, const StepWindow& b) { return a.start < b.start; });
+        bool apart = true;
+        for (int k = 0; k + 1 < count; k++)
+            apart = apart && windows[k].start + steps <= windows[k + 1].start;
+        if (apart) return windows;
+    }
+    // windows covering most of the run: one placed uniformly in each of `count` equal strata
     std::vector<StepWindow> windows;
     for (int k = 0; k < count; k++) {
         const int64_t stratum_begin = (int64_t)total * k / count;
@@ -99,10 +112,34 @@ double WindowDeviation::state_rel() const {
     return std::max({params_rel, m_rel, v_rel});
 }
 
+Status check_moments_plausible(const TrainingState& state, const TrainSpec& train) {
+    const double b1 = train.beta1, b2 = train.beta2;
+    // m_t = (1-b1) sum b1^(t-k) g_k and v_t = (1-b2) sum b2^(t-k) g_k^2, so by Cauchy-Schwarz
+    // m_t^2 <= (1-b1)^2 / ((1-b2)(1 - b1^2/b2)) v_t when b1^2 < b2 (fp32 rounding: 1% slack)
+    if (b1 * b1 < b2 && b2 < 1) {
+        const double k = (1 - b1) * (1 - b1) / ((1 - b2) * (1 - b1 * b1 / b2)) * 1.0201;
+        for (size_t i = 0; i < state.m.size(); i++) {
+            const double m = state.m[i], v = state.v[i];
+            if (m * m > k * v + 1e-36) {
+                return failure("its first moment at parameter " + std::to_string(i) + " is " +
+                               std::to_string(m) + " with a second moment of " + std::to_string(v) +
+                               ": no history of gradients gives AdamW these moments");
+            }
+        }
+    }
+    const double correction = 1 - std::pow(b2, std::max(1, state.step));
+    for (size_t i = 0; i < state.v.size(); i++) {
+        if (!std::isfinite((float)(state.v[i] / correction)))
+            return failure("its bias-corrected second moment overflows at parameter " +
+                           std::to_string(i));
+    }
+    return {};
+}
+
 WindowDeviation compare_window(const StepWindow& window, const TrainingState& start,
                                const ReferenceSteps& reference,
                                const std::vector<float>& submission_losses,
-                               const TrainingState& submission_end) {
+                               const TrainingState& submission_end, const GPTConfig& config) {
     WindowDeviation d;
     d.window = window;
     for (size_t i = 0; i < reference.losses.size() && i < submission_losses.size(); i++) {
@@ -110,6 +147,35 @@ WindowDeviation compare_window(const StepWindow& window, const TrainingState& st
         if (diff > d.max_loss_diff || std::isnan(diff)) {
             d.max_loss_diff = diff;
             d.worst_step = window.start + (int)i;
+        }
+    }
+    // per parameter tensor, and per layer for the tensors stacked over layers (all but the
+    // embeddings and the final layernorm), so one layer left untrained does not hide
+    const auto sizes = param_tensor_sizes(config);
+    const int L = config.num_layers;
+    size_t offset = 0;
+    for (int t = 0; t < kNumParamTensors; t++) {
+        const bool per_layer = t >= 2 && t < kNumParamTensors - 2;
+        const int slices = per_layer ? L : 1;
+        const size_t n = sizes[t] / slices;
+        for (int slice = 0; slice < slices; slice++, offset += n) {
+            auto part = [&](const std::vector<float>& x) {
+                return std::vector<float>(x.begin() + offset, x.begin() + offset + n);
+            };
+            const std::vector<float> ref = part(reference.end.params), begin = part(start.params);
+            const double moved = l2_distance(ref, begin);
+            const double distance = l2_distance(part(submission_end.params), ref);
+            const double rel = moved > 0 ? distance / moved : (distance > 0 ? INFINITY : 0.0);
+            const std::string name = std::string(kParamTensorNames[t]) +
+                                     (per_layer ? " of layer " + std::to_string(slice) : "");
+            if (rel > d.tensor_rel || std::isnan(rel)) {
+                d.tensor_rel = rel;
+                d.worst_tensor = name;
+            }
+            // moments that stop the reference's own update show as a part it never moves
+            if (moved == 0 && d.frozen_tensor.empty() &&
+                l2_distance(part(reference.end.m), part(start.m)) > 0)
+                d.frozen_tensor = name;
         }
     }
     d.params_rel = relative_distance(submission_end.params, reference.end.params, start.params);

@@ -6,8 +6,10 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
+#include "contract/result.h"
 #include "contract/training_state.h"
 #include "tasks/task_spec.h"
 
@@ -19,10 +21,11 @@ struct StepWindow {
     int steps = 0;
 };
 
-// `count` windows of `steps` steps in a run of `total` steps: one uniformly placed in each of
-// `count` equal strata, so early and late steps are covered alike and windows never overlap.
-// `random` must come from the harness's own randomness, drawn after the timed run.
-// Requires count * steps <= total.
+// `count` windows of `steps` steps in a run of `total` steps, placed uniformly and not
+// overlapping (so no step of the run, a boundary between regimes included, is out of their
+// reach); when they cover so much of the run that such draws keep overlapping, one uniformly in
+// each of `count` equal strata. `random` must come from the harness's own randomness, drawn
+// after the timed run. Requires count * steps <= total.
 std::vector<StepWindow> pick_windows(int total, int count, int steps, uint64_t random);
 
 // The segments a run is replayed in: [0, total) cut at every window's start and end, in order.
@@ -46,16 +49,36 @@ struct WindowDeviation {
     StepWindow window;
     double max_loss_diff = 0;  // nats, over the window's steps
     int worst_step = -1;
-    double params_rel = 0;  // ||x_sub - x_ref|| / ||x_ref - x_start||, x the end state's part
+    // ||x_sub - x_ref|| / ||x_ref - x_start|| of the end state's weights and moments
+    double params_rel = 0;
     double m_rel = 0;
     double v_rel = 0;
+    // the same per parameter tensor, the largest: about 1 when the submission left a tensor in
+    // place that the reference moved, however little (a small tensor left untrained hides in
+    // params_rel)
+    double tensor_rel = 0;
+    std::string worst_tensor;
+    // a parameter tensor the reference's steps from the submission's state left exactly where it
+    // was although its gradient was not zero: moments that freeze it (empty: none)
+    std::string frozen_tensor;
 
-    double state_rel() const;  // the largest of the three
+    double state_rel() const;  // the largest of params_rel, m_rel and v_rel
 };
+
+// A tensor whose tensor_rel reaches this was not trained: the submission reproduced less than a
+// tenth of the reference's movement of it. Legitimate reorderings stay far below (at most 0.14 on
+// the chaotic real-text task, docs/tolerances.md).
+constexpr double kUntrainedTensorRel = 0.9;
 
 WindowDeviation compare_window(const StepWindow& window, const TrainingState& start,
                                const ReferenceSteps& reference,
                                const std::vector<float>& submission_losses,
-                               const TrainingState& submission_end);
+                               const TrainingState& submission_end, const GPTConfig& config);
+
+// Why a state a submission wrote cannot be one AdamW reaches, if it cannot: a first moment
+// larger than the second moment allows (|m| <= sqrt(K v) for every history of gradients, K from
+// beta1 and beta2), or a bias-corrected second moment that overflows. Such moments can freeze a
+// parameter under the reference's own update.
+Status check_moments_plausible(const TrainingState& state, const TrainSpec& train);
 
 }  // namespace trainopt

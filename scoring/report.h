@@ -79,6 +79,7 @@ struct TaskReport {
     int windows_checked = 0;
     double max_window_loss_diff = 0;
     double max_window_state_rel = 0;
+    double max_window_tensor_rel = 0;  // the per-tensor (per-layer) weight distance
 };
 
 struct ScoreReport {

@@ -95,7 +95,8 @@ nlohmann::json report_to_json(const ScoreReport& r) {
              {"check", t.check},
              {"windows_checked", t.windows_checked},
              {"max_window_loss_diff", t.max_window_loss_diff},
-             {"max_window_state_rel", t.max_window_state_rel}});
+             {"max_window_state_rel", t.max_window_state_rel},
+             {"max_window_tensor_rel", t.max_window_tensor_rel}});
     }
     return j;
 }
@@ -164,6 +165,7 @@ Result<ScoreReport> report_from_json(const nlohmann::json& j) {
             t.windows_checked = jt.value("windows_checked", 0);
             t.max_window_loss_diff = jt.value("max_window_loss_diff", 0.0);
             t.max_window_state_rel = jt.value("max_window_state_rel", 0.0);
+            t.max_window_tensor_rel = jt.value("max_window_tensor_rel", 0.0);
             t.baseline_kernel_seconds =
                 jt.at("baseline_kernel_seconds").get<std::map<std::string, double>>();
             t.submission_kernel_seconds =

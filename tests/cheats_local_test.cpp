@@ -57,6 +57,21 @@ TEST(CheatsLocal, TheSameShortcutInEveryRunFailsItsWindows) {
                    "recomputed from the submission's own state with the reference kernels");
 }
 
+TEST(CheatsLocal, MomentsThatFreezeALayerUnderTheReferenceUpdateAreInvalid) {
+    // a layer left untrained, its gradients never computed, and AdamW moments written (m 1e30, v
+    // near the fp32 maximum) under which the reference's own update leaves it in place: every
+    // window would match; no history of gradients gives such moments
+    expect_invalid(verify_on_chaotic(cheat("freezing_moments.patch")),
+                   "no history of gradients gives AdamW these moments");
+}
+
+TEST(CheatsLocal, PlausibleMomentsThatFreezeALayerAreInvalidToo) {
+    // the same with moments AdamW can reach (m 0, v 1e30): the reference's update of the layer
+    // vanishes below fp32 resolution, but its moments move and the submission's do not
+    expect_invalid(verify_on_chaotic(cheat("plausible_freezing_moments.patch")),
+                   "the state after it differs");
+}
+
 TEST(CheatsLocal, ATrainerThatIsNotBitReproducibleIsInvalid) {
     expect_invalid(verify_on_chaotic(cheat("not_reproducible.patch")),
                    "a trainer must be bit-reproducible");

@@ -137,7 +137,7 @@ TEST(Training, SegmentsReproduceTheWholeRunBitForBit) {
     EXPECT_EQ(reference.end.params, s2->params);
     EXPECT_EQ(reference.end.m, s2->m);
     EXPECT_EQ(reference.end.v, s2->v);
-    const WindowDeviation d = compare_window({40, 3}, *s1, reference, *s2_losses, *s2);
+    const WindowDeviation d = compare_window({40, 3}, *s1, reference, *s2_losses, *s2, config);
     EXPECT_EQ(d.max_loss_diff, 0.0);
     EXPECT_EQ(d.state_rel(), 0.0);
 
@@ -147,13 +147,18 @@ TEST(Training, SegmentsReproduceTheWholeRunBitForBit) {
               0);
 }
 
-TEST(StepWindows, AreStratifiedAndCutTheReplay) {
-    for (uint64_t random = 1; random < 50; random++) {
+TEST(StepWindows, AreApartAnywhereAndCutTheReplay) {
+    std::vector<int> covered(150, 0);
+    for (uint64_t random = 1; random < 400; random++) {
         const std::vector<StepWindow> windows = pick_windows(150, 4, 4, random);
         ASSERT_EQ(windows.size(), 4u);
         for (int k = 0; k < 4; k++) {
-            EXPECT_GE(windows[k].start, 150 * k / 4);
-            EXPECT_LE(windows[k].start + windows[k].steps, 150 * (k + 1) / 4);
+            EXPECT_GE(windows[k].start, 0);
+            EXPECT_LE(windows[k].start + windows[k].steps, 150);
+            if (k > 0) {
+                EXPECT_GE(windows[k].start, windows[k - 1].start + 4);
+            }
+            for (int s = 0; s < 4; s++) covered[windows[k].start + s]++;
         }
         const std::vector<StepWindow> segments = replay_segments(windows, 150);
         int next = 0;
@@ -164,6 +169,9 @@ TEST(StepWindows, AreStratifiedAndCutTheReplay) {
         }
         EXPECT_EQ(next, 150);
     }
+    // every step, those on the boundaries of any fixed partition of the run included, is in
+    // some window
+    for (int step = 0; step < 150; step++) EXPECT_GT(covered[step], 0) << step;
     // windows filling the whole run: every step in a window
     const std::vector<StepWindow> full = pick_windows(16, 4, 4, 3);
     for (int k = 0; k < 4; k++) EXPECT_EQ(full[k].start, 4 * k);
