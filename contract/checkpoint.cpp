@@ -13,8 +13,27 @@ struct FileCloser {
     void operator()(FILE* f) const { fclose(f); }
 };
 using File = std::unique_ptr<FILE, FileCloser>;
-constexpr int kHeaderInts = kCheckpointHeaderBytes / sizeof(int32_t);
 }  // namespace
+
+std::array<int32_t, kModelHeaderInts> model_file_header(int magic, int version,
+                                                        const GPTConfig& config, int steps) {
+    std::array<int32_t, kModelHeaderInts> header{};
+    header[0] = magic;
+    header[1] = version;
+    header[2] = config.vocab_size;
+    header[3] = config.max_seq_len;
+    header[4] = config.channels;
+    header[5] = config.num_layers;
+    header[6] = config.num_heads;
+    header[7] = steps;
+    return header;
+}
+
+bool header_has_shape(const int32_t* header, const GPTConfig& config) {
+    return header[2] == config.vocab_size && header[3] == config.max_seq_len &&
+           header[4] == config.channels && header[5] == config.num_layers &&
+           header[6] == config.num_heads;
+}
 
 size_t checkpoint_bytes(const GPTConfig& config) {
     return kCheckpointHeaderBytes + num_parameters(config) * sizeof(float);
@@ -22,18 +41,11 @@ size_t checkpoint_bytes(const GPTConfig& config) {
 
 Status write_checkpoint(const std::string& path, const GPTConfig& config, int steps,
                         const float* params, size_t num_params) {
-    int32_t header[kHeaderInts] = {};
-    header[0] = kCheckpointMagic;
-    header[1] = kCheckpointVersion;
-    header[2] = config.vocab_size;
-    header[3] = config.max_seq_len;
-    header[4] = config.channels;
-    header[5] = config.num_layers;
-    header[6] = config.num_heads;
-    header[7] = steps;
+    const std::array<int32_t, kModelHeaderInts> header =
+        model_file_header(kCheckpointMagic, kCheckpointVersion, config, steps);
     File f(fopen(path.c_str(), "wb"));
     if (!f) return failure("cannot open " + path + " for writing");
-    if (fwrite(header, sizeof(header), 1, f.get()) != 1 ||
+    if (fwrite(header.data(), sizeof(header), 1, f.get()) != 1 ||
         fwrite(params, sizeof(float), num_params, f.get()) != num_params) {
         return failure("short write to " + path);
     }
@@ -45,13 +57,11 @@ Result<Checkpoint> parse_checkpoint(const std::string& bytes, const GPTConfig& e
                                     int steps) {
     if (bytes.size() < kCheckpointHeaderBytes)
         return failure("final.ckpt is shorter than its 256-byte header");
-    int32_t header[kHeaderInts];
+    int32_t header[kModelHeaderInts];
     std::memcpy(header, bytes.data(), sizeof(header));
     if (header[0] != kCheckpointMagic || header[1] != kCheckpointVersion)
         return failure("final.ckpt has a bad magic number or version");
-    if (header[2] != expected.vocab_size || header[3] != expected.max_seq_len ||
-        header[4] != expected.channels || header[5] != expected.num_layers ||
-        header[6] != expected.num_heads) {
+    if (!header_has_shape(header, expected)) {
         return failure("final.ckpt holds a model of a different shape than the task's");
     }
     if (header[7] != steps) {

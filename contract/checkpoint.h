@@ -5,7 +5,9 @@
 //   header[7] = steps trained, the rest zero.
 #pragma once
 
+#include <array>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -23,6 +25,14 @@ struct Checkpoint {
     int steps = 0;
     std::vector<float> params;
 };
+
+// The 256-byte header final.ckpt and state.bin (contract/training_state.h) start with: 64
+// int32, [0] the file's magic, [1] its version, [2..6] the model's shape, [7] the steps.
+constexpr int kModelHeaderInts = kCheckpointHeaderBytes / sizeof(int32_t);
+std::array<int32_t, kModelHeaderInts> model_file_header(int magic, int version,
+                                                        const GPTConfig& config, int steps);
+// The header's [2..6] describe exactly this model.
+bool header_has_shape(const int32_t* header, const GPTConfig& config);
 
 // Exactly the size of a checkpoint of this model.
 size_t checkpoint_bytes(const GPTConfig& config);

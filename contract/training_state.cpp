@@ -12,8 +12,6 @@ namespace trainopt {
 
 namespace {
 
-constexpr int kHeaderInts = kCheckpointHeaderBytes / sizeof(int32_t);
-
 struct FileCloser {
     void operator()(FILE* f) const { fclose(f); }
 };
@@ -34,19 +32,12 @@ size_t training_state_bytes(const GPTConfig& config) {
 
 std::string training_state_file(const GPTConfig& config, int step, const float* params,
                                 const float* m, const float* v) {
-    int32_t header[kHeaderInts] = {};
-    header[0] = kTrainingStateMagic;
-    header[1] = kTrainingStateVersion;
-    header[2] = config.vocab_size;
-    header[3] = config.max_seq_len;
-    header[4] = config.channels;
-    header[5] = config.num_layers;
-    header[6] = config.num_heads;
-    header[7] = step;
+    const std::array<int32_t, kModelHeaderInts> header =
+        model_file_header(kTrainingStateMagic, kTrainingStateVersion, config, step);
     const size_t tensor_bytes = num_parameters(config) * sizeof(float);
     std::string bytes(training_state_bytes(config), '\0');
     char* out = bytes.data();
-    std::memcpy(out, header, sizeof(header));
+    std::memcpy(out, header.data(), sizeof(header));
     std::memcpy(out + kCheckpointHeaderBytes, params, tensor_bytes);
     std::memcpy(out + kCheckpointHeaderBytes + tensor_bytes, m, tensor_bytes);
     std::memcpy(out + kCheckpointHeaderBytes + 2 * tensor_bytes, v, tensor_bytes);
@@ -68,13 +59,11 @@ Result<TrainingState> parse_training_state(const std::string& bytes, const GPTCo
                                            const std::string& name) {
     if (bytes.size() < kCheckpointHeaderBytes)
         return failure(name + " is shorter than its 256-byte header");
-    int32_t header[kHeaderInts];
+    int32_t header[kModelHeaderInts];
     std::memcpy(header, bytes.data(), sizeof(header));
     if (header[0] != kTrainingStateMagic || header[1] != kTrainingStateVersion)
         return failure(name + " has a bad magic number or version (not a training state)");
-    if (header[2] != expected.vocab_size || header[3] != expected.max_seq_len ||
-        header[4] != expected.channels || header[5] != expected.num_layers ||
-        header[6] != expected.num_heads) {
+    if (!header_has_shape(header, expected)) {
         return failure(name + " holds a model of a different shape than the task's");
     }
     if (header[7] < 0) return failure(name + " has a negative step count");

@@ -39,15 +39,6 @@ std::string fmt_ratio(double r) {
     return buf;
 }
 
-double l2_distance(const std::vector<float>& a, const std::vector<float>& b) {
-    double sum = 0;
-    for (size_t i = 0; i < a.size(); i++) {
-        const double d = (double)a[i] - (double)b[i];
-        sum += d * d;
-    }
-    return std::sqrt(sum);
-}
-
 // NaN deviations (a diverged run) count as infinitely far.
 double finite_or_inf(double v) {
     return std::isnan(v) ? INFINITY : v;
@@ -113,9 +104,7 @@ Deviations deviations_of(const JobResult& ref, const JobResult& twin,
         loss = std::max(loss, finite_or_inf(std::fabs((double)twin.losses[s] - ref.losses[s])));
     d[(int)Metric::loss] = loss;
     d[(int)Metric::heldout] = finite_or_inf(std::fabs(twin.heldout - ref.heldout));
-    const double update = l2_distance(ref.params, init);
-    const double distance = l2_distance(twin.params, ref.params);
-    d[(int)Metric::weights] = finite_or_inf(update > 0 ? distance / update : distance);
+    d[(int)Metric::weights] = finite_or_inf(relative_distance(twin.params, ref.params, init));
     d[(int)Metric::step_loss] = twin.step_loss;
     d[(int)Metric::step_state] = twin.step_state;
     return d;

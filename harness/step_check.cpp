@@ -9,8 +9,6 @@
 
 namespace trainopt {
 
-namespace {
-
 double l2_distance(const std::vector<float>& a, const std::vector<float>& b) {
     double sum = 0;
     for (size_t i = 0; i < a.size(); i++) {
@@ -20,15 +18,12 @@ double l2_distance(const std::vector<float>& a, const std::vector<float>& b) {
     return std::sqrt(sum);
 }
 
-// ||sub - ref|| relative to how far the reference moved from start; absolute when it did not.
 double relative_distance(const std::vector<float>& sub, const std::vector<float>& ref,
                          const std::vector<float>& start) {
     const double moved = l2_distance(ref, start);
     const double distance = l2_distance(sub, ref);
     return moved > 0 ? distance / moved : distance;
 }
-
-}  // namespace
 
 std::vector<StepWindow> pick_windows(int total, int count, int steps, uint64_t random) {
     Rng rng(random);

@@ -15,6 +15,14 @@
 
 namespace trainopt {
 
+// ||a - b||, in double precision.
+double l2_distance(const std::vector<float>& a, const std::vector<float>& b);
+
+// ||sub - ref|| relative to how far the reference moved from start (absolute when it did not):
+// the whole run's weight distance (weights_rel) and a window's state distance.
+double relative_distance(const std::vector<float>& sub, const std::vector<float>& ref,
+                         const std::vector<float>& start);
+
 // Steps [start, start + steps).
 struct StepWindow {
     int start = 0;

@@ -68,15 +68,6 @@ Result<Meta> read_meta(const std::string& dir, const TaskSpec& task) {
     return parse_meta(*text);
 }
 
-double l2_distance(const std::vector<float>& a, const std::vector<float>& b) {
-    double sum = 0;
-    for (size_t i = 0; i < a.size(); i++) {
-        double d = (double)a[i] - (double)b[i];
-        sum += d * d;
-    }
-    return std::sqrt(sum);
-}
-
 }  // namespace
 
 CollectedOutputs read_run_outputs(const std::string& dir, const TaskSpec& task) {
@@ -198,11 +189,8 @@ Verification verify_run(const TaskSpec& task, const ReferenceRun& reference,
             (whole_run ? "" : ", the task's quality band") + ")");
     }
 
-    const double update_norm =
-        l2_distance(reference.outputs.checkpoint.params, reference.init_params);
-    const double distance =
-        l2_distance(submission.checkpoint.params, reference.outputs.checkpoint.params);
-    c.weight_distance = update_norm > 0 ? distance / update_norm : distance;
+    c.weight_distance = relative_distance(
+        submission.checkpoint.params, reference.outputs.checkpoint.params, reference.init_params);
     if (whole_run && !(c.weight_distance <= tol.weights_rel)) {
         v.reasons.push_back("final weights differ from the reference: relative distance " +
                             fmt_g(c.weight_distance) + " of the training update > tolerance " +
