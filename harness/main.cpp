@@ -35,6 +35,7 @@
 #include "harness/intake.h"
 #include "harness/process.h"
 #include "harness/score.h"
+#include "harness/suite_generator.h"
 #include "harness/trusted_inputs.h"
 #include "scoring/regression.h"
 #include "scoring/untrusted_text.h"
@@ -105,6 +106,9 @@ void add_score_options(CLI::App* cmd, ScoreOptions& o, std::optional<uint64_t>& 
         ->capture_default_str();
     cmd->add_option("--generator", o.generator_ranges,
                     "a TOML file whose [generator] section sets the ranges of a generated suite");
+    cmd->add_option("--with-generated", o.with_generated,
+                    "also score a generated suite next to --suite, side by side with a "
+                    "generalization ratio: N tasks from a seed drawn now, or generated:SEED[:N]");
     cmd->add_option("--task", o.only_tasks,
                     "score only this task of the suite (repeatable; not an official score)");
     cmd->add_option("--seed", seed, "base seed (default: a fresh random seed)");
@@ -186,6 +190,16 @@ int tasks_list(const std::string& suite_name) {
                t.model.vocab_size, t.model.context, t.model.d_model, t.model.layers, t.model.heads,
                t.train.batch, t.train.steps, training_step_flops(t) / 1e9);
     }
+    return 0;
+}
+
+int tasks_export(const std::string& report_path, const std::string& out_dir) {
+    Result<ScoreReport> report = load_report(report_path);
+    if (!report) return fail(report.error());
+    Result<int> written = export_generated_tasks(*report, out_dir);
+    if (!written) return fail(written.error());
+    printf("wrote %d task files of %s to %s; score them with --suite %s\n", *written,
+           safe(report->generated_suite).c_str(), safe(out_dir).c_str(), safe(out_dir).c_str());
     return 0;
 }
 
@@ -345,6 +359,8 @@ struct CommandLine {
     CLI::App* workspace_init = nullptr;
     std::string list_suite = "default";
     CLI::App* tasks_list = nullptr;
+    CLI::App* tasks_export = nullptr;
+    std::string export_report, export_out;
     std::string data_task, data_out;
     CLI::App* data = nullptr;
     std::string report_json, report_md, report_html;
@@ -404,6 +420,11 @@ void add_other_commands(CommandLine& cl) {
     cl.tasks_list = tasks->add_subcommand("list", "list the tasks of a suite");
     cl.tasks_list->add_option("--suite", cl.list_suite, "suite")->capture_default_str();
 
+    cl.tasks_export = tasks->add_subcommand(
+        "export", "write the task files of the generated suite a report scored, to score again");
+    cl.tasks_export->add_option("report", cl.export_report, "report.json")->required();
+    cl.tasks_export->add_option("--out", cl.export_out, "directory to create")->required();
+
     cl.data = app.add_subcommand("data", "write a task's train.bin and val.bin");
     cl.data->add_option("task", cl.data_task, "task file")->required();
     cl.data->add_option("--out", cl.data_out, "output directory")->required();
@@ -458,6 +479,7 @@ int run_command(CommandLine& cl) {
     }
     if (*cl.workspace_init) return workspace_init(cl.workspace_dir);
     if (*cl.tasks_list) return tasks_list(cl.list_suite);
+    if (*cl.tasks_export) return tasks_export(cl.export_report, cl.export_out);
     if (*cl.data) return write_task_data(cl.data_task, cl.data_out);
     if (*cl.report) return rerender_report(cl.report_json, cl.report_md, cl.report_html);
     if (*cl.eval) return eval_checkpoint(cl.eval_checkpoint, cl.eval_task, cl.eval_json);

@@ -111,12 +111,21 @@ struct WorkdirGuard {
 // ---- the suite ----
 
 // The tasks to score, each with its seed offset: the task's index in the whole suite, so a
-// partial score reproduces the same tasks' runs of a full one.
+// partial score reproduces the same tasks' runs of a full one. With a generated suite scored
+// next to the first, each task also names its suite.
 struct SuiteToScore {
     Suite suite;
     std::vector<uint64_t> seed_offsets;
+    std::vector<std::string> task_suites;  // per task; empty strings for a single suite
+    std::optional<TwoSuiteReport> suites;
+    std::string generated_suite;  // a generated suite's name, when one is scored
+    std::vector<GeneratedTaskFile> generated_tasks;
     std::vector<std::string> warnings;  // not an official score: a custom or partial suite
 };
+
+// The generated suite's tasks take seed offsets from here, so the first suite's runs are those
+// of a score of that suite alone.
+constexpr uint64_t kGeneratedSeedOffset = 1000;
 
 // Narrows the suite to the tasks named by --task (each once, in the order given).
 Status select_tasks(const std::vector<std::string>& names, SuiteToScore& scored) {
@@ -148,12 +157,12 @@ Status select_tasks(const std::vector<std::string>& names, SuiteToScore& scored)
 }
 
 // A generated suite (harness/suite_generator.h): drawn from its seed, sized to this machine and
-// calibrated now, its task files under the work directory.
-Result<Suite> generate_suite_to_score(const ScoreOptions& options, const std::string& workdir) {
-    Result<GeneratedSuiteName> name = parse_generated_suite_name(options.suite);
-    if (!name) return failure(name.error());
+// calibrated now, its task files under the work directory and kept for the report.
+Status add_generated_suite(const GeneratedSuiteName& name, const ScoreOptions& options,
+                           const std::string& workdir, uint64_t seed_offset,
+                           const std::string& suite_label, SuiteToScore& scored) {
     GenerateOptions generate;
-    generate.name = *name;
+    generate.name = name;
     if (!options.generator_ranges.empty()) {
         Result<GeneratorRanges> ranges = load_generator_ranges(options.generator_ranges);
         if (!ranges) return failure(ranges.error());
@@ -162,40 +171,90 @@ Result<Suite> generate_suite_to_score(const ScoreOptions& options, const std::st
     generate.out_dir = workdir + "/generated";
     generate.progress = [](const std::string& line) { spdlog::info("generating: {}", line); };
     spdlog::info("generating suite {}: drawing, sizing and calibrating {} tasks",
-                 generated_suite_name(*name), name->tasks);
+                 generated_suite_name(name), name.tasks);
     Result<GeneratedSuite> generated = generate_suite(generate);
     if (!generated) return failure(generated.error());
-    return std::move(generated->suite);
+    scored.generated_suite = generated->suite.name;
+    for (size_t i = 0; i < generated->suite.tasks.size(); i++) {
+        scored.suite.tasks.push_back(generated->suite.tasks[i]);
+        scored.seed_offsets.push_back(seed_offset + i);
+        scored.task_suites.push_back(suite_label);
+        scored.generated_tasks.push_back({generated->tasks[i].name, generated->tasks[i].toml});
+    }
+    return {};
+}
+
+// --with-generated's suite: "N" tasks from a seed drawn now, or "generated:SEED[:N]".
+Result<GeneratedSuiteName> companion_suite_name(const std::string& spec) {
+    if (is_generated_suite_name(spec)) return parse_generated_suite_name(spec);
+    const std::string usage =
+        "--with-generated takes a number of tasks (1 to 64) or "
+        "generated:SEED[:N], not '" +
+        terminal_safe_line(spec) + "'";
+    if (spec.empty() || spec.size() > 2 ||
+        spec.find_first_not_of("0123456789") != std::string::npos)
+        return failure(usage);
+    GeneratedSuiteName name;
+    name.tasks = std::stoi(spec);
+    if (name.tasks < 1 || name.tasks > 64) return failure(usage);
+    name.seed = random_seed();  // drawn now: no submission could have seen these shapes
+    return name;
 }
 
 Result<SuiteToScore> load_suite_to_score(const TrustedInputs& trusted, const ScoreOptions& options,
                                          const std::string& workdir) {
     SuiteToScore scored;
     if (is_generated_suite_name(options.suite)) {
-        Result<Suite> generated = generate_suite_to_score(options, workdir);
-        if (!generated) return failure(generated.error());
-        scored.suite = std::move(*generated);
-        for (size_t i = 0; i < scored.suite.tasks.size(); i++) scored.seed_offsets.push_back(i);
-        if (!options.only_tasks.empty()) {
-            if (Status selected = select_tasks(options.only_tasks, scored); !selected)
-                return failure(selected.error());
+        if (!options.with_generated.empty())
+            return failure(
+                "--with-generated scores a generated suite next to a built-in one; "
+                "--suite is already generated");
+        Result<GeneratedSuiteName> name = parse_generated_suite_name(options.suite);
+        if (!name) return failure(name.error());
+        if (Status added = add_generated_suite(*name, options, workdir, 0, "", scored); !added)
+            return failure(added.error());
+        scored.suite.name = scored.generated_suite;
+    } else {
+        Result<ScoringSuite> loaded = load_scoring_suite(trusted, options.suite);
+        if (!loaded) return failure(loaded.error());
+        scored.suite = std::move(loaded->suite);
+        if (!loaded->builtin) {
+            scored.warnings.push_back("CUSTOM SUITE: the tasks were read from " +
+                                      fs::absolute(options.suite).string() +
+                                      ", not from the suites built into trainopt; this is not an "
+                                      "official score.");
+            scored.suite.name += " (not built in)";
         }
-        return scored;
+        for (size_t i = 0; i < scored.suite.tasks.size(); i++) scored.seed_offsets.push_back(i);
+        scored.task_suites.assign(scored.suite.tasks.size(), "");
     }
-    Result<ScoringSuite> loaded = load_scoring_suite(trusted, options.suite);
-    if (!loaded) return failure(loaded.error());
-    scored.suite = std::move(loaded->suite);
-    if (!loaded->builtin) {
-        scored.warnings.push_back("CUSTOM SUITE: the tasks were read from " +
-                                  fs::absolute(options.suite).string() +
-                                  ", not from the suites built into trainopt; this is not an "
-                                  "official score.");
-        scored.suite.name += " (not built in)";
-    }
-    for (size_t i = 0; i < scored.suite.tasks.size(); i++) scored.seed_offsets.push_back(i);
     if (!options.only_tasks.empty()) {
+        if (!options.with_generated.empty())
+            return failure(
+                "--task and --with-generated do not go together: a score of two "
+                "suites covers both whole");
         if (Status selected = select_tasks(options.only_tasks, scored); !selected)
             return failure(selected.error());
+        scored.task_suites.assign(scored.suite.tasks.size(), "");
+    }
+    if (!options.with_generated.empty()) {
+        Result<GeneratedSuiteName> name = companion_suite_name(options.with_generated);
+        if (!name) return failure(name.error());
+        const std::string first = scored.suite.name;
+        const std::string second = generated_suite_name(*name);
+        for (const TaskSpec& t : scored.suite.tasks) {
+            if (t.name.rfind("gen-", 0) == 0)
+                return failure("suite " + first + " has a task named " + t.name +
+                               ", as a generated task would be; rename it to score it next to "
+                               "a generated suite");
+        }
+        scored.task_suites.assign(scored.suite.tasks.size(), first);
+        if (Status added =
+                add_generated_suite(*name, options, workdir, kGeneratedSeedOffset, second, scored);
+            !added)
+            return failure(added.error());
+        scored.suites = TwoSuiteReport{first, second, {}};
+        scored.suite.name = first + " + " + second;
     }
     return scored;
 }
@@ -391,6 +450,11 @@ Status evaluate_suite(const ScoreOptions& options, const HarnessContext& ctx,
     const auto started = Clock::now();
     for (size_t i = 0; i < tasks.size(); i++) {
         const std::string label = fmt::format("[{}/{} {}]", i + 1, tasks.size(), tasks[i].name);
+        auto task_report = [&](const TaskEvaluation& eval) {
+            TaskReport t = task_report_of(eval);
+            t.suite = scored.task_suites[i];
+            return t;
+        };
         auto progress = [&](const TaskEvaluation& eval, int rep, const std::string& stage) {
             if (stage != "done") {
                 spdlog::info("{} rep {}/{}: running {}", label, rep + 1, options.reps, stage);
@@ -399,7 +463,7 @@ Status evaluate_suite(const ScoreOptions& options, const HarnessContext& ctx,
             log_repetition(label, eval, rep, options.reps, started);
             // keep a partial report on disk after every repetition
             ScoreReport partial = report;
-            partial.tasks.push_back(task_report_of(eval));
+            partial.tasks.push_back(task_report(eval));
             (void)write_reports(options, partial);
         };
         TaskEvaluation eval;
@@ -408,11 +472,11 @@ Status evaluate_suite(const ScoreOptions& options, const HarnessContext& ctx,
                                          report.seed + scored.seed_offsets[i], progress, eval);
         if (!evaluated) {
             // keep what was measured so far, this task's finished repetitions included
-            if (!eval.reps.empty()) report.tasks.push_back(task_report_of(eval));
+            if (!eval.reps.empty()) report.tasks.push_back(task_report(eval));
             (void)write_reports(options, report);
             return failure("task " + tasks[i].name + ": " + evaluated.error());
         }
-        report.tasks.push_back(task_report_of(eval));
+        report.tasks.push_back(task_report(eval));
     }
     return {};
 }
@@ -450,6 +514,9 @@ ScoreReport start_report(const ScoreOptions& options, const TrustedInputs& trust
     report.created_at = utc_now();
     report.submission = terminal_safe_line(options.submission);
     report.suite = scored.suite.name;
+    report.suites = scored.suites;
+    report.generated_suite = scored.generated_suite;
+    report.generated_tasks = scored.generated_tasks;
     report.sandbox = to_string(ctx.sandbox);
     report.threads = ctx.threads;
     report.reps = options.reps;
@@ -479,6 +546,10 @@ Result<ScoreReport> score_unguarded(const ScoreOptions& options) {
     if (is_generated_suite_name(options.suite)) {
         // a malformed name fails before anything is created
         if (Result<GeneratedSuiteName> name = parse_generated_suite_name(options.suite); !name)
+            return failure(name.error());
+    }
+    if (!options.with_generated.empty()) {
+        if (Result<GeneratedSuiteName> name = companion_suite_name(options.with_generated); !name)
             return failure(name.error());
     }
     Result<SandboxMode> sandbox = choose_sandbox(options);

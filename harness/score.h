@@ -18,6 +18,9 @@ struct ScoreOptions {
         submission;  // patch, overlay dir, workspace dir, or "baseline" (pristine vs itself)
     std::string suite = "default";  // built-in name, generated:SEED[:N], or a directory
     std::string generator_ranges;   // a generated suite's [generator] ranges file; empty: defaults
+    // also score a generated suite next to `suite` (docs/scoring.md, "Generalization"): "N"
+    // tasks from a seed drawn now, or "generated:SEED[:N]"; empty: none
+    std::string with_generated;
     std::vector<std::string> only_tasks;  // score these tasks of the suite only (empty: all)
     int reps = 3;
     std::optional<uint64_t> seed;  // fixed base seed; fresh random one when absent

@@ -11,6 +11,7 @@
 #include "harness/calibrate.h"
 #include "kernels/gpt.h"
 #include "scoring/atomic_file.h"
+#include "scoring/untrusted_text.h"
 
 namespace trainopt {
 
@@ -180,10 +181,45 @@ Result<GeneratedSuite> generate_suite(const GenerateOptions& options) {
             return failure(written.error());
         say(accepted->name + ": " + std::to_string(accepted->train.steps) + " steps, check " +
             (accepted->verify.check == CheckKind::local ? "local" : "trajectory"));
+        info.toml = std::move(accepted_text);
         out.suite.tasks.push_back(std::move(*accepted));
         out.tasks.push_back(std::move(info));
     }
     return out;
+}
+
+Result<int> export_generated_tasks(const ScoreReport& report, const std::string& out_dir) {
+    if (report.generated_suite.empty() || report.generated_tasks.empty())
+        return failure("the report scored no generated suite");
+    std::error_code ec;
+    if (fs::exists(out_dir, ec) && !fs::is_empty(out_dir, ec))
+        return failure(out_dir + " exists and is not empty");
+    std::vector<std::pair<std::string, std::string>> files;  // path, text
+    for (const GeneratedTaskFile& f : report.generated_tasks) {
+        const bool generated_name = f.name.size() > 4 && f.name.size() < 12 &&
+                                    f.name.rfind("gen-", 0) == 0 &&
+                                    f.name.find_first_not_of("0123456789", 4) == std::string::npos;
+        if (!generated_name)
+            return failure("the report holds a generated task named '" +
+                           terminal_safe_line(f.name) + "', not gen-<number>");
+        const std::string path = out_dir + "/" + f.name + ".toml";
+        Result<TaskSpec> task = load_task_text(f.toml, path);
+        if (!task) return failure("generated task " + f.name + ": " + task.error());
+        if (task->name != f.name || task->data.kind != "synthetic")
+            return failure("generated task " + f.name +
+                           " is not a generated task of that name with synthetic data");
+        for (const auto& [other, text] : files) {
+            if (other == path) return failure("the report holds task " + f.name + " twice");
+        }
+        files.push_back({path, f.toml});
+    }
+    fs::create_directories(out_dir, ec);
+    if (ec) return failure("cannot create " + out_dir + ": " + ec.message());
+    for (const auto& [path, text] : files) {
+        if (Status written = write_file_atomic(path, text); !written)
+            return failure(written.error());
+    }
+    return (int)files.size();
 }
 
 }  // namespace trainopt

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "contract/result.h"
+#include "scoring/report.h"
 #include "tasks/generator.h"
 #include "tasks/task_spec.h"
 
@@ -29,6 +30,7 @@ struct GeneratedTaskInfo {
     int attempts = 0;                  // draws it took
     double step_seconds = 0;           // the naive baseline's measured time per step
     std::vector<std::string> redrawn;  // why each earlier draw was refused
+    std::string toml;                  // the task file as written
 };
 
 struct GeneratedSuite {
@@ -41,5 +43,11 @@ struct GeneratedSuite {
 double measure_baseline_step_seconds(const TaskSpec& task);
 
 Result<GeneratedSuite> generate_suite(const GenerateOptions& options);
+
+// `trainopt tasks export`: writes the generated suite's task files recorded in a report into
+// `out_dir` (created; must be absent or empty), so the suite can be scored again exactly with
+// --suite DIR. The report is untrusted: each file must load as a task named gen-<number> with
+// synthetic data before anything is written. Returns the number of files.
+Result<int> export_generated_tasks(const ScoreReport& report, const std::string& out_dir);
 
 }  // namespace trainopt

@@ -91,7 +91,16 @@ void finalize_report(ScoreReport& report) {
         all.push_back(times);
         all_valid = all_valid && t.valid;
     }
-    report.summary = summarize_suite(all);
+    if (report.suites) {
+        // each suite's tasks in report order; the headline weighs the two suites equally
+        std::vector<TaskTimes> first, second;
+        for (size_t i = 0; i < report.tasks.size(); i++)
+            (report.tasks[i].suite == report.suites->first ? first : second).push_back(all[i]);
+        report.suites->summary = summarize_two_suites(first, second);
+        report.summary = report.suites->summary.headline;
+    } else {
+        report.summary = summarize_suite(all);
+    }
     if (!report.rejected.empty()) {
         report.verdict = Verdict::rejected;
     } else if (!report.complete) {

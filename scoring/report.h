@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,9 @@ std::string to_string(Verdict verdict);  // "VALID", "INVALID", "REJECTED", "INC
 
 struct TaskReport {
     std::string name;
+    // the suite the task belongs to in a report of two suites (ScoreReport::suites); empty in a
+    // report of one suite
+    std::string suite;
     std::string hot_spot;
     bool valid = true;
     std::vector<std::string> reasons;   // why invalid
@@ -82,6 +86,22 @@ struct TaskReport {
     double max_window_tensor_rel = 0;  // the per-tensor (per-layer) weight distance
 };
 
+// A task file of a generated suite as it was scored, so the suite can be scored again exactly:
+// the shapes follow from the seed, but the step counts and tolerances were sized and calibrated
+// on the scoring machine (`trainopt tasks export` writes these files back out).
+struct GeneratedTaskFile {
+    std::string name;
+    std::string toml;
+};
+
+// A report of two suites (`score --with-generated`): the agents' suite and one generated at
+// scoring time, each task marked with its suite (TaskReport::suite).
+struct TwoSuiteReport {
+    std::string first;        // the suite agents saw, e.g. "default"
+    std::string second;       // the generated one, e.g. "generated:1234:8"
+    TwoSuiteSummary summary;  // set by finalize_report; summary.headline is ScoreReport::summary
+};
+
 struct ScoreReport {
     int schema_version = kReportSchemaVersion;
     std::string created_at;  // UTC, ISO 8601
@@ -98,7 +118,10 @@ struct ScoreReport {
     double backstop_margin = kBackstopMargin;
     bool complete = false;                  // false while running or when interrupted
     Verdict verdict = Verdict::incomplete;  // set by finalize_report
-    SuiteSummary summary;
+    SuiteSummary summary;                   // the headline; over two suites, each suite weighs half
+    std::optional<TwoSuiteReport> suites;   // set when two suites were scored together
+    std::string generated_suite;            // "generated:SEED:N" when one was scored, else empty
+    std::vector<GeneratedTaskFile> generated_tasks;
     double human_reference = kHumanReferenceSpeedup;
     std::vector<std::string> warnings;
     std::vector<std::string> rejected;  // non-empty: refused before any run (intake, build, audit)

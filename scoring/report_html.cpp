@@ -185,6 +185,36 @@ std::string speedup_section_html(const ScoreReport& r) {
     return h.str();
 }
 
+// The two suites of a --with-generated score side by side, and the generalization ratio.
+std::string two_suites_html(const ScoreReport& r) {
+    if (!r.suites) return "";
+    const TwoSuiteReport& two = *r.suites;
+    size_t first = 0, second = 0;
+    for (const TaskReport& t : r.tasks) (t.suite == two.first ? first : second)++;
+    auto row = [](const std::string& label, size_t tasks, const SuiteSummary& s) {
+        return "<tr><td class='text'>" + label + "</td><td class='num'>" + std::to_string(tasks) +
+               "</td><td class='num'>" + format_fixed(s.arithmetic, 2) + "x</td><td class='num'>" +
+               format_fixed(s.arithmetic_ci.low, 2) + "&#8211;" +
+               format_fixed(s.arithmetic_ci.high, 2) + "</td><td class='num'>" +
+               format_fixed(s.geometric, 2) + "x</td></tr>";
+    };
+    std::ostringstream h;
+    h << "<section><h2>Generalization</h2><table><tr><th class='text'>suite</th><th>tasks</th>"
+         "<th>mean speedup</th><th>95% CI</th><th>geometric mean</th></tr>"
+      << row(html_text(two.first) + " (the agents' suite)", first, two.summary.first)
+      << row(html_text(two.second) + " (drawn at scoring time)", second, two.summary.second)
+      << "<tr><td class='text'><strong>generalization</strong> (second / first)</td><td></td>"
+         "<td class='num'><strong>"
+      << format_fixed(two.summary.generalization, 2) << "</strong></td><td class='num'>"
+      << format_fixed(two.summary.generalization_ci.low, 2) << "&#8211;"
+      << format_fixed(two.summary.generalization_ci.high, 2)
+      << "</td><td></td></tr></table><p class='note'>The score is the mean of the two suites' "
+         "mean speedups, each suite weighing half. A generalization of 1: as fast, relative to "
+         "the baseline, on shapes nobody saw as on the suite the submission was tuned on.</p>"
+         "</section>";
+    return h.str();
+}
+
 // One row per task; every header has its cell in every row.
 std::string task_table_html(const ScoreReport& r) {
     std::ostringstream h;
@@ -194,8 +224,9 @@ std::string task_table_html(const ScoreReport& r) {
          "<th>95% CI</th><th>speed of<br>light</th><th>loss<br>diff</th><th>held-out<br>diff</th>"
          "<th>weight<br>dist</th><th>peak MB<br>base / sub</th></tr>";
     for (const TaskReport& t : r.tasks) {
-        h << "<tr><td class='text'>" << html_text(t.name) << "</td><td class='text'>"
-          << html_text(t.hot_spot) << "</td>"
+        h << "<tr><td class='text'>"
+          << html_text(t.suite.empty() ? t.name : t.suite + " / " + t.name)
+          << "</td><td class='text'>" << html_text(t.hot_spot) << "</td>"
           << (t.valid ? "<td class='ok'>yes</td>" : "<td class='bad'>INVALID</td>")
           << "<td class='num'>" << format_fixed(median(t.baseline_seconds), 2)
           << "</td><td class='num'>" << format_fixed(median(t.submission_seconds), 3)
@@ -285,8 +316,8 @@ std::string report_to_html(const ScoreReport& r) {
       << to_string(r.verdict) << "</title><style>" << kStyle << "</style></head><body>";
     h << header_html(r) << findings_html(r);
     if (!r.tasks.empty()) {
-        h << speedup_section_html(r) << task_table_html(r) << quality_table_html(r)
-          << kernel_section_html(r);
+        h << two_suites_html(r) << speedup_section_html(r) << task_table_html(r)
+          << quality_table_html(r) << kernel_section_html(r);
     } else if (r.rejected.empty()) {
         h << "<p class='muted'>No task has finished a repetition yet.</p>";
     }

@@ -30,6 +30,13 @@ std::vector<double> measured_values_from_json(const nlohmann::json& task, const 
     return out;
 }
 
+nlohmann::json summary_to_json(const SuiteSummary& s) {
+    return {{"arithmetic_mean", s.arithmetic},
+            {"arithmetic_mean_ci95", {s.arithmetic_ci.low, s.arithmetic_ci.high}},
+            {"geometric_mean", s.geometric},
+            {"geometric_mean_ci95", {s.geometric_ci.low, s.geometric_ci.high}}};
+}
+
 }  // namespace
 
 nlohmann::json report_to_json(const ScoreReport& r) {
@@ -53,19 +60,29 @@ nlohmann::json report_to_json(const ScoreReport& r) {
     j["seed"] = r.seed;
     j["complete"] = r.complete;
     j["verdict"] = to_string(r.verdict);
-    j["score"] = {
-        {"arithmetic_mean", r.summary.arithmetic},
-        {"arithmetic_mean_ci95", {r.summary.arithmetic_ci.low, r.summary.arithmetic_ci.high}},
-        {"geometric_mean", r.summary.geometric},
-        {"geometric_mean_ci95", {r.summary.geometric_ci.low, r.summary.geometric_ci.high}},
-        {"human_reference", r.human_reference},
-        {"multiple_of_human_reference", r.summary.arithmetic / r.human_reference}};
+    j["score"] = summary_to_json(r.summary);
+    j["score"]["human_reference"] = r.human_reference;
+    j["score"]["multiple_of_human_reference"] = r.summary.arithmetic / r.human_reference;
+    if (r.suites) {
+        const TwoSuiteSummary& s = r.suites->summary;
+        j["suites"] = {
+            {"first", {{"name", r.suites->first}, {"score", summary_to_json(s.first)}}},
+            {"second", {{"name", r.suites->second}, {"score", summary_to_json(s.second)}}},
+            {"generalization", s.generalization},
+            {"generalization_ci95", {s.generalization_ci.low, s.generalization_ci.high}}};
+    }
+    if (!r.generated_suite.empty()) {
+        j["generated_suite"] = {{"name", r.generated_suite}, {"tasks", nlohmann::json::array()}};
+        for (const GeneratedTaskFile& f : r.generated_tasks)
+            j["generated_suite"]["tasks"].push_back({{"name", f.name}, {"toml", f.toml}});
+    }
     j["warnings"] = r.warnings;
     j["rejected"] = r.rejected;
     j["tasks"] = nlohmann::json::array();
     for (const TaskReport& t : r.tasks) {
         j["tasks"].push_back(
             {{"name", t.name},
+             {"suite", t.suite},
              {"hot_spot", t.hot_spot},
              {"valid", t.valid},
              {"reasons", t.reasons},
@@ -135,9 +152,28 @@ Result<ScoreReport> report_from_json(const nlohmann::json& j) {
         r.complete = j.at("complete").get<bool>();
         r.warnings = j.at("warnings").get<std::vector<std::string>>();
         r.rejected = j.at("rejected").get<std::vector<std::string>>();
+        // added within schema 1: optional, so earlier reports still load
+        if (j.contains("suites")) {
+            TwoSuiteReport suites;
+            suites.first = j.at("suites").at("first").at("name").get<std::string>();
+            suites.second = j.at("suites").at("second").at("name").get<std::string>();
+            if (suites.first.empty() || suites.second.empty() || suites.first == suites.second)
+                throw std::runtime_error("the two suites must have two different names");
+            r.suites = suites;
+        }
+        if (j.contains("generated_suite")) {
+            r.generated_suite = j.at("generated_suite").at("name").get<std::string>();
+            for (const auto& f : j.at("generated_suite").at("tasks"))
+                r.generated_tasks.push_back(
+                    {f.at("name").get<std::string>(), f.at("toml").get<std::string>()});
+        }
         for (const auto& jt : j.at("tasks")) {
             TaskReport t;
             t.name = jt.at("name").get<std::string>();
+            t.suite = jt.value("suite", std::string());
+            if (r.suites ? t.suite != r.suites->first && t.suite != r.suites->second
+                         : !t.suite.empty())
+                throw std::runtime_error("task " + t.name + " names a suite the report does not");
             t.hot_spot = jt.at("hot_spot").get<std::string>();
             t.valid = jt.at("valid").get<bool>();
             t.reasons = jt.at("reasons").get<std::vector<std::string>>();

@@ -23,6 +23,35 @@ std::string md_finding(const std::string& label, const std::string& message) {
     return item;
 }
 
+std::string md_summary_row(const std::string& label, size_t tasks, const SuiteSummary& s) {
+    return "| " + label + " | " + std::to_string(tasks) + " | " + format_fixed(s.arithmetic, 2) +
+           "x | " + format_fixed(s.arithmetic_ci.low, 2) + " - " +
+           format_fixed(s.arithmetic_ci.high, 2) + " | " + format_fixed(s.geometric, 2) + "x |\n";
+}
+
+// The two suites of a --with-generated score side by side, and the generalization ratio.
+std::string md_two_suites(const ScoreReport& r) {
+    const TwoSuiteReport& two = *r.suites;
+    size_t first = 0, second = 0;
+    for (const TaskReport& t : r.tasks) (t.suite == two.first ? first : second)++;
+    std::string md =
+        "| suite | tasks | arithmetic mean | 95% CI | geometric mean |\n"
+        "|---|---:|---:|---|---:|\n";
+    md += md_summary_row(markdown_inline(two.first) + " (the agents' suite)", first,
+                         two.summary.first);
+    md += md_summary_row(markdown_inline(two.second) + " (drawn at scoring time)", second,
+                         two.summary.second);
+    md += "| **generalization** (second / first) | | **" +
+          format_fixed(two.summary.generalization, 2) + "** | " +
+          format_fixed(two.summary.generalization_ci.low, 2) + " - " +
+          format_fixed(two.summary.generalization_ci.high, 2) + " | |\n\n";
+    md +=
+        "The headline is the mean of the two suites' arithmetic means, so each suite weighs "
+        "half; a generalization of 1 means the submission is as fast, relative to the "
+        "baseline, on shapes nobody saw as on the suite it was tuned on.\n\n";
+    return md;
+}
+
 }  // namespace
 
 std::string report_to_markdown(const ScoreReport& r) {
@@ -44,16 +73,18 @@ std::string report_to_markdown(const ScoreReport& r) {
        << format_fixed(r.summary.geometric_ci.high, 2) << " |\n";
     md << "| human expert reference | " << format_fixed(r.human_reference, 1) << "x | score is "
        << format_fixed(r.summary.arithmetic / r.human_reference, 2) << "x the reference |\n\n";
+    if (r.suites) md << md_two_suites(r);
     md << "| task | hot spot | valid | baseline s (median) | submission s (median) | speedup | 95% "
           "CI "
           "| speed-of-light bound | max loss diff | held-out diff | weight dist | peak MB "
           "(base/sub) |\n";
     md << "|---|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|\n";
     for (const TaskReport& t : r.tasks) {
-        md << "| " << markdown_inline(t.name) << " | " << markdown_inline(t.hot_spot) << " | "
-           << (t.valid ? "yes" : "**NO**") << " | " << format_fixed(median(t.baseline_seconds), 2)
-           << " | " << format_fixed(median(t.submission_seconds), 3) << " | "
-           << format_fixed(t.speedup, 2) << "x | " << format_fixed(t.speedup_ci.low, 2) << " - "
+        md << "| " << markdown_inline(t.suite.empty() ? t.name : t.suite + " / " + t.name) << " | "
+           << markdown_inline(t.hot_spot) << " | " << (t.valid ? "yes" : "**NO**") << " | "
+           << format_fixed(median(t.baseline_seconds), 2) << " | "
+           << format_fixed(median(t.submission_seconds), 3) << " | " << format_fixed(t.speedup, 2)
+           << "x | " << format_fixed(t.speedup_ci.low, 2) << " - "
            << format_fixed(t.speedup_ci.high, 2) << " | " << speed_of_light_text(t) << " | "
            << std::scientific << t.max_loss_diff << " | " << t.max_heldout_diff << " | "
            << t.max_weight_distance << std::defaultfloat << " | "

@@ -97,4 +97,38 @@ SuiteSummary summarize_suite(const std::vector<TaskTimes>& tasks, int resamples,
     return s;
 }
 
+namespace {
+
+double ratio_or_zero(double numerator, double denominator) {
+    return denominator > 0 ? numerator / denominator : 0;
+}
+
+}  // namespace
+
+TwoSuiteSummary summarize_two_suites(const std::vector<TaskTimes>& first,
+                                     const std::vector<TaskTimes>& second, int resamples,
+                                     uint64_t seed) {
+    TwoSuiteSummary s;
+    s.first = summarize_suite(first, resamples, seed);
+    s.second = summarize_suite(second, resamples, seed + 1);
+    s.headline.arithmetic = (s.first.arithmetic + s.second.arithmetic) / 2;
+    s.headline.geometric = std::sqrt(s.first.geometric * s.second.geometric);
+    s.generalization = ratio_or_zero(s.second.arithmetic, s.first.arithmetic);
+
+    Rng rng(seed + 2);
+    std::vector<double> arith(resamples), geo(resamples), ratio(resamples);
+    std::vector<double> a(first.size()), b(second.size());
+    for (int r = 0; r < resamples; r++) {
+        for (size_t i = 0; i < first.size(); i++) a[i] = resampled_speedup(first[i], rng);
+        for (size_t i = 0; i < second.size(); i++) b[i] = resampled_speedup(second[i], rng);
+        arith[r] = (arithmetic_mean(a) + arithmetic_mean(b)) / 2;
+        geo[r] = std::sqrt(geometric_mean(a) * geometric_mean(b));
+        ratio[r] = ratio_or_zero(arithmetic_mean(b), arithmetic_mean(a));
+    }
+    s.headline.arithmetic_ci = {percentile(arith, 2.5), percentile(arith, 97.5)};
+    s.headline.geometric_ci = {percentile(geo, 2.5), percentile(geo, 97.5)};
+    s.generalization_ci = {percentile(ratio, 2.5), percentile(ratio, 97.5)};
+    return s;
+}
+
 }  // namespace trainopt

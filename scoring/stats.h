@@ -52,6 +52,22 @@ SuiteSummary summarize_suite(const std::vector<TaskTimes>& tasks,
                              int resamples = kBootstrapResamples,
                              uint64_t seed = kSuiteBootstrapSeed);
 
+// A score over two suites scored together (the agents' suite, then one generated at scoring
+// time): each suite's summary, the headline over both with each suite weighing half (the mean
+// of the two suites' means), and the generalization ratio, the second suite's arithmetic mean
+// over the first's. Every interval comes from one bootstrap that resamples each task's times.
+struct TwoSuiteSummary {
+    SuiteSummary first;
+    SuiteSummary second;
+    SuiteSummary headline;
+    double generalization = 0;  // second.arithmetic / first.arithmetic; 0 when the first is 0
+    Interval generalization_ci;
+};
+TwoSuiteSummary summarize_two_suites(const std::vector<TaskTimes>& first,
+                                     const std::vector<TaskTimes>& second,
+                                     int resamples = kBootstrapResamples,
+                                     uint64_t seed = kSuiteBootstrapSeed);
+
 // Bootstrap distribution of the suite's geometric-mean speedup, for comparing two runs.
 std::vector<double> bootstrap_geometric(const std::vector<TaskTimes>& tasks, int resamples,
                                         uint64_t seed);

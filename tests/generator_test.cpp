@@ -53,6 +53,30 @@ TEST(Generator, ATaskFileLoadsBackToTheDrawnTask) {
     EXPECT_DOUBLE_EQ(task->tolerances.step_loss_abs, 2e-5);
 }
 
+TEST(Generator, ExportWritesTheReportsTaskFilesAndRefusesForgedOnes) {
+    const DrawnTask drawn = draw_task(11, 0, 0, GeneratorRanges{});
+    ScoreReport report;
+    report.generated_suite = "generated:11:1";
+    report.generated_tasks = {{"gen-0", generated_task_toml(drawn, 50, {}, {}, "test")}};
+    testing::TempDir tmp;
+    const std::string dir = tmp.path + "/suite";
+    Result<int> written = export_generated_tasks(report, dir);
+    ASSERT_TRUE(written) << written.error();
+    EXPECT_EQ(*written, 1);
+    Result<TaskSpec> back = load_task(dir + "/gen-0.toml");
+    ASSERT_TRUE(back) << back.error();
+    EXPECT_EQ(back->train.steps, 50);
+    EXPECT_FALSE(export_generated_tasks(report, dir));  // not empty any more
+
+    for (const char* name : {"../x", "gen-", "gen-0/../../y", "small", "gen-1"}) {
+        ScoreReport forged = report;
+        forged.generated_tasks[0].name = name;  // gen-1: the file says gen-0
+        EXPECT_FALSE(export_generated_tasks(forged, tmp.path + "/forged")) << name;
+    }
+    ScoreReport none;
+    EXPECT_FALSE(export_generated_tasks(none, tmp.path + "/none"));
+}
+
 TEST(Generator, SuiteNamesParseStrictly) {
     auto a = parse_generated_suite_name("generated:42");
     ASSERT_TRUE(a);

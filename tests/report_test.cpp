@@ -57,6 +57,47 @@ TEST(Report, JsonRoundTrips) {
     EXPECT_EQ(report_to_json(back).dump(), report_to_json(r).dump());
 }
 
+// sample_report's two tasks scored as a first suite, plus a generated suite of one task
+ScoreReport two_suite_report() {
+    ScoreReport r = sample_report();
+    r.suite = "test + generated:5:1";
+    r.suites = TwoSuiteReport{"test", "generated:5:1", {}};
+    for (TaskReport& t : r.tasks) t.suite = "test";
+    TaskReport g = r.tasks[0];
+    g.name = "gen-0";
+    g.suite = "generated:5:1";
+    g.submission_seconds = {5, 5.5, 4.5};
+    r.tasks.push_back(g);
+    r.generated_suite = "generated:5:1";
+    r.generated_tasks = {{"gen-0", "[task]\nname = \"gen-0\"\n"}};
+    finalize_report(r);
+    return r;
+}
+
+TEST(Report, TwoSuitesSideBySideRoundTripAndRender) {
+    const ScoreReport r = two_suite_report();
+    ASSERT_TRUE(r.suites);
+    EXPECT_DOUBLE_EQ(r.suites->summary.first.arithmetic, 5.5);   // 11 and an INVALID 0
+    EXPECT_DOUBLE_EQ(r.suites->summary.second.arithmetic, 2.2);  // 11 / 5
+    EXPECT_DOUBLE_EQ(r.summary.arithmetic, (5.5 + 2.2) / 2);
+    EXPECT_DOUBLE_EQ(r.suites->summary.generalization, 0.4);
+    Result<ScoreReport> back = report_from_json(report_to_json(r));
+    ASSERT_TRUE(back) << back.error();
+    EXPECT_EQ(report_to_json(*back).dump(), report_to_json(r).dump());
+    EXPECT_EQ(back->generated_tasks.size(), 1u);
+    const std::string md = report_to_markdown(r);
+    EXPECT_NE(md.find("**generalization** (second / first) | | **0.40**"), std::string::npos);
+    EXPECT_NE(md.find("generated:5:1 / gen-0"), std::string::npos);
+    EXPECT_NE(report_to_html(r).find("<h2>Generalization</h2>"), std::string::npos);
+    // a task naming a suite the report does not have is refused
+    nlohmann::json j = report_to_json(r);
+    j["tasks"][2]["suite"] = "other";
+    EXPECT_FALSE(report_from_json(j));
+    j = report_to_json(sample_report());
+    j["tasks"][0]["suite"] = "test";
+    EXPECT_FALSE(report_from_json(j));
+}
+
 TEST(Report, RejectsForeignOrDamagedJson) {
     EXPECT_FALSE(report_from_json(nlohmann::json::object()));
     nlohmann::json j = report_to_json(sample_report());

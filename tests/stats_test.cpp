@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "scoring/regression.h"
 
 namespace trainopt {
@@ -40,6 +42,30 @@ TEST(Stats, BootstrapIntervalBracketsThePointEstimate) {
     SuiteSummary exact = summarize_suite({{{10, 10, 10}, {2, 2, 2}, true}});
     EXPECT_DOUBLE_EQ(exact.arithmetic_ci.low, 5);
     EXPECT_DOUBLE_EQ(exact.arithmetic_ci.high, 5);
+}
+
+TEST(Stats, TwoSuitesWeighHalfEachAndGiveTheGeneralizationRatio) {
+    // first suite: speedups 10 and 20 (mean 15); second: four tasks of 3 (mean 3)
+    const std::vector<TaskTimes> first = {{{10, 10}, {1, 1}, true}, {{20, 20}, {1, 1}, true}};
+    const std::vector<TaskTimes> second(4, TaskTimes{{6, 6}, {2, 2}, true});
+    const TwoSuiteSummary s = summarize_two_suites(first, second);
+    EXPECT_DOUBLE_EQ(s.first.arithmetic, 15);
+    EXPECT_DOUBLE_EQ(s.second.arithmetic, 3);
+    EXPECT_DOUBLE_EQ(s.headline.arithmetic, 9);  // not 7, the mean over all six tasks
+    EXPECT_NEAR(s.headline.geometric, std::sqrt(std::sqrt(200.0) * 3), 1e-9);
+    EXPECT_DOUBLE_EQ(s.generalization, 0.2);
+    EXPECT_DOUBLE_EQ(s.generalization_ci.low, 0.2);  // identical repetitions
+    EXPECT_DOUBLE_EQ(s.generalization_ci.high, 0.2);
+    // noisy times give an interval around the point estimate
+    const std::vector<TaskTimes> noisy = {{{6, 6.5, 5.5}, {2, 2.2, 1.8}, true}};
+    const TwoSuiteSummary n = summarize_two_suites(first, noisy);
+    EXPECT_LE(n.generalization_ci.low, n.generalization);
+    EXPECT_GE(n.generalization_ci.high, n.generalization);
+    EXPECT_LT(n.generalization_ci.low, n.generalization_ci.high);
+    // an invalid generated task counts as 0 there
+    const TwoSuiteSummary bad = summarize_two_suites(first, {{{6}, {2}, false}});
+    EXPECT_DOUBLE_EQ(bad.generalization, 0);
+    EXPECT_DOUBLE_EQ(bad.headline.arithmetic, 7.5);
 }
 
 ScoreReport report_with(double submission_scale) {
