@@ -66,8 +66,8 @@ double incomplete_beta_fraction(double a, double b, double x) {
 double incomplete_beta(double a, double b, double x) {
     if (x <= 0) return 0;
     if (x >= 1) return 1;
-    const double log_front = std::lgamma(a + b) - std::lgamma(a) - std::lgamma(b) +
-                             a * std::log(x) + b * std::log1p(-x);
+    const double log_front =
+        std::lgamma(a + b) - std::lgamma(a) - std::lgamma(b) + a * std::log(x) + b * std::log1p(-x);
     if (x < (a + 1) / (a + b + 2))
         return std::exp(log_front) * incomplete_beta_fraction(a, b, x) / a;
     return 1 - std::exp(log_front) * incomplete_beta_fraction(b, a, 1 - x) / b;
