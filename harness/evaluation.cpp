@@ -490,4 +490,43 @@ Status evaluate_task(const HarnessContext& ctx, const TrainerBuild& baseline,
     return {};
 }
 
+Result<std::vector<RepResult>> run_verified_round(const HarnessContext& ctx,
+                                                  const TrainerBuild& baseline,
+                                                  const std::vector<const TrainerBuild*>& trainers,
+                                                  const TaskSpec& task, const TaskData& data,
+                                                  uint64_t seed) {
+    Result<BaselineRun> base = run_baseline(ctx, baseline, task, data, seed);
+    if (interrupted()) return failure(kInterrupted);
+    if (!base) return failure(base.error());
+    std::vector<RepResult> results;
+    for (const TrainerBuild* trainer : trainers) {
+        Result<RepResult> rep =
+            run_submission(ctx, *trainer, task, data, seed, *base, [](const std::string&) {});
+        if (!rep) return failure(rep.error());
+        results.push_back(std::move(*rep));
+    }
+    return results;
+}
+
+Result<TimedRun> run_timed(const HarnessContext& ctx, const TrainerBuild& build,
+                           const TaskSpec& task, const TaskData& data, uint64_t seed) {
+    const std::string nonce = random_nonce();
+    Result<TrainerRun> run = run_trainer(ctx, build, task, data, seed, nonce);
+    if (!run) return failure("the trainer did not start: " + run.error());
+    TimedRun timed;
+    timed.wall_seconds = run->process.wall_seconds;
+    timed.cpu_seconds = run->process.user_seconds + run->process.sys_seconds;
+    if (Status finished = check_run_finished(*run, "the trainer"); !finished) {
+        timed.problems.push_back(finished.error());
+    } else {
+        CollectedOutputs collected = collect_outputs(*run, task);
+        timed.problems = collected.problems;
+        if (timed.problems.empty() && collected.outputs.nonce != nonce)
+            timed.problems.push_back("the trainer's meta.json lacks the run's nonce");
+    }
+    remove_run(*run);
+    if (interrupted()) return failure(kInterrupted);
+    return timed;
+}
+
 }  // namespace trainopt

@@ -115,6 +115,25 @@ Status evaluate_task(const HarnessContext& ctx, const TrainerBuild& baseline,
                      const TrainerBuild& submission, int reps, uint64_t base_seed,
                      const RepCallback& on_progress, TaskEvaluation& eval);
 
+// A paired comparison's first round on one task (harness/paired_ci.h): the baseline once with
+// `seed`, then each of `trainers` in the order given, each verified against the baseline's
+// outputs as in a score's repetition. Fails when the baseline failed or on an interrupt.
+Result<std::vector<RepResult>> run_verified_round(const HarnessContext& ctx,
+                                                  const TrainerBuild& baseline,
+                                                  const std::vector<const TrainerBuild*>& trainers,
+                                                  const TaskSpec& task, const TaskData& data,
+                                                  uint64_t seed);
+
+// One run timed by the parent whose outputs are checked to be complete and to carry the run's
+// nonce, but not compared with a reference: a paired comparison's later rounds.
+struct TimedRun {
+    double wall_seconds = 0;
+    double cpu_seconds = 0;
+    std::vector<std::string> problems;  // why the run's outputs are unusable; empty: usable
+};
+Result<TimedRun> run_timed(const HarnessContext& ctx, const TrainerBuild& build,
+                           const TaskSpec& task, const TaskData& data, uint64_t seed);
+
 std::string random_nonce();
 uint64_t random_seed();
 

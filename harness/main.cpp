@@ -33,6 +33,7 @@
 #include "harness/calibrate.h"
 #include "harness/checkpoint_eval.h"
 #include "harness/intake.h"
+#include "harness/paired_ci.h"
 #include "harness/process.h"
 #include "harness/score.h"
 #include "harness/suite_generator.h"
@@ -203,6 +204,22 @@ int tasks_export(const std::string& report_path, const std::string& out_dir) {
     return 0;
 }
 
+int paired_ci(const ScoreOptions& options, const std::string& previous,
+              const SequentialOptions& test, double budget_seconds) {
+    CiOptions ci;
+    ci.score = options;
+    ci.previous = previous;
+    ci.test = test;
+    ci.budget_seconds = budget_seconds;
+    ci.json_path = options.json_path;
+    ci.markdown_path = options.markdown_path;
+    Result<CiReport> report = run_paired_ci(ci);
+    if (!report) return fail(report.error());
+    printf("%s\n", ci_report_to_markdown(*report).c_str());
+    if (!ci.json_path.empty()) printf("JSON report: %s\n", safe(ci.json_path).c_str());
+    return ci_exit_code(*report);
+}
+
 int ci(const ScoreOptions& options, const std::string& against, double max_slowdown) {
     if (!(max_slowdown >= 0 && max_slowdown < 10)) return fail("--max-slowdown must be in [0, 10)");
     Result<ScoreReport> previous = load_report(against);
@@ -352,7 +369,10 @@ struct CommandLine {
     CLI::App* baseline = nullptr;
     ScoreOptions ci_options;
     std::string against;
-    double max_slowdown = 0.10;
+    std::string previous;
+    std::optional<double> max_slowdown;
+    SequentialOptions ci_test;
+    double ci_budget = 300;
     CLI::App* ci = nullptr;
 
     std::string workspace_dir;
@@ -397,14 +417,30 @@ void add_scoring_commands(CommandLine& cl) {
         ->capture_default_str();
     add_score_options(cl.baseline, cl.baseline_options, cl.seed);
 
-    cl.ci = app.add_subcommand("ci", "fail on a statistically significant slowdown");
-    cl.ci->add_option("submission", cl.ci_options.submission, "submission to time")->required();
-    cl.ci->add_option("--against", cl.against, "JSON report of the previous run")->required();
-    cl.ci
-        ->add_option("--max-slowdown", cl.max_slowdown,
-                     "allowed slowdown as a fraction (0.1 = 10%)")
+    cl.ci = app.add_subcommand(
+        "ci",
+        "compare a submission with its previous version: REGRESSION, NO REGRESSION or "
+        "UNDECIDED (docs/ci.md)");
+    cl.ci->add_option("submission", cl.ci_options.submission, "the current version")->required();
+    CLI::Option* previous = cl.ci->add_option(
+        "--previous", cl.previous,
+        "the previous version: a patch, overlay or workspace, baseline, or git:REV (the "
+        "submission's path at that revision of its git repository)");
+    CLI::Option* against = cl.ci->add_option(
+        "--against", cl.against,
+        "instead: a saved JSON report to compare speedups with (noisier; see docs/ci.md)");
+    previous->excludes(against);
+    cl.ci->add_option("--max-slowdown", cl.max_slowdown,
+                      "allowed slowdown as a fraction (default 0.05 with --previous, 0.10 with "
+                      "--against)");
+    cl.ci->add_option("--budget", cl.ci_budget, "seconds of paired rounds at most (--previous)")
         ->capture_default_str();
-    cl.ci->add_option("--reps", cl.ci_options.reps, "repetitions per task")->capture_default_str();
+    cl.ci->add_option("--alpha", cl.ci_test.alpha, "false-alarm rate over all looks (--previous)")
+        ->capture_default_str();
+    cl.ci->add_option("--max-rounds", cl.ci_test.max_rounds, "paired rounds at most (--previous)")
+        ->capture_default_str();
+    cl.ci->add_option("--reps", cl.ci_options.reps, "repetitions per task (--against)")
+        ->capture_default_str();
     add_score_options(cl.ci, cl.ci_options, cl.seed);
 }
 
@@ -474,7 +510,14 @@ int run_command(CommandLine& cl) {
             o.reps = 1;
             o.measure_peak = false;
         }
-        if (*cl.ci) return ci(o, cl.against, cl.max_slowdown);
+        if (*cl.ci && cl.previous.empty() && cl.against.empty())
+            return fail("ci needs --previous (the previous version) or --against (a report)");
+        if (*cl.ci && !cl.previous.empty()) {
+            SequentialOptions test = cl.ci_test;
+            test.max_slowdown = cl.max_slowdown.value_or(0.05);
+            return paired_ci(o, cl.previous, test, cl.ci_budget);
+        }
+        if (*cl.ci) return ci(o, cl.against, cl.max_slowdown.value_or(0.10));
         return run_and_report(o);
     }
     if (*cl.workspace_init) return workspace_init(cl.workspace_dir);

@@ -148,5 +148,4 @@ Result<SuiteToScore> load_suite_to_score(const TrustedInputs& trusted, const Sco
     return scored;
 }
 
-
 }  // namespace trainopt

@@ -28,7 +28,6 @@ Result<SandboxMode> choose_sandbox(const ScoreOptions& options) {
     return mode;
 }
 
-
 // Fails unless every directory above `dir` lets other users through.
 static Status check_reachable_by_others(const std::string& dir) {
     for (fs::path p = fs::path(dir).parent_path(); !p.empty(); p = p.parent_path()) {
@@ -104,7 +103,6 @@ Result<TrainerBuild> baseline_trainer(const TrustedInputs& trusted) {
 // the expert's takes about 60 MB.
 constexpr size_t kScratchMaxBytes = (size_t)4 << 30;
 
-
 // Intake, sandboxed build and binary audit of the submission, in the work directory's scratch
 // and private directories. "baseline" is the pristine trainer itself. Fails when the harness
 // cannot go on (an unknown submission path, the work directory, an interrupt).
@@ -155,7 +153,6 @@ Result<PreparedSubmission> prepare_submission(const ScoreOptions& options,
     prepared.trainer = {built->trainer_copy};
     return prepared;
 }
-
 
 // The FMA ceiling is always measured (well under a second), so verify applies the backstop
 // too; the sgemm peak only when asked.

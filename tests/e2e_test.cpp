@@ -234,5 +234,61 @@ TEST(EndToEnd, CiFlagsOnlyRealRegressions) {
     EXPECT_NE(ci.output.find("no significant regression"), std::string::npos);
 }
 
+// An overlay of the pristine trainer whose every training step spins for `extra` times its own
+// duration afterwards: a trainer (1 + extra) times slower that trains the same model. The same
+// injection is what scripts/ci-power.sh measures detection power with.
+std::string slowed_baseline_overlay(const std::string& dir, double extra) {
+    std::string train = testing::read_text(testing::project_root() + "/baseline/train.cpp");
+    const std::string loop =
+        "for (int step = loaded->start_step; step < loaded->stop_step; step++) {";
+    const size_t at = train.find(loop);
+    if (at == std::string::npos) return "";
+    train.insert(at + loop.size(),
+                 "\n        struct SpinAfterStep {\n"
+                 "            std::chrono::steady_clock::time_point start = "
+                 "std::chrono::steady_clock::now();\n"
+                 "            ~SpinAfterStep() {\n"
+                 "                const auto until = std::chrono::steady_clock::now() + "
+                 "(std::chrono::steady_clock::now() - start) * " +
+                     std::to_string(extra) +
+                     ";\n"
+                     "                while (std::chrono::steady_clock::now() < until) {\n"
+                     "                }\n"
+                     "            }\n"
+                     "        } spin_after_step;\n");
+    testing::write_text(dir + "/baseline/train.cpp", train);
+    return dir;
+}
+
+// Paired ci: the same trainer against itself is never a regression; a trainer twice as slow is
+// one, decided within the budget on any machine this suite runs on.
+TEST(EndToEnd, PairedCiComparesTwoVersionsDirectly) {
+    TempDir dir;
+    auto same = testing::run_cli({"ci", "baseline", "--previous", "baseline", "--suite", "test",
+                                  "--budget", "20", "--json", dir.path + "/same.json"},
+                                 dir.path + "/log");
+    EXPECT_TRUE(same.exit_code == 0 || same.exit_code == 5) << same.output;
+    nlohmann::json report = testing::read_json(dir.path + "/same.json");
+    ASSERT_FALSE(report.is_discarded()) << same.output;
+    EXPECT_NE(report["verdict"], "REGRESSION");
+    EXPECT_GE(report["rounds"].get<int>(), 3);
+    EXPECT_EQ(report["tasks"][0]["previous_seconds"].size(),
+              report["tasks"][0]["current_seconds"].size());
+
+    const std::string slow = slowed_baseline_overlay(dir.path + "/slow", 1.0);
+    ASSERT_FALSE(slow.empty()) << "the trainer's step loop moved; update the injection";
+    auto slower = testing::run_cli({"ci", slow, "--previous", "baseline", "--suite", "test",
+                                    "--budget", "120", "--json", dir.path + "/slow.json"},
+                                   dir.path + "/log2");
+    EXPECT_EQ(slower.exit_code, 4) << slower.output;
+    report = testing::read_json(dir.path + "/slow.json");
+    EXPECT_EQ(report["verdict"], "REGRESSION") << slower.output;
+    EXPECT_GT(report["suite_change"]["change"].get<double>(), 0.5);
+
+    auto usage = testing::run_cli({"ci", "baseline", "--suite", "test"}, dir.path + "/log3");
+    EXPECT_NE(usage.exit_code, 0);
+    EXPECT_NE(usage.output.find("--previous"), std::string::npos) << usage.output;
+}
+
 }  // namespace
 }  // namespace trainopt
