@@ -281,6 +281,9 @@ std::string history_to_html(const HistoryView& view) {
     h << "<p class='meta'>database <code>" << html_text(view.database) << "</code> &#183; filter "
       << html_text(filter_text(view.filter)) << "</p>";
     h << "<p class='meta'>change points: " << html_text(method_text(view.options)) << "</p>";
+    h << "<p class='meta'>charts: a run's speedup (blue dot) with its 95% CI (whisker), oldest "
+         "left; the geometric mean of each segment between change points (green line); a change "
+         "point (dashed line, labelled with its change); an INVALID run (red x on the axis)</p>";
     for (const HistorySeries& s : view.series) {
         h << "<section><h2>task " << html_text(s.task) << ", submission " << html_text(s.submission)
           << "</h2>";
