@@ -6,6 +6,9 @@
 //                  (S: built-in name, generated:SEED[:N] with [--generator F], or a directory)
 //   trainopt baseline [--suite S] [--reps R]         time the pristine baseline against itself
 //   trainopt ci SUBMISSION --against previous.json --max-slowdown P
+//   trainopt compare A.json B.json [--max-slowdown P] [--md F] [--json F]
+//   trainopt history DB [--suite S] [--task T] [--submission X] [--md F] [--html F]
+//   trainopt history add DB REPORT.json [--commit REV]   (score and ci take --history DB too)
 //   trainopt workspace init DIR                      an editable copy plus TASK.md
 //   trainopt tasks list [--suite S]
 //   trainopt data TASK.toml --out DIR                write train.bin and val.bin
@@ -32,6 +35,8 @@
 
 #include "harness/calibrate.h"
 #include "harness/checkpoint_eval.h"
+#include "harness/compare_command.h"
+#include "harness/history_command.h"
 #include "harness/intake.h"
 #include "harness/paired_ci.h"
 #include "harness/process.h"
@@ -49,6 +54,7 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr int kExitError = 1;
+constexpr int kExitUsage = 2;
 constexpr int kExitRefused = 3;  // calibrate: a task's classes are not separated
 constexpr int kExitRegression = 4;
 
@@ -131,12 +137,25 @@ void add_score_options(CLI::App* cmd, ScoreOptions& o, std::optional<uint64_t>& 
     cmd->add_option("--html", o.html_path, "write the HTML report here");
 }
 
-int run_and_report(const ScoreOptions& options) {
+// score and ci --history DB [--commit REV]: where to append the finished score.
+struct HistoryOption {
+    std::string db;  // empty: no history
+    std::string commit;
+};
+
+Status record_history(const HistoryOption& history, const ScoreReport& report) {
+    if (history.db.empty()) return {};
+    return record_in_history(history.db, report, run_commit(history.commit));
+}
+
+int run_and_report(const ScoreOptions& options, const HistoryOption& history) {
     Result<ScoreReport> report = run_score(options);
     if (!report) return fail(report.error());
     print_summary(*report);
     if (!options.json_path.empty()) printf("JSON report: %s\n", safe(options.json_path).c_str());
     if (!options.html_path.empty()) printf("HTML report: %s\n", safe(options.html_path).c_str());
+    if (Status recorded = record_history(history, *report); !recorded)
+        return fail(recorded.error());
     return exit_code_for(*report);
 }
 
@@ -220,7 +239,8 @@ int paired_ci(const ScoreOptions& options, const std::string& previous,
     return ci_exit_code(*report);
 }
 
-int ci(const ScoreOptions& options, const std::string& against, double max_slowdown) {
+int ci(const ScoreOptions& options, const std::string& against, double max_slowdown,
+       const HistoryOption& history) {
     if (!(max_slowdown >= 0 && max_slowdown < 10)) return fail("--max-slowdown must be in [0, 10)");
     Result<ScoreReport> previous = load_report(against);
     if (!previous) return fail(previous.error());
@@ -228,13 +248,22 @@ int ci(const ScoreOptions& options, const std::string& against, double max_slowd
         return fail("the previous report " + against + " is " + to_string(previous->verdict) +
                     ", not VALID");
     }
+    if (previous->suite_hash == kUnknownHash)  // known before anything runs
+        return fail("the previous report " + against +
+                    " records no suite hash (written before spec hashes): its task specs cannot "
+                    "be checked against this run's; score it again");
     Result<ScoreReport> current = run_score(options);
     if (!current) return fail(current.error());
     print_summary(*current);
+    if (Status recorded = record_history(history, *current); !recorded)
+        return fail(recorded.error());
     if (current->verdict != Verdict::valid) {
         fprintf(stderr, "trainopt ci: the submission is %s\n", to_string(current->verdict).c_str());
         return exit_code_for(*current);
     }
+    // the same refusal as trainopt compare: other suites or task specs are not a regression
+    if (Status comparable = check_comparable(*previous, against, *current); !comparable)
+        return fail(comparable.error());
     RegressionResult result = compare_reports(*previous, *current, max_slowdown);
     for (const std::string& line : result.lines) printf("%s\n", safe(line).c_str());
     if (result.regression) {
@@ -374,6 +403,14 @@ struct CommandLine {
     SequentialOptions ci_test;
     double ci_budget = 300;
     CLI::App* ci = nullptr;
+    HistoryOption score_history, ci_history;  // --history, --commit of score and ci
+
+    CompareCommand compare;
+    CLI::App* compare_cmd = nullptr;
+    HistoryShowCommand history_show;
+    CLI::App* history = nullptr;
+    HistoryAddCommand history_add;
+    CLI::App* history_add_cmd = nullptr;
 
     std::string workspace_dir;
     CLI::App* workspace_init = nullptr;
@@ -442,6 +479,49 @@ void add_scoring_commands(CommandLine& cl) {
     cl.ci->add_option("--reps", cl.ci_options.reps, "repetitions per task (--against)")
         ->capture_default_str();
     add_score_options(cl.ci, cl.ci_options, cl.seed);
+    for (auto [cmd, history] : {std::pair{cl.score, &cl.score_history}, {cl.ci, &cl.ci_history}}) {
+        cmd->add_option("--history", history->db,
+                        "append the finished score to this SQLite history (created if absent)");
+        cmd->add_option("--commit", history->commit,
+                        "the commit to record in the history (default: git describe of the "
+                        "trainopt checkout)");
+    }
+}
+
+// trainopt compare and trainopt history (harness/compare_command.h, history_command.h).
+void add_history_commands(CommandLine& cl) {
+    CompareCommand& c = cl.compare;
+    cl.compare_cmd = cl.app.add_subcommand(
+        "compare", "compare two saved reports of the same suite (A the reference, B the new)");
+    cl.compare_cmd->add_option("a", c.previous, "A.json: the reference report")->required();
+    cl.compare_cmd->add_option("b", c.current, "B.json: the report judged against A")->required();
+    cl.compare_cmd
+        ->add_option("--max-slowdown", c.max_slowdown, "allowed slowdown as a fraction (0.1 = 10%)")
+        ->capture_default_str()
+        ->check(CLI::Range(0.0, 9.99));
+    cl.compare_cmd->add_option("--md", c.markdown_path, "write the comparison as Markdown here");
+    cl.compare_cmd->add_option("--json", c.json_path, "write the comparison as JSON here");
+
+    HistoryShowCommand& h = cl.history_show;
+    cl.history = cl.app.add_subcommand(
+        "history", "the score history in an SQLite database: series per task, change points");
+    cl.history->require_subcommand(0, 1);
+    cl.history->add_option("db", h.db, "the history database");
+    cl.history->add_option("--suite", h.suite, "only runs of this suite");
+    cl.history->add_option("--task", h.task, "only this task");
+    cl.history->add_option("--submission", h.submission, "only runs of this submission");
+    cl.history->add_option("--md", h.markdown_path, "write the series as Markdown here");
+    cl.history->add_option("--html", h.html_path, "write the series and their charts as HTML here");
+    HistoryAddCommand& a = cl.history_add;
+    cl.history_add_cmd = cl.history->add_subcommand("add", "append a saved JSON report");
+    cl.history_add_cmd->add_option("db", a.db, "the history database (created if absent)")
+        ->required();
+    cl.history_add_cmd->add_option("report", a.report, "report.json")->required();
+    cl.history_add_cmd->add_option("--commit", a.commit,
+                                   "the commit the report was scored at (default: unknown)");
+    cl.history_add_cmd->add_option(
+        "--machine", a.machine,
+        "the machine it was scored on, for a report from before machine identities");
 }
 
 void add_other_commands(CommandLine& cl) {
@@ -517,8 +597,8 @@ int run_command(CommandLine& cl) {
             test.max_slowdown = cl.max_slowdown.value_or(0.05);
             return paired_ci(o, cl.previous, test, cl.ci_budget);
         }
-        if (*cl.ci) return ci(o, cl.against, cl.max_slowdown.value_or(0.10));
-        return run_and_report(o);
+        if (*cl.ci) return ci(o, cl.against, cl.max_slowdown.value_or(0.10), cl.ci_history);
+        return run_and_report(o, *cl.score ? cl.score_history : HistoryOption{});
     }
     if (*cl.workspace_init) return workspace_init(cl.workspace_dir);
     if (*cl.tasks_list) return tasks_list(cl.list_suite);
@@ -527,6 +607,17 @@ int run_command(CommandLine& cl) {
     if (*cl.report) return rerender_report(cl.report_json, cl.report_md, cl.report_html);
     if (*cl.eval) return eval_checkpoint(cl.eval_checkpoint, cl.eval_task, cl.eval_json);
     if (*cl.calibrate_cmd) return calibrate(cl.calibrate);
+    if (*cl.compare_cmd) return run_compare(cl.compare);
+    if (*cl.history_add_cmd) return run_history_add(cl.history_add);
+    if (*cl.history) {
+        if (cl.history_show.db.empty()) {
+            fprintf(stderr,
+                    "trainopt history: give the database: trainopt history DB, or "
+                    "trainopt history add DB REPORT.json\n");
+            return kExitUsage;
+        }
+        return run_history_show(cl.history_show);
+    }
     return 0;
 }
 
@@ -539,6 +630,7 @@ int main(int argc, char** argv) {
     cl.app.require_subcommand(1);
     add_scoring_commands(cl);
     add_other_commands(cl);
+    add_history_commands(cl);
     try {
         cl.app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -547,7 +639,7 @@ int main(int argc, char** argv) {
         const int code = cl.app.exit(e, out, err);
         fputs(terminal_safe(out.str()).c_str(), stdout);
         fputs(terminal_safe(err.str()).c_str(), stderr);
-        return code;
+        return code == 0 ? 0 : kExitUsage;  // --help is 0; CLI11's own codes are 100-113
     }
     return run_command(cl);
 }

@@ -35,8 +35,8 @@ std::string utc_now() {
 
 Status write_ci_reports(const CiOptions& options, const CiReport& report) {
     if (!options.json_path.empty()) {
-        const std::string json = ci_report_to_json(report).dump(
-            2, ' ', false, nlohmann::json::error_handler_t::replace);
+        const std::string json =
+            ci_report_to_json(report).dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
         if (Status written = write_file_atomic(options.json_path, json + "\n"); !written)
             return written;
     }
@@ -50,7 +50,7 @@ Result<ProcessOutcome> run_git(const std::vector<std::string>& args, const std::
     SpawnSpec spec;
     spec.argv = {"/usr/bin/git", "-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null"};
     spec.argv.insert(spec.argv.end(), args.begin(), args.end());
-    spec.env = {"PATH=/usr/bin:/bin", "HOME=/nonexistent", "GIT_CONFIG_NOSYSTEM=1",
+    spec.env = {"PATH=/usr/bin:/bin",          "HOME=/nonexistent",     "GIT_CONFIG_NOSYSTEM=1",
                 "GIT_CONFIG_GLOBAL=/dev/null", "GIT_TERMINAL_PROMPT=0", "LC_ALL=C"};
     spec.output_path = log;
     spec.timeout_seconds = 120;
@@ -71,19 +71,20 @@ Result<std::string> resolve_previous(const std::string& previous, const std::str
     if (previous.rfind("git:", 0) != 0) return previous;
     const std::string rev = previous.substr(4);
     if (rev.empty() || rev[0] == '-' || rev.size() > 200)
-        return failure("--previous git:REV needs a revision, not '" + terminal_safe_line(rev) + "'");
+        return failure("--previous git:REV needs a revision, not '" + terminal_safe_line(rev) +
+                       "'");
     if (current == "baseline")
-        return failure("--previous git:REV exports the current submission's path at REV; the "
-                       "current submission is the baseline");
+        return failure(
+            "--previous git:REV exports the current submission's path at REV; the "
+            "current submission is the baseline");
     std::error_code ec;
     const fs::path current_path = fs::absolute(current, ec);
-    const fs::path dir = fs::is_directory(current_path, ec) ? current_path
-                                                             : current_path.parent_path();
+    const fs::path dir =
+        fs::is_directory(current_path, ec) ? current_path : current_path.parent_path();
     fs::create_directories(dest, ec);
     if (ec) return failure("cannot create " + dest + ": " + ec.message());
     const std::string log = dest + "/git.log";
-    Result<ProcessOutcome> top =
-        run_git({"-C", dir.string(), "rev-parse", "--show-toplevel"}, log);
+    Result<ProcessOutcome> top = run_git({"-C", dir.string(), "rev-parse", "--show-toplevel"}, log);
     if (!top || !top->succeeded())
         return failure("--previous " + previous + ": " + current +
                        " is not in a git repository: " + file_tail(log, 300));
@@ -99,14 +100,14 @@ Result<std::string> resolve_previous(const std::string& previous, const std::str
         return failure("--previous " + previous + ": git archive failed: " + file_tail(log, 300));
     SpawnSpec untar;
     untar.argv = {"/bin/tar", "-x", "--no-same-owner", "--no-same-permissions", "-f", tar,
-                  "-C", dest};
+                  "-C",       dest};
     untar.env = {"PATH=/usr/bin:/bin", "LC_ALL=C"};
     untar.output_path = log;
     untar.timeout_seconds = 120;
     Result<ProcessOutcome> extracted = run_process(untar);
     if (!extracted || !extracted->succeeded())
-        return failure("--previous " + previous + ": cannot extract the revision: " +
-                       file_tail(log, 300));
+        return failure("--previous " + previous +
+                       ": cannot extract the revision: " + file_tail(log, 300));
     const std::string exported = dest + "/" + relative.string();
     if (!fs::exists(fs::symlink_status(exported, ec)))
         return failure("--previous " + previous + ": " + relative.string() +
@@ -317,10 +318,10 @@ Result<CiReport> run_paired_ci(const CiOptions& options) {
             const TrainerBuild& second = previous_first ? current->trainer : previous->trainer;
             double first_wall = 0, second_wall = 0, first_cpu = 0, second_cpu = 0;
             if (round == 0) {
-                spdlog::info("[{}/{} {}] round 1: baseline, then both versions, verified",
-                             t + 1, tasks.size(), tasks[t].name);
-                Result<std::vector<RepResult>> verified = run_verified_round(
-                    ctx, *baseline, {&first, &second}, tasks[t], data[t], seed);
+                spdlog::info("[{}/{} {}] round 1: baseline, then both versions, verified", t + 1,
+                             tasks.size(), tasks[t].name);
+                Result<std::vector<RepResult>> verified =
+                    run_verified_round(ctx, *baseline, {&first, &second}, tasks[t], data[t], seed);
                 if (!verified) return failure("task " + tasks[t].name + ": " + verified.error());
                 const RepResult& a = (*verified)[0];
                 const RepResult& b = (*verified)[1];
@@ -367,8 +368,7 @@ Result<CiReport> run_paired_ci(const CiOptions& options) {
         cpu_rounds.push_back(cpu);
         report.rounds = (int)wall_rounds.size();
         report.elapsed_seconds = elapsed();
-        const bool scheduled =
-            std::find(looks.begin(), looks.end(), report.rounds) != looks.end();
+        const bool scheduled = std::find(looks.begin(), looks.end(), report.rounds) != looks.end();
         look = look_now(wall_rounds, cpu_rounds, options, report);
         spdlog::info("round {}: suite change {:+.1f}% (bounds {:+.1f}% to {:+.1f}%){}",
                      report.rounds, std::expm1(look.suite.mean) * 100,
@@ -388,8 +388,9 @@ Result<CiReport> run_paired_ci(const CiOptions& options) {
         report.explanation = explain(look, options, round_seconds,
                                      budget_spent || report.rounds >= options.test.max_rounds);
     } else {
-        report.explanation = "INVALID: a version does not train the same model (below); there is "
-                             "nothing to compare.";
+        report.explanation =
+            "INVALID: a version does not train the same model (below); there is "
+            "nothing to compare.";
     }
     report.complete = true;
     if (Status written = write_ci_reports(options, report); !written)

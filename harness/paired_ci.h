@@ -15,9 +15,9 @@
 namespace trainopt {
 
 struct CiOptions {
-    ScoreOptions score;         // the current version (score.submission), suite, cores, sandbox
-    std::string previous;       // a patch, overlay or workspace, "baseline", or git:REV
-    SequentialOptions test;     // the allowance, alpha and rounds
+    ScoreOptions score;           // the current version (score.submission), suite, cores, sandbox
+    std::string previous;         // a patch, overlay or workspace, "baseline", or git:REV
+    SequentialOptions test;       // the allowance, alpha and rounds
     double budget_seconds = 300;  // no new round starts when it would end past this
     std::string json_path;
     std::string markdown_path;

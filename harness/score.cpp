@@ -54,6 +54,7 @@ TaskReport task_report_of(const TaskEvaluation& eval) {
     t.steps = eval.task.train.steps;
     t.step_gflop = training_step_flops(eval.task) / 1e9;
     t.check = eval.task.verify.check == CheckKind::local ? "local" : "trajectory";
+    t.spec_hash = task_spec_hash(eval.task);
     for (const RepResult& rep : eval.reps) {
         t.seeds.push_back(rep.seed);
         t.baseline_seconds.push_back(rep.baseline_seconds);
@@ -163,6 +164,8 @@ ScoreReport start_report(const ScoreOptions& options, const TrustedInputs& trust
     report.threads = ctx.threads;
     report.reps = options.reps;
     report.seed = options.seed ? *options.seed : random_seed();
+    report.suite_hash = suite_hash(scored.suite);  // finalize_report recomputes it when complete
+    report.machine = identify_machine();
     return report;
 }
 

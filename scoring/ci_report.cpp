@@ -90,9 +90,9 @@ std::string ci_report_to_markdown(const CiReport& r) {
     for (const CiTaskRuns& t : r.tasks) {
         md << "| " << markdown_inline(t.name) << (t.regressed ? " **regressed**" : "") << " | "
            << format_fixed(median(t.previous_seconds), 3) << " | "
-           << format_fixed(median(t.current_seconds), 3) << " | " << interval_text(t.wall)
-           << " | " << percent_change(t.cpu.mean) << " | "
-           << format_fixed(t.wall.spread * 100, 1) << "% |\n";
+           << format_fixed(median(t.current_seconds), 3) << " | " << interval_text(t.wall) << " | "
+           << percent_change(t.cpu.mean) << " | " << format_fixed(t.wall.spread * 100, 1)
+           << "% |\n";
     }
     md << "| **suite** (mean of the tasks' log-ratios) | | | **" << interval_text(r.suite_wall)
        << "** | | " << format_fixed(r.suite_wall.spread * 100, 1) << "% per round |\n";

@@ -28,7 +28,7 @@ struct CiTaskRuns {
 
 struct CiReport {
     std::string created_at;
-    std::string current;   // the submissions as given
+    std::string current;  // the submissions as given
     std::string previous;
     std::string suite;
     int threads = 0;

@@ -24,6 +24,7 @@ RegressionResult compare_reports(const ScoreReport& previous, const ScoreReport&
                                  double max_slowdown, int resamples) {
     RegressionResult result;
     const double threshold = 1.0 / (1.0 + max_slowdown);
+    result.threshold = threshold;
     std::vector<TaskTimes> before, now;
     std::vector<std::string> names;
     for (const TaskReport& t : current.tasks) {
@@ -52,6 +53,7 @@ RegressionResult compare_reports(const ScoreReport& previous, const ScoreReport&
     const double geo_before = geometric_mean(point_before);
     result.ratio = geo_before > 0 ? geometric_mean(point_now) / geo_before : 0;
     const double geo_upper = percentile(geo, 95.0);
+    result.upper_bound = geo_upper;
     result.lines.push_back("suite geometric-mean speedup changed by " + pct(result.ratio - 1) +
                            " (95% CI " + pct(result.ratio_ci.low - 1) + " to " +
                            pct(result.ratio_ci.high - 1) + "), allowed slowdown " +
@@ -62,8 +64,12 @@ RegressionResult compare_reports(const ScoreReport& previous, const ScoreReport&
     }
     const double per_task_level = 100.0 * (1.0 - 0.05 / names.size());
     for (size_t i = 0; i < names.size(); i++) {
+        TaskRegression& task = result.tasks.emplace_back();
+        task.name = names[i];
+        task.previous_speedup = point_before[i];
+        task.current_speedup = point_now[i];
         if (!now[i].valid) {
-            result.regression = true;
+            result.regression = task.regression = task.now_invalid = true;
             result.lines.push_back("REGRESSION: task " + names[i] + " is now INVALID");
             continue;
         }
@@ -72,6 +78,10 @@ RegressionResult compare_reports(const ScoreReport& previous, const ScoreReport&
                    bootstrap_task_speedup(before[i], resamples, kRegressionTaskSeedPrevious + i));
         const double point = point_before[i] > 0 ? point_now[i] / point_before[i] : 0;
         const double upper = percentile(r, per_task_level);
+        task.ratio = point;
+        task.ratio_ci = {percentile(r, 2.5), percentile(r, 97.5)};
+        task.upper_bound = upper;
+        task.regression = upper < threshold;
         std::string line = "task " + names[i] + ": speedup " + pct(point - 1);
         if (upper < threshold) {
             result.regression = true;

@@ -71,10 +71,21 @@ void apply_backstop(ScoreReport& report) {
         report.warnings.push_back(warning);
 }
 
+// A complete report holds the whole suite as scored, so its suite hash is its tasks' (a saved
+// report's recorded one is recomputed, like its speedups). Otherwise the one recorded when the
+// score started stays.
+void record_suite_hash(ScoreReport& report) {
+    if (!report.complete || !report.rejected.empty()) return;
+    std::vector<std::pair<std::string, std::string>> named;
+    for (const TaskReport& t : report.tasks) named.emplace_back(t.name, t.spec_hash);
+    report.suite_hash = suite_hash(std::move(named));
+}
+
 }  // namespace
 
 void finalize_report(ScoreReport& report) {
     apply_backstop(report);
+    record_suite_hash(report);
     std::vector<TaskTimes> all;
     bool all_valid = true;
     for (size_t i = 0; i < report.tasks.size(); i++) {

@@ -13,7 +13,9 @@
 
 #include "contract/result.h"
 #include "scoring/atomic_file.h"  // write_file_atomic, which every writer of a report uses
+#include "scoring/machine_id.h"
 #include "scoring/machine_peak.h"
+#include "scoring/spec_hash.h"
 #include "scoring/stats.h"
 
 namespace trainopt {
@@ -84,6 +86,8 @@ struct TaskReport {
     double max_window_loss_diff = 0;
     double max_window_state_rel = 0;
     double max_window_tensor_rel = 0;  // the per-tensor (per-layer) weight distance
+    // SHA-256 of the task's canonical spec (spec_hash.h); kUnknownHash in reports from before it
+    std::string spec_hash = kUnknownHash;
 };
 
 // A task file of a generated suite as it was scored, so the suite can be scored again exactly:
@@ -108,7 +112,10 @@ struct ScoreReport {
     std::string submission;
     std::string submission_kind;
     std::string suite;
-    std::string sandbox;  // "bubblewrap" or "none"
+    // suite_hash() of the suite's tasks as scored (kUnknownHash in reports from before it)
+    std::string suite_hash = kUnknownHash;
+    std::string sandbox;      // "bubblewrap" or "none"
+    MachineIdentity machine;  // host, CPU model, CPUs; unknown in reports from before it
     int threads = 0;
     int reps = 0;
     uint64_t seed = 0;       // base seed the per-repetition seeds were drawn from

@@ -37,6 +37,16 @@ nlohmann::json summary_to_json(const SuiteSummary& s) {
             {"geometric_mean_ci95", {s.geometric_ci.low, s.geometric_ci.high}}};
 }
 
+// A spec or suite hash (added within schema 1): kUnknownHash when absent, otherwise 64 lowercase
+// hex digits or kUnknownHash.
+std::string hash_from_json(const nlohmann::json& j, const char* key) {
+    if (!j.contains(key)) return kUnknownHash;
+    std::string hash = j.at(key).get<std::string>();
+    if (hash != kUnknownHash && !is_sha256_hex(hash))
+        throw std::runtime_error(std::string(key) + " is neither a SHA-256 nor \"unknown\"");
+    return hash;
+}
+
 }  // namespace
 
 nlohmann::json report_to_json(const ScoreReport& r) {
@@ -45,6 +55,7 @@ nlohmann::json report_to_json(const ScoreReport& r) {
     j["created_at"] = r.created_at;
     j["submission"] = {{"path", r.submission}, {"kind", r.submission_kind}};
     j["suite"] = r.suite;
+    j["suite_hash"] = r.suite_hash;
     j["machine"] = {{"sandbox", r.sandbox},
                     {"threads", r.threads},
                     {"peak_gflops", r.peak_gflops},
@@ -56,6 +67,9 @@ nlohmann::json report_to_json(const ScoreReport& r) {
                       {"seconds", r.fma_ceiling.seconds},
                       {"not_a_ceiling", r.fma_ceiling.not_a_ceiling}}},
                     {"backstop_margin", r.backstop_margin}};
+    if (r.machine.known())
+        j["machine"]["identity"] = {
+            {"host", r.machine.host}, {"cpu_model", r.machine.cpu_model}, {"cpus", r.machine.cpus}};
     j["reps"] = r.reps;
     j["seed"] = r.seed;
     j["complete"] = r.complete;
@@ -113,7 +127,8 @@ nlohmann::json report_to_json(const ScoreReport& r) {
              {"windows_checked", t.windows_checked},
              {"max_window_loss_diff", t.max_window_loss_diff},
              {"max_window_state_rel", t.max_window_state_rel},
-             {"max_window_tensor_rel", t.max_window_tensor_rel}});
+             {"max_window_tensor_rel", t.max_window_tensor_rel},
+             {"spec_hash", t.spec_hash}});
     }
     return j;
 }
@@ -133,6 +148,7 @@ Result<ScoreReport> report_from_json(const nlohmann::json& j) {
         r.submission = j.at("submission").at("path").get<std::string>();
         r.submission_kind = j.at("submission").at("kind").get<std::string>();
         r.suite = j.at("suite").get<std::string>();
+        r.suite_hash = hash_from_json(j, "suite_hash");
         r.sandbox = j.at("machine").at("sandbox").get<std::string>();
         r.threads = j.at("machine").at("threads").get<int>();
         r.peak_gflops = j.at("machine").at("peak_gflops").get<double>();
@@ -146,6 +162,12 @@ Result<ScoreReport> report_from_json(const nlohmann::json& j) {
             r.fma_ceiling.trials = c.at("trials").get<int>();
             r.fma_ceiling.seconds = c.at("seconds").get<double>();
             r.fma_ceiling.not_a_ceiling = c.at("not_a_ceiling").get<std::string>();
+        }
+        if (j.at("machine").contains("identity")) {  // added within schema 1: optional
+            const nlohmann::json& id = j.at("machine").at("identity");
+            r.machine.host = id.at("host").get<std::string>();
+            r.machine.cpu_model = id.at("cpu_model").get<std::string>();
+            r.machine.cpus = id.at("cpus").get<int>();
         }
         r.reps = j.at("reps").get<int>();
         r.seed = j.at("seed").get<uint64_t>();
@@ -202,6 +224,7 @@ Result<ScoreReport> report_from_json(const nlohmann::json& j) {
             t.max_window_loss_diff = jt.value("max_window_loss_diff", 0.0);
             t.max_window_state_rel = jt.value("max_window_state_rel", 0.0);
             t.max_window_tensor_rel = jt.value("max_window_tensor_rel", 0.0);
+            t.spec_hash = hash_from_json(jt, "spec_hash");
             t.baseline_kernel_seconds =
                 jt.at("baseline_kernel_seconds").get<std::map<std::string, double>>();
             t.submission_kernel_seconds =

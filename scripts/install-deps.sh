@@ -5,6 +5,7 @@ packages=(
   build-essential cmake git pkg-config binutils bubblewrap clang-format
   libopenblas-dev libtbb-dev libbenchmark-dev libgtest-dev libgmock-dev
   libspdlog-dev libfmt-dev libseccomp-dev libtomlplusplus-dev nlohmann-json3-dev libcli11-dev
+  libsqlite3-dev
 )
 as_root=()
 if [ "$(id -u)" -ne 0 ]; then as_root=(sudo); fi
