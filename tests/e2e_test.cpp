@@ -93,6 +93,40 @@ TEST(EndToEnd, ExpertSubmissionIsValidOnRealTextCheckedLocally) {
     EXPECT_GT(j["tasks"][0]["max_loss_diff"].get<double>(), 1e-4);  // the run parted
 }
 
+// Generated suites (issue: generalization): the example and the expert train the same model on
+// shapes drawn at scoring time, three seeds of eight tasks each, small enough for CI (the draw
+// is the real one; only the target time and step range are smaller).
+void expect_valid_on_generated_suites(const std::string& submission) {
+    TempDir dir;
+    testing::write_text(dir.path + "/ranges.toml",
+                        "[generator]\nvocab_size = [32, 2048]\ncontext = [8, 96]\n"
+                        "d_model = [16, 128]\nlayers = [1, 3]\nbatch = [1, 4]\n"
+                        "steps = [8, 200]\ntarget_seconds = 0.3\nmax_step_gflop = 0.05\n");
+    for (const char* seed : {"11", "12", "13"}) {
+        const std::string json = dir.path + "/r" + seed + ".json";
+        auto r = testing::run_cli(
+            {"verify", testing::project_root() + "/submissions/" + submission, "--suite",
+             std::string("generated:") + seed + ":8", "--generator", dir.path + "/ranges.toml",
+             "--json", json},
+            dir.path + "/log" + seed);
+        EXPECT_EQ(r.exit_code, 0) << r.output;
+        const nlohmann::json j = testing::read_json(json);
+        ASSERT_FALSE(j.is_discarded()) << r.output;
+        EXPECT_EQ(j["verdict"], "VALID") << testing::all_reasons(j);
+        EXPECT_EQ(j["tasks"].size(), 8u);
+        EXPECT_EQ(j["generated_suite"]["name"], std::string("generated:") + seed + ":8");
+        EXPECT_EQ(j["generated_suite"]["tasks"].size(), 8u);
+    }
+}
+
+TEST(EndToEnd, ExpertSubmissionIsValidOnGeneratedSuites) {
+    expect_valid_on_generated_suites("expert");
+}
+
+TEST(EndToEnd, ExampleSubmissionIsValidOnGeneratedSuites) {
+    expect_valid_on_generated_suites("blas-tbb");
+}
+
 TEST(EndToEnd, VerifyAWorkspace) {
     TempDir dir;
     const std::string ws = dir.path + "/ws";
