@@ -131,7 +131,8 @@ std::vector<MetricSpec> metrics_of(CheckKind check) {
 // task must catch and from the suite-wide cheat `tightening` (empty: none) only; any cheat is
 // caught when one metric's tolerance is exceeded by the margin.
 CheckCalibration calibrate_check(CheckKind check, const std::vector<TwinResult>& twins,
-                                 const Tolerances& current, const std::string& tightening) {
+                                 const TaskSpec& task, const std::string& tightening) {
+    const Tolerances& current = task.tolerances;
     CheckCalibration c;
     c.check = check;
     std::set<std::string> caught;
@@ -143,7 +144,7 @@ CheckCalibration calibrate_check(CheckKind check, const std::vector<TwinResult>&
         const int i = (int)spec.metric;
         for (const TwinResult& t : twins)
             if (t.kind == TwinKind::legitimate) m.legitimate = std::max(m.legitimate, t.summary[i]);
-        const double legit = std::max(m.legitimate, kDeviationFloor);
+        const double legit = std::max(m.legitimate, deviation_floor(spec.metric, task));
         double smallest_separated = INFINITY;
         for (const TwinResult& t : twins) {
             if (t.kind != TwinKind::cheating) continue;
@@ -278,8 +279,8 @@ void apply_rule(CalibrationReport& report, const std::vector<const TaskSpec*>& s
                 twin.summary[i] = v;
             }
         }
-        tc.trajectory = calibrate_check(CheckKind::trajectory, tc.twins, task.tolerances, "");
-        tc.local = calibrate_check(CheckKind::local, tc.twins, task.tolerances, "");
+        tc.trajectory = calibrate_check(CheckKind::trajectory, tc.twins, task, "");
+        tc.local = calibrate_check(CheckKind::local, tc.twins, task, "");
         tc.tightened_by.clear();
         decide(tc, task);
     }
@@ -312,7 +313,7 @@ void apply_rule(CalibrationReport& report, const std::vector<const TaskSpec*>& s
             const TaskSpec& task = *specs[best - report.tasks.data()];
             CheckCalibration& c =
                 *best->recommended == CheckKind::trajectory ? best->trajectory : best->local;
-            c = calibrate_check(c.check, best->twins, task.tolerances, twin.name);
+            c = calibrate_check(c.check, best->twins, task, twin.name);
             best->tightened_by = twin.name;
             decide(*best, task);
             continue;
@@ -342,6 +343,13 @@ const char* metric_name(Metric metric) {
             return "step_state";
     }
     return "?";
+}
+
+double deviation_floor(Metric metric, const TaskSpec& task) {
+    if (metric == Metric::weights || metric == Metric::step_state) return kDeviationFloor;
+    const float initial_loss = std::log((float)std::max(2, task.model.vocab_size));
+    const double ulp = std::nextafter(initial_loss, INFINITY) - initial_loss;
+    return std::max(kDeviationFloor, kLossFloorUlps * ulp);
 }
 
 bool CheckCalibration::separates_task_cheats(const std::vector<TwinResult>& twins) const {

@@ -29,6 +29,12 @@ constexpr double kCalibrationMargin = 3.0;
 // legitimate deviation of exactly 0 from giving a tolerance of 0.
 constexpr double kDeviationFloor = 1e-7;
 
+// For the losses (nats) the floor is this many fp32 units in the last place of the task's
+// initial loss, ln(vocab_size): a legitimate trainer's recomputed loss differs from the
+// reference's by a few ulps even where the reordered twin happens to match it exactly (2 ulps,
+// 1.07e-6 nats at 4.03, on a generated task the twin had calibrated to 9.5e-7).
+constexpr double kLossFloorUlps = 4;
+
 // What one twin's run deviates from the reference run of the same seed.
 enum class Metric {
     loss,        // trajectory: max |loss - loss_ref| over the run, nats (loss_abs)
@@ -39,6 +45,10 @@ enum class Metric {
 };
 constexpr int kNumMetrics = 5;
 const char* metric_name(Metric metric);  // "loss", "heldout", ...
+
+// The deviation below which a metric's legitimate value counts as the floor: kLossFloorUlps of
+// the initial loss for the losses, kDeviationFloor for the relative distances.
+double deviation_floor(Metric metric, const TaskSpec& task);
 
 using Deviations = std::array<double, kNumMetrics>;
 

@@ -46,13 +46,13 @@ void set_tolerance(Tolerances& t, const std::string& key, double value) {
 // legitimate trainer, and real ones (threads, FMA, polynomial exps) land farther from the
 // reference than the twin: on a generated task nobody has measured them on, the headroom goes to
 // them (docs/tolerances.md, "Calibrating a task").
-Tolerances upper_tolerances(const TaskCalibration& result) {
+Tolerances upper_tolerances(const TaskCalibration& result, const TaskSpec& task) {
     Tolerances tol = result.tolerances;
     const CheckCalibration& check =
         *result.recommended == CheckKind::local ? result.local : result.trajectory;
     for (const MetricCalibration& m : check.metrics) {
         if (m.separates.empty()) continue;
-        const double legit = std::max(m.legitimate, kDeviationFloor);
+        const double legit = std::max(m.legitimate, deviation_floor(m.metric, task));
         const double smallest_separated = m.tolerance * m.tolerance / legit;
         set_tolerance(tol, m.key, std::max(m.tolerance, smallest_separated / kCalibrationMargin));
     }
@@ -74,7 +74,7 @@ Result<std::string> calibrated_text(const TaskSpec& task, const DrawnTask& drawn
     if (!result.recommended) return failure(result.verdict);
     VerifySpec verify = task.verify;
     verify.check = *result.recommended;
-    return generated_task_toml(drawn, task.train.steps, verify, upper_tolerances(result),
+    return generated_task_toml(drawn, task.train.steps, verify, upper_tolerances(result, task),
                                provenance);
 }
 
