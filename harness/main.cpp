@@ -80,8 +80,8 @@ int fail(const std::string& message) {
 }
 
 void print_summary(const ScoreReport& r) {
-    // the Markdown rendering is sanitized already; this keeps the terminal safe regardless
-    printf("\n%s", terminal_safe(report_to_markdown(r)).c_str());
+    // the plain-text rendering is sanitized already; this keeps the terminal safe regardless
+    printf("\n%s", terminal_safe(report_to_text(r)).c_str());
     fflush(stdout);
 }
 
@@ -586,6 +586,7 @@ int run_command(CommandLine& cl) {
                           : *cl.baseline ? cl.baseline_options
                                          : cl.ci_options;
         o.seed = cl.seed;
+        o.command = *cl.score ? "score" : *cl.verify ? "verify" : *cl.baseline ? "baseline" : "ci";
         if (*cl.verify) {
             o.reps = 1;
             o.measure_peak = false;
