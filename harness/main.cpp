@@ -622,6 +622,32 @@ int run_command(CommandLine& cl) {
     return 0;
 }
 
+// What is wrong with a command line whose words should name a subcommand of a command that
+// needs one and do not: "unknown command 'frob'; commands: score, verify, ...", or a missing
+// one. Empty when the words name commands (CLI11 reports anything else wrong with them).
+std::string unknown_command(const CLI::App& app, int argc, char** argv) {
+    const CLI::App* at = &app;
+    std::string path;  // the commands named so far, "workspace "
+    for (int i = 1;; i++) {
+        std::string names;
+        const CLI::App* next = nullptr;
+        const std::string word = i < argc ? argv[i] : "";
+        for (const CLI::App* sub : at->get_subcommands({})) {
+            if (i < argc && sub->check_name(word)) next = sub;
+            names += (names.empty() ? "" : ", ") + sub->get_name();
+        }
+        if (next != nullptr) {
+            at = next;
+            path += word + " ";
+            continue;
+        }
+        if (at->get_require_subcommand_min() == 0 || names.empty()) return "";
+        if (i >= argc) return "give a " + path + "command: " + names;
+        if (word.empty() || word[0] == '-') return "";  // --help, or an option CLI11 judges
+        return "unknown command '" + path + word + "'; " + path + "commands: " + names;
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -632,6 +658,10 @@ int main(int argc, char** argv) {
     add_scoring_commands(cl);
     add_other_commands(cl);
     add_history_commands(cl);
+    if (const std::string unknown = unknown_command(cl.app, argc, argv); !unknown.empty()) {
+        fprintf(stderr, "trainopt: error: %s\n", safe(unknown).c_str());
+        return kExitUsage;
+    }
     try {
         cl.app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
