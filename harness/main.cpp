@@ -159,14 +159,15 @@ int run_and_report(const ScoreOptions& options, const HistoryOption& history) {
     return exit_code_for(*report);
 }
 
-// Writes the agent-facing documents compiled into trainopt into the workspace.
+// Writes the agent-facing documents compiled into trainopt into the workspace, naming this
+// trainopt in the commands they give.
 Status write_workspace_documents(const std::string& dir) {
     for (const EmbeddedFile& doc : workspace_documents()) {
         const fs::path path = fs::path(dir) / doc.path;
         std::error_code ec;
         fs::create_directories(path.parent_path(), ec);
         std::ofstream out(path, std::ios::binary | std::ios::trunc);
-        out << doc.text();
+        out << workspace_document_text(doc, own_command());
         if (!out.flush()) return failure("cannot write " + path.string());
     }
     return {};
@@ -183,10 +184,12 @@ int workspace_init(const std::string& dir) {
     if (Status written = write_workspace_documents(dir); !written) return fail(written.error());
     std::ofstream(dir + "/" + kWorkspaceMarker)
         << "trainopt workspace; edit baseline/ and kernels/ only\n";
+    const std::string trainopt = safe(own_command());
     printf(
         "workspace ready in %s\nread %s/TASK.md, edit baseline/ and kernels/, then run:\n"
-        "  trainopt verify %s\n  trainopt score %s\n",
-        safe(dir).c_str(), safe(dir).c_str(), safe(dir).c_str(), safe(dir).c_str());
+        "  %s verify %s\n  %s score %s\n",
+        safe(dir).c_str(), safe(dir).c_str(), trainopt.c_str(), safe(dir).c_str(), trainopt.c_str(),
+        safe(dir).c_str());
     return 0;
 }
 
