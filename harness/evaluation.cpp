@@ -281,8 +281,9 @@ Result<TrainerRun> run_trainer(const HarnessContext& ctx, const TrainerBuild& bu
         spawn.cwd = out_dir;
     }
     sandbox.command = run_command(ctx, task, paths, seed, nonce, segment);
+    sandbox.env = trainer_environment();
     spawn.argv = sandbox_argv(sandbox);
-    spawn.env = sandbox_environment();
+    spawn.env = sandbox.env;
     spawn.output_path = run.log_path;
     spawn.timeout_seconds = ctx.timeout_seconds;
     spawn.pass_fds = *fds;

@@ -75,6 +75,9 @@ bool is_ignored_workspace_entry(const std::string& name) {
            name.rfind("build", 0) == 0;
 }
 
+// What every refusal of a submission that changes nothing starts with.
+constexpr const char* kChangesNothing = "the submission changes nothing: ";
+
 // Strips the "a/" or "b/" prefix git puts on diff paths (and surrounding quotes).
 std::string strip_diff_prefix(std::string path) {
     if (path.size() >= 2 && path.front() == '"' && path.back() == '"')
@@ -178,6 +181,8 @@ std::vector<std::string> apply_patch(const Submission& submission, const std::st
                                      SandboxMode mode) {
     Result<std::string> text = read_patch(submission);
     if (!text) return {text.error()};
+    if (text->find_first_not_of(" \t\r\n") == std::string::npos)
+        return {std::string(kChangesNothing) + "the patch is empty"};
     std::vector<std::string> problems = check_patch_headers(*text);
     if (!problems.empty()) return problems;
 
@@ -328,6 +333,40 @@ std::vector<std::string> apply_directory(const Submission& submission,
     return problems;
 }
 
+// Whether the editable files of the scratch tree (audited: regular files only) are exactly the
+// pristine tree's: the same names, the same bytes. A scratch file is read as any untrusted file
+// (no link followed, bounded); one that cannot be read counts as changed.
+bool editable_files_unchanged(const std::string& pristine_root, const std::string& scratch) {
+    std::set<std::string> pristine_files, scratch_files;
+    for (const char* editable : kEditableRoots) {
+        collect_files(pristine_root, fs::path(pristine_root) / editable, pristine_files);
+        collect_files(scratch, fs::path(scratch) / editable, scratch_files);
+    }
+    if (pristine_files != scratch_files) return false;
+    for (const std::string& rel : scratch_files) {
+        if (!same_as_pristine(scratch, rel, pristine_root)) return false;
+    }
+    return true;
+}
+
+// Why a submission whose scratch tree is the pristine one is refused, in the words of its kind.
+std::string changes_nothing(SubmissionKind kind) {
+    switch (kind) {
+        case SubmissionKind::patch:
+            return std::string(kChangesNothing) +
+                   "the patch leaves baseline/ and kernels/ exactly as the pristine tree has them";
+        case SubmissionKind::overlay:
+            return std::string(kChangesNothing) +
+                   "the overlay directory holds no file under baseline/ or kernels/ that differs "
+                   "from the pristine tree's";
+        case SubmissionKind::workspace:
+            return std::string(kChangesNothing) +
+                   "the workspace's baseline/ and kernels/ are identical to the pristine tree's "
+                   "(edit them, then verify again)";
+    }
+    return kChangesNothing;
+}
+
 void collect_files(const fs::path& root, const fs::path& dir, std::set<std::string>& out) {
     std::error_code ec;
     if (!fs::exists(fs::symlink_status(dir, ec))) return;
@@ -394,7 +433,10 @@ std::vector<std::string> apply_submission(const Submission& submission,
                                             ? apply_patch(submission, scratch, mode)
                                             : apply_directory(submission, pristine_root, scratch);
     if (!problems.empty()) return problems;
-    return audit_scratch_tree(pristine_root, scratch);
+    problems = audit_scratch_tree(pristine_root, scratch);
+    if (problems.empty() && editable_files_unchanged(pristine_root, scratch))
+        problems.push_back(changes_nothing(submission.kind));
+    return problems;
 }
 
 std::vector<std::string> audit_scratch_tree(const std::string& pristine_root,

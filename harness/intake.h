@@ -40,7 +40,10 @@ Status copy_pristine_tree(const std::string& pristine_root, const std::string& d
 // Applies the submission onto the scratch copy at `scratch`, which must hold a fresh copy of
 // the pristine tree, then audits the result (audit_scratch_tree). Returns every problem that
 // refuses the submission, one line each, so a user can fix them at once; none when it is
-// accepted. Patches are applied by git in the sandbox (mode) as the untrusted user.
+// accepted. Patches are applied by git in the sandbox (mode) as the untrusted user. A
+// submission that leaves baseline/ and kernels/ byte for byte as the pristine tree has them (an
+// empty patch or overlay, an unedited workspace) is refused: "the submission changes nothing:
+// ...".
 std::vector<std::string> apply_submission(const Submission& submission,
                                           const std::string& pristine_root,
                                           const std::string& scratch, SandboxMode mode);

@@ -80,8 +80,8 @@ int fail(const std::string& message) {
 }
 
 void print_summary(const ScoreReport& r) {
-    // the Markdown rendering is sanitized already; this keeps the terminal safe regardless
-    printf("\n%s", terminal_safe(report_to_markdown(r)).c_str());
+    // the plain-text rendering is sanitized already; this keeps the terminal safe regardless
+    printf("\n%s", terminal_safe(report_to_text(r)).c_str());
     fflush(stdout);
 }
 
@@ -159,14 +159,15 @@ int run_and_report(const ScoreOptions& options, const HistoryOption& history) {
     return exit_code_for(*report);
 }
 
-// Writes the agent-facing documents compiled into trainopt into the workspace.
+// Writes the agent-facing documents compiled into trainopt into the workspace, naming this
+// trainopt in the commands they give.
 Status write_workspace_documents(const std::string& dir) {
     for (const EmbeddedFile& doc : workspace_documents()) {
         const fs::path path = fs::path(dir) / doc.path;
         std::error_code ec;
         fs::create_directories(path.parent_path(), ec);
         std::ofstream out(path, std::ios::binary | std::ios::trunc);
-        out << doc.text();
+        out << workspace_document_text(doc, own_command());
         if (!out.flush()) return failure("cannot write " + path.string());
     }
     return {};
@@ -183,10 +184,12 @@ int workspace_init(const std::string& dir) {
     if (Status written = write_workspace_documents(dir); !written) return fail(written.error());
     std::ofstream(dir + "/" + kWorkspaceMarker)
         << "trainopt workspace; edit baseline/ and kernels/ only\n";
+    const std::string trainopt = safe(own_command());
     printf(
         "workspace ready in %s\nread %s/TASK.md, edit baseline/ and kernels/, then run:\n"
-        "  trainopt verify %s\n  trainopt score %s\n",
-        safe(dir).c_str(), safe(dir).c_str(), safe(dir).c_str(), safe(dir).c_str());
+        "  %s verify %s\n  %s score %s\n",
+        safe(dir).c_str(), safe(dir).c_str(), trainopt.c_str(), safe(dir).c_str(), trainopt.c_str(),
+        safe(dir).c_str());
     return 0;
 }
 
@@ -586,6 +589,7 @@ int run_command(CommandLine& cl) {
                           : *cl.baseline ? cl.baseline_options
                                          : cl.ci_options;
         o.seed = cl.seed;
+        o.command = *cl.score ? "score" : *cl.verify ? "verify" : *cl.baseline ? "baseline" : "ci";
         if (*cl.verify) {
             o.reps = 1;
             o.measure_peak = false;
@@ -621,6 +625,32 @@ int run_command(CommandLine& cl) {
     return 0;
 }
 
+// What is wrong with a command line whose words should name a subcommand of a command that
+// needs one and do not: "unknown command 'frob'; commands: score, verify, ...", or a missing
+// one. Empty when the words name commands (CLI11 reports anything else wrong with them).
+std::string unknown_command(const CLI::App& app, int argc, char** argv) {
+    const CLI::App* at = &app;
+    std::string path;  // the commands named so far, "workspace "
+    for (int i = 1;; i++) {
+        std::string names;
+        const CLI::App* next = nullptr;
+        const std::string word = i < argc ? argv[i] : "";
+        for (const CLI::App* sub : at->get_subcommands({})) {
+            if (i < argc && sub->check_name(word)) next = sub;
+            names += (names.empty() ? "" : ", ") + sub->get_name();
+        }
+        if (next != nullptr) {
+            at = next;
+            path += word + " ";
+            continue;
+        }
+        if (at->get_require_subcommand_min() == 0 || names.empty()) return "";
+        if (i >= argc) return "give a " + path + "command: " + names;
+        if (word.empty() || word[0] == '-') return "";  // --help, or an option CLI11 judges
+        return "unknown command '" + path + word + "'; " + path + "commands: " + names;
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -631,6 +661,10 @@ int main(int argc, char** argv) {
     add_scoring_commands(cl);
     add_other_commands(cl);
     add_history_commands(cl);
+    if (const std::string unknown = unknown_command(cl.app, argc, argv); !unknown.empty()) {
+        fprintf(stderr, "trainopt: error: %s\n", safe(unknown).c_str());
+        return kExitUsage;
+    }
     try {
         cl.app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

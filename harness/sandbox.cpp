@@ -79,7 +79,7 @@ std::vector<std::string> sandbox_argv(const SandboxSpec& spec) {
     }
     // Nothing else is writable: no unbounded tmpfs at / or /dev (/dev/null stays usable).
     argv.insert(argv.end(), {"--remount-ro", "/dev", "--remount-ro", "/"});
-    for (const std::string& kv : sandbox_environment()) {
+    for (const std::string& kv : spec.env.empty() ? sandbox_environment() : spec.env) {
         size_t eq = kv.find('=');
         argv.insert(argv.end(), {"--setenv", kv.substr(0, eq), kv.substr(eq + 1)});
     }
@@ -95,6 +95,12 @@ std::vector<std::string> sandbox_environment() {
     for (const char* name : {"OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"}) {
         if (const char* value = std::getenv(name)) env.push_back(std::string(name) + "=" + value);
     }
+    return env;
+}
+
+std::vector<std::string> trainer_environment() {
+    std::vector<std::string> env = sandbox_environment();
+    env.push_back("OMP_WAIT_POLICY=PASSIVE");
     return env;
 }
 

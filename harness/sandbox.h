@@ -46,6 +46,7 @@ struct SandboxSpec {
     size_t tmp_size_bytes = (size_t)256 << 20;  // the sandbox's /tmp
     std::vector<std::string> command;           // paths as seen inside the sandbox
     std::string cwd;                            // inside the sandbox
+    std::vector<std::string> env;               // NAME=VALUE; empty: sandbox_environment()
 };
 
 // The argv that runs `spec.command` sandboxed. With SandboxMode::none it is the command itself;
@@ -55,6 +56,12 @@ std::vector<std::string> sandbox_argv(const SandboxSpec& spec);
 // A cleared environment: PATH, HOME=/tmp, LANG=C, plus the OpenBLAS CPU overrides when the
 // host sets them (some CPUs need them to run OpenBLAS at all).
 std::vector<std::string> sandbox_environment();
+
+// A trainer run's environment: sandbox_environment() plus the harness's defaults for every
+// trainer, the baseline's and a submission's alike: OMP_WAIT_POLICY=PASSIVE, so OpenMP's idle
+// threads sleep instead of spinning on cores the trainer's other threads (OpenBLAS's, oneTBB's)
+// need. Measured: an OpenMP submission spinning by default took 29 s where it takes 5 s.
+std::vector<std::string> trainer_environment();
 
 // The host uid that sandboxed processes run as: 65534 (nobody) when the harness runs as root, so
 // that nothing untrusted is root outside its namespace and per-user limits apply; otherwise the

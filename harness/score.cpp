@@ -44,6 +44,25 @@ Status write_reports(const ScoreOptions& options, ScoreReport& report) {
     return {};
 }
 
+// Where a repetition's losses went furthest from the reference's, and its per-tensor distances
+// of the final weights when it is the one to show: an invalid repetition (the last), else the
+// one with the largest weight distance.
+void add_loss_and_tensors(const RepResult& rep, TaskReport& t, double& shown_distance) {
+    const Comparison& c = rep.verification.comparison;
+    if (c.worst_step >= 0 && (t.worst_loss_step < 0 || c.max_loss_diff > t.max_loss_diff))
+        t.worst_loss_step = c.worst_step;
+    if (!rep.verification.valid() || c.weight_distance > shown_distance) {
+        shown_distance = c.weight_distance;
+        t.first_loss_step_over = c.first_step_over;
+        t.first_loss_diff_over = c.first_diff_over;
+        t.tensors.clear();
+        for (const TensorDistance& d : c.tensors) {
+            t.tensors.push_back({kParamTensorNames[d.slice.tensor], d.slice.layer, d.rel,
+                                 gradient_kernel_of(d.slice.tensor)});
+        }
+    }
+}
+
 TaskReport task_report_of(const TaskEvaluation& eval) {
     TaskReport t;
     t.name = eval.task.name;
@@ -55,7 +74,9 @@ TaskReport task_report_of(const TaskEvaluation& eval) {
     t.step_gflop = training_step_flops(eval.task) / 1e9;
     t.check = eval.task.verify.check == CheckKind::local ? "local" : "trajectory";
     t.spec_hash = task_spec_hash(eval.task);
+    double shown_distance = -1;  // the weight distance of the repetition t.tensors comes from
     for (const RepResult& rep : eval.reps) {
+        add_loss_and_tensors(rep, t, shown_distance);
         t.seeds.push_back(rep.seed);
         t.baseline_seconds.push_back(rep.baseline_seconds);
         t.submission_seconds.push_back(rep.submission_seconds);
@@ -154,6 +175,7 @@ ScoreReport start_report(const ScoreOptions& options, const TrustedInputs& trust
     report.warnings = trusted.warnings;
     for (const std::string& w : scored.warnings) report.warnings.push_back(w);
     if (ctx.sandbox == SandboxMode::none) report.warnings.push_back(kUnsandboxedWarning);
+    report.command = options.command;
     report.created_at = utc_now();
     report.submission = terminal_safe_line(options.submission);
     report.suite = scored.suite.name;

@@ -35,6 +35,9 @@ struct ScoreOptions {
     bool require_sandbox = false;  // refuse to run without bubblewrap
     bool disable_sandbox = false;  // testing the fallback only: run as if bubblewrap were absent
     bool measure_peak = true;      // the sgemm peak of the speed-of-light column (verify skips it)
+
+    // the command the report is of (kReportCommands): "trainopt verify: VALID"
+    std::string command = "score";
 };
 
 // The finished report (VALID, INVALID or REJECTED), its files written. Fails when the harness

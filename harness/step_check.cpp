@@ -25,6 +25,70 @@ double relative_distance(const std::vector<float>& sub, const std::vector<float>
     return moved > 0 ? distance / moved : distance;
 }
 
+std::string ParamSlice::name() const {
+    return std::string(kParamTensorNames[tensor]) +
+           (layer >= 0 ? " of layer " + std::to_string(layer) : "");
+}
+
+std::vector<ParamSlice> param_slices(const GPTConfig& config) {
+    const auto sizes = param_tensor_sizes(config);
+    std::vector<ParamSlice> slices;
+    size_t offset = 0;
+    for (int t = 0; t < kNumParamTensors; t++) {
+        const bool per_layer = t >= 2 && t < kNumParamTensors - 2;
+        const int count = per_layer ? config.num_layers : 1;
+        const size_t n = sizes[t] / count;
+        for (int layer = 0; layer < count; layer++, offset += n)
+            slices.push_back({t, per_layer ? layer : -1, offset, n});
+    }
+    return slices;
+}
+
+std::vector<TensorDistance> tensor_distances(const std::vector<float>& sub,
+                                             const std::vector<float>& ref,
+                                             const std::vector<float>& start,
+                                             const GPTConfig& config) {
+    std::vector<TensorDistance> out;
+    for (const ParamSlice& s : param_slices(config)) {
+        double moved = 0, distance = 0;
+        for (size_t i = s.offset; i < s.offset + s.size; i++) {
+            const double m = (double)ref[i] - (double)start[i];
+            const double d = (double)sub[i] - (double)ref[i];
+            moved += m * m;
+            distance += d * d;
+        }
+        moved = std::sqrt(moved);
+        distance = std::sqrt(distance);
+        const double rel = moved > 0 ? distance / moved : (distance > 0 ? INFINITY : 0.0);
+        out.push_back({s, rel, moved});
+    }
+    return out;
+}
+
+const char* gradient_kernel_of(int tensor) {
+    // indices as in kParamTensorNames: the backward calls of gpt_backward (kernels/gpt.cpp) that
+    // accumulate into each gradient; a wrong kernel further down the backward pass (a later
+    // layer, attention_backward, gelu_backward, softmax) shows in this tensor too
+    static const char* const kKernels[kNumParamTensors] = {
+        "encoder_backward (token embedding) and matmul_backward of the LM head (tied to wte)",
+        "encoder_backward (position embedding)",
+        "layernorm_backward of ln1 (before attention)",
+        "layernorm_backward of ln1 (before attention)",
+        "matmul_backward of the attention's qkv projection (its dout from attention_backward)",
+        "matmul_backward of the attention's qkv projection (its dout from attention_backward)",
+        "matmul_backward of the attention's output projection",
+        "matmul_backward of the attention's output projection",
+        "layernorm_backward of ln2 (before the MLP)",
+        "layernorm_backward of ln2 (before the MLP)",
+        "matmul_backward of the MLP's fc layer (its dout from gelu_backward)",
+        "matmul_backward of the MLP's fc layer (its dout from gelu_backward)",
+        "matmul_backward of the MLP's projection",
+        "matmul_backward of the MLP's projection",
+        "layernorm_backward of the final layernorm",
+        "layernorm_backward of the final layernorm"};
+    return tensor >= 0 && tensor < kNumParamTensors ? kKernels[tensor] : "";
+}
+
 std::vector<StepWindow> pick_windows(int total, int count, int steps, uint64_t random) {
     Rng rng(random);
     // uniformly placed, not overlapping: drawn again while two overlap
@@ -144,34 +208,24 @@ WindowDeviation compare_window(const StepWindow& window, const TrainingState& st
             d.worst_step = window.start + (int)i;
         }
     }
-    // per parameter tensor, and per layer for the tensors stacked over layers (all but the
-    // embeddings and the final layernorm), so one layer left untrained does not hide
-    const auto sizes = param_tensor_sizes(config);
-    const int L = config.num_layers;
-    size_t offset = 0;
-    for (int t = 0; t < kNumParamTensors; t++) {
-        const bool per_layer = t >= 2 && t < kNumParamTensors - 2;
-        const int slices = per_layer ? L : 1;
-        const size_t n = sizes[t] / slices;
-        for (int slice = 0; slice < slices; slice++, offset += n) {
-            auto part = [&](const std::vector<float>& x) {
-                return std::vector<float>(x.begin() + offset, x.begin() + offset + n);
-            };
-            const std::vector<float> ref = part(reference.end.params), begin = part(start.params);
-            const double moved = l2_distance(ref, begin);
-            const double distance = l2_distance(part(submission_end.params), ref);
-            const double rel = moved > 0 ? distance / moved : (distance > 0 ? INFINITY : 0.0);
-            const std::string name = std::string(kParamTensorNames[t]) +
-                                     (per_layer ? " of layer " + std::to_string(slice) : "");
-            if (rel > d.tensor_rel || std::isnan(rel)) {
-                d.tensor_rel = rel;
-                d.worst_tensor = name;
-            }
-            // moments that stop the reference's own update show as a part it never moves
-            if (moved == 0 && d.frozen_tensor.empty() &&
-                l2_distance(part(reference.end.m), part(start.m)) > 0)
-                d.frozen_tensor = name;
+    // per parameter tensor, and per layer for the tensors stacked over layers
+    const std::vector<ParamSlice> slices = param_slices(config);
+    const std::vector<TensorDistance> distances =
+        tensor_distances(submission_end.params, reference.end.params, start.params, config);
+    for (size_t i = 0; i < slices.size(); i++) {
+        const TensorDistance& t = distances[i];
+        if (t.rel > d.tensor_rel || std::isnan(t.rel)) {
+            d.tensor_rel = t.rel;
+            d.worst_tensor = t.slice.name();
         }
+        // moments that stop the reference's own update show as a part it never moves
+        const ParamSlice& s = slices[i];
+        auto part = [&](const std::vector<float>& x) {
+            return std::vector<float>(x.begin() + s.offset, x.begin() + s.offset + s.size);
+        };
+        if (t.moved == 0 && d.frozen_tensor.empty() &&
+            l2_distance(part(reference.end.m), part(start.m)) > 0)
+            d.frozen_tensor = s.name();
     }
     d.params_rel = relative_distance(submission_end.params, reference.end.params, start.params);
     d.m_rel = relative_distance(submission_end.m, reference.end.m, start.m);

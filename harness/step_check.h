@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "contract/model_layout.h"
 #include "contract/result.h"
 #include "contract/training_state.h"
 #include "tasks/task_spec.h"
@@ -22,6 +23,42 @@ double l2_distance(const std::vector<float>& a, const std::vector<float>& b);
 // the whole run's weight distance (weights_rel) and a window's state distance.
 double relative_distance(const std::vector<float>& sub, const std::vector<float>& ref,
                          const std::vector<float>& start);
+
+// A parameter tensor of the canonical layout (contract/model_layout.h), or one layer's slice of
+// a tensor stacked over layers (all but wte, wpe, lnfw and lnfb), so one layer that went wrong
+// does not hide among the others.
+struct ParamSlice {
+    int tensor = 0;  // index into kParamTensorNames
+    int layer = -1;  // -1: a tensor that is not stacked over layers
+    size_t offset = 0;
+    size_t size = 0;
+
+    std::string name() const;  // "wte", "qkvw of layer 0"
+};
+
+// Every slice of the layout, in canonical order.
+std::vector<ParamSlice> param_slices(const GPTConfig& config);
+
+// How far a submission's slice of the weights is from the reference's.
+struct TensorDistance {
+    ParamSlice slice;
+    // ||sub - ref|| / ||ref - start||: about 1 when the submission left in place what the
+    // reference moved; infinite when the reference did not move it and the submission did
+    double rel = 0;
+    double moved = 0;  // ||ref - start||: how far the reference's training moved it
+};
+
+// The per-slice distances of `sub` from `ref`, relative to the reference's update from `start`,
+// in canonical order. The whole run's final weights (verify.h) and a window's end state use it.
+std::vector<TensorDistance> tensor_distances(const std::vector<float>& sub,
+                                             const std::vector<float>& ref,
+                                             const std::vector<float>& start,
+                                             const GPTConfig& config);
+
+// The kernels whose backward pass writes a parameter tensor's gradient in the model's step
+// (kernels/gpt.cpp), for telling an agent where to look when that tensor went wrong: e.g.
+// "matmul_backward of the attention's qkv projection" for qkvw.
+const char* gradient_kernel_of(int tensor);
 
 // Steps [start, start + steps).
 struct StepWindow {

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -246,6 +247,26 @@ std::vector<EmbeddedFile> builtin_task_files() {
 
 std::vector<EmbeddedFile> workspace_documents() {
     return {manifest::kWorkspaceDocs, manifest::kWorkspaceDocs + manifest::kWorkspaceDocCount};
+}
+
+std::string workspace_document_text(const EmbeddedFile& doc, const std::string& trainopt_command) {
+    std::string text(doc.text());
+    for (size_t at = text.find(kTrainoptPlaceholder); at != std::string::npos;
+         at = text.find(kTrainoptPlaceholder, at + trainopt_command.size()))
+        text.replace(at, kTrainoptPlaceholder.size(), trainopt_command);
+    return text;
+}
+
+std::string own_command() {
+    const std::string exe = self_executable();
+    if (exe.empty()) return "trainopt";
+    const bool plain = std::all_of(exe.begin(), exe.end(), [](char c) {
+        return std::isalnum((unsigned char)c) || std::strchr("/._+-", c) != nullptr;
+    });
+    if (plain) return exe;
+    std::string quoted = "'";
+    for (char c : exe) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return quoted + "'";
 }
 
 std::vector<std::string> builtin_suite_names() {

@@ -73,6 +73,18 @@ Result<ScoringSuite> load_scoring_suite(const TrustedInputs& inputs,
 // TASK.md, docs/writing-a-submission.md, docs/task-format.md, docs/kernel-api.md.
 std::vector<EmbeddedFile> workspace_documents();
 
+// The placeholder in the workspace documents (TASK.md) that `trainopt workspace init` replaces
+// with the command that runs the trainopt creating the workspace, so the documents give the
+// exact command whatever the agent's PATH holds.
+constexpr std::string_view kTrainoptPlaceholder = "@TRAINOPT@";
+
+// A workspace document's text with every kTrainoptPlaceholder replaced by `trainopt_command`.
+std::string workspace_document_text(const EmbeddedFile& doc, const std::string& trainopt_command);
+
+// The running trainopt as one shell word: its absolute path (/proc/self/exe), single-quoted
+// when it holds anything but letters, digits and "/._+-"; "trainopt" when it cannot be found.
+std::string own_command();
+
 // The task files compiled into trainopt, paths relative to tasks/ ("default/small.toml").
 std::vector<EmbeddedFile> builtin_task_files();
 

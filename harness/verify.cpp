@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "harness/safe_file.h"
 #include "kernels/gpt.h"
@@ -14,11 +14,51 @@ namespace trainopt {
 
 namespace {
 
-std::string fmt_g(double v) {
-    std::ostringstream s;
-    s.precision(4);
-    s << v;
-    return s.str();
+// v with `digits` significant digits ("%.*g").
+std::string fmt_g(double v, int digits) {
+    char buf[64];
+    snprintf(buf, sizeof(buf), "%.*g", digits, v);
+    return buf;
+}
+
+// A tolerance or a deviation: "1e-05", "8.1e-05", "0.65".
+std::string fmt_short(double v) {
+    return fmt_g(v, 2);
+}
+
+// "A vs reference B" with at least 6 significant digits, and as many more as it takes for the
+// two to differ when they do ("2.35812 vs reference 2.35804", never "2.358 vs 2.358").
+std::string versus(double submission, double reference) {
+    int digits = 6;
+    while (digits < 17 && submission != reference &&
+           fmt_g(submission, digits) == fmt_g(reference, digits))
+        digits++;
+    return fmt_g(submission, digits) + " vs reference " + fmt_g(reference, digits);
+}
+
+// The farthest parameter tensors first; a NaN distance is the farthest of all.
+void sort_farthest_first(std::vector<TensorDistance>& tensors) {
+    std::stable_sort(tensors.begin(), tensors.end(),
+                     [](const TensorDistance& a, const TensorDistance& b) {
+                         if (std::isnan(a.rel) != std::isnan(b.rel)) return std::isnan(a.rel);
+                         return a.rel > b.rel;
+                     });
+}
+
+// Why the loss trajectory is over the tolerance: the worst step and the first one over it, each
+// with both losses.
+std::string trajectory_reason(const Comparison& c, const std::vector<float>& submission,
+                              const std::vector<float>& reference, double tolerance) {
+    auto losses = [&](int step) { return versus(submission[step], reference[step]); };
+    std::string reason =
+        "loss trajectory differs from the reference: |delta| = " + fmt_short(c.max_loss_diff) +
+        " nats at step " + std::to_string(c.worst_step) + " > tolerance " + fmt_short(tolerance) +
+        " (" + losses(c.worst_step);
+    if (c.first_step_over == c.worst_step || c.first_step_over < 0)
+        return reason + "; the first step over the tolerance)";
+    return reason + ", the worst step); first over the tolerance at step " +
+           std::to_string(c.first_step_over) + ": |delta| = " + fmt_short(c.first_diff_over) +
+           " nats (" + losses(c.first_step_over) + ")";
 }
 
 constexpr double kReadDeadlineSeconds = 30;
@@ -163,18 +203,21 @@ Verification verify_run(const TaskSpec& task, const ReferenceRun& reference,
             "meta.json does not carry this run's nonce: the outputs were not "
             "produced by this run");
     }
+    const bool whole_run = task.verify.check == CheckKind::trajectory;
     for (size_t step = 0; step < submission.losses.size(); step++) {
         double d = std::fabs((double)submission.losses[step] - reference.outputs.losses[step]);
-        if (d > c.max_loss_diff || std::isnan(d)) {
+        if ((d > c.max_loss_diff || std::isnan(d)) && !std::isnan(c.max_loss_diff)) {
             c.max_loss_diff = d;
             c.worst_step = (int)step;
         }
+        if (whole_run && c.first_step_over < 0 && !(d <= tol.loss_abs)) {
+            c.first_step_over = (int)step;
+            c.first_diff_over = d;
+        }
     }
-    const bool whole_run = task.verify.check == CheckKind::trajectory;
-    if (whole_run && c.max_loss_diff > tol.loss_abs) {
-        v.reasons.push_back("loss trajectory differs from the reference: |delta| = " +
-                            fmt_g(c.max_loss_diff) + " nats at step " +
-                            std::to_string(c.worst_step) + " > tolerance " + fmt_g(tol.loss_abs));
+    if (whole_run && !(c.max_loss_diff <= tol.loss_abs)) {
+        v.reasons.push_back(
+            trajectory_reason(c, submission.losses, reference.outputs.losses, tol.loss_abs));
     }
 
     c.heldout_reference = reference.heldout;
@@ -184,17 +227,30 @@ Verification verify_run(const TaskSpec& task, const ReferenceRun& reference,
     if (!(c.heldout_diff <= heldout_tolerance)) {
         v.reasons.push_back(
             "held-out loss of the final checkpoint, recomputed by the harness, is " +
-            fmt_g(c.heldout_submission) + " vs reference " + fmt_g(c.heldout_reference) +
-            " (|delta| " + fmt_g(c.heldout_diff) + " > tolerance " + fmt_g(heldout_tolerance) +
+            versus(c.heldout_submission, c.heldout_reference) + " (|delta| " +
+            fmt_short(c.heldout_diff) + " > tolerance " + fmt_short(heldout_tolerance) +
             (whole_run ? "" : ", the task's quality band") + ")");
     }
 
     c.weight_distance = relative_distance(
         submission.checkpoint.params, reference.outputs.checkpoint.params, reference.init_params);
+    if (whole_run) {
+        c.tensors =
+            tensor_distances(submission.checkpoint.params, reference.outputs.checkpoint.params,
+                             reference.init_params, gpt_config_of(task));
+        sort_farthest_first(c.tensors);
+    }
     if (whole_run && !(c.weight_distance <= tol.weights_rel)) {
-        v.reasons.push_back("final weights differ from the reference: relative distance " +
-                            fmt_g(c.weight_distance) + " of the training update > tolerance " +
-                            fmt_g(tol.weights_rel));
+        std::string reason = "final weights differ from the reference: relative distance " +
+                             fmt_g(c.weight_distance, 3) + " of the training update > tolerance " +
+                             fmt_short(tol.weights_rel);
+        if (!c.tensors.empty()) {
+            const TensorDistance& farthest = c.tensors.front();
+            reason += "; the farthest tensor is " + farthest.slice.name() + ", at " +
+                      fmt_g(farthest.rel, 3) + "; its gradient comes from " +
+                      gradient_kernel_of(farthest.slice.tensor);
+        }
+        v.reasons.push_back(reason);
     }
     return v;
 }

@@ -54,10 +54,16 @@ double heldout_loss(const TaskSpec& task, const std::vector<float>& params,
 struct Comparison {
     double max_loss_diff = 0;  // nats, over all steps
     int worst_step = -1;
+    // the first step whose |delta| is over the task's loss_abs (-1: none), and its |delta|
+    int first_step_over = -1;
+    double first_diff_over = 0;
     double heldout_reference = 0;
     double heldout_submission = 0;
     double heldout_diff = 0;
     double weight_distance = 0;  // ||w_sub - w_ref|| / ||w_ref - w_init||
+    // the same per parameter tensor (per layer), the farthest first; tasks checked "trajectory"
+    // only (a chaotic run's final weights part from the reference's legitimately)
+    std::vector<TensorDistance> tensors;
     // check = "local": the windows replayed and recomputed with the reference kernels
     std::vector<WindowDeviation> windows;
     // the model's quality, for reports: final_training_loss of each run's losses (the held-out

@@ -23,6 +23,10 @@ std::string to_string(Verdict verdict) {
     return "?";
 }
 
+bool shows_tensors(const ScoreReport& report, const TaskReport& task) {
+    return !task.tensors.empty() && (report.command == "verify" || !task.valid);
+}
+
 TaskTimes times_of(const TaskReport& t) {
     return {t.baseline_seconds, t.submission_seconds, t.valid};
 }

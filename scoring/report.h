@@ -41,6 +41,17 @@ enum class Verdict {
 };
 std::string to_string(Verdict verdict);  // "VALID", "INVALID", "REJECTED", "INCOMPLETE"
 
+// One parameter tensor of a run's final weights (one layer's slice of a tensor stacked over
+// layers): its distance from the reference's, relative to the reference's update of it
+// (||w_sub - w_ref|| / ||w_ref - w_init||, harness/verify.h), and the kernels whose backward
+// writes its gradient: where to look when a submission's weights went wrong.
+struct TensorReport {
+    std::string tensor;  // a name of the canonical layout: "wte", "qkvw", ...
+    int layer = -1;      // -1: a tensor not stacked over layers
+    double rel = 0;      // infinite: the reference did not move it and the submission did
+    std::string kernel;  // e.g. "matmul_backward of the attention's qkv projection"
+};
+
 struct TaskReport {
     std::string name;
     // the suite the task belongs to in a report of two suites (ScoreReport::suites); empty in a
@@ -64,8 +75,17 @@ struct TaskReport {
     double backstop_seconds = 0;
     double backstop_fraction = 0;  // backstop_seconds / fastest submission run; 1 = at the bound
     double max_loss_diff = 0;
+    int worst_loss_step = -1;  // the step of max_loss_diff (-1: unknown)
+    // the first step whose loss deviation is over the task's loss_abs, and that deviation, in
+    // the repetition `tensors` come from (-1: none)
+    int first_loss_step_over = -1;
+    double first_loss_diff_over = 0;
     double max_heldout_diff = 0;
     double max_weight_distance = 0;
+    // Per tensor, the farthest first, of one repetition: the invalid one if any, else the one
+    // with the largest weight distance. Tasks checked "trajectory" only; empty in reports from
+    // before it. Shown after a failure and in a verify report.
+    std::vector<TensorReport> tensors;
     // The trained model's quality, per repetition in the order of `seeds`: the final training
     // loss (mean of a run's last min(10, steps) per-step losses) and the held-out loss the
     // harness recomputed with the reference kernels, nats. NaN (null in the JSON) for a
@@ -106,9 +126,13 @@ struct TwoSuiteReport {
     TwoSuiteSummary summary;  // set by finalize_report; summary.headline is ScoreReport::summary
 };
 
+// The commands whose report a ScoreReport is; the reports' headings name it.
+constexpr const char* kReportCommands[] = {"score", "verify", "baseline", "ci"};
+
 struct ScoreReport {
     int schema_version = kReportSchemaVersion;
-    std::string created_at;  // UTC, ISO 8601
+    std::string command = "score";  // one of kReportCommands: "trainopt verify: VALID"
+    std::string created_at;         // UTC, ISO 8601
     std::string submission;
     std::string submission_kind;
     std::string suite;
@@ -151,6 +175,11 @@ Result<ScoreReport> load_report(const std::string& path);
 
 // The Markdown rendering (report_markdown.cpp): headline, task table, findings.
 std::string report_to_markdown(const ScoreReport& report);
+// The plain-text rendering for a terminal (report_text.cpp): what report_to_markdown says,
+// without Markdown syntax or escapes, every string through terminal_safe.
+std::string report_to_text(const ScoreReport& report);
+// Whether a task's per-tensor table is shown: after a failure, and in a verify report.
+bool shows_tensors(const ScoreReport& report, const TaskReport& task);
 // The HTML page (report_html.cpp): self-contained (inline CSS and SVG, no scripts, nothing
 // loaded from elsewhere); every string from the report is escaped.
 std::string report_to_html(const ScoreReport& report);

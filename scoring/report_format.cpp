@@ -8,6 +8,22 @@
 
 namespace trainopt {
 
+std::string command_name(const ScoreReport& r) {
+    for (const char* command : kReportCommands) {
+        if (r.command == command) return command;
+    }
+    return "score";
+}
+
+std::string peak_text(const ScoreReport& r) {
+    return r.peak_gflops > 0 ? "measured peak " + format_fixed(r.peak_gflops, 1) + " GFLOP/s"
+                             : "peak not measured";
+}
+
+std::string layer_text(int layer) {
+    return layer >= 0 ? std::to_string(layer) : "-";
+}
+
 std::string format_fixed(double v, int digits) {
     char buf[64];
     snprintf(buf, sizeof(buf), "%.*f", digits, v);

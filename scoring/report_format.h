@@ -10,6 +10,26 @@
 
 namespace trainopt {
 
+// The command the report is of, for its heading: "score", "verify", ... (a loaded report's
+// command is one of kReportCommands; anything else shows as "score").
+std::string command_name(const ScoreReport& r);
+
+// The sgemm peak in the report's header: "measured peak 181.3 GFLOP/s", or "peak not measured"
+// (verify does not measure it).
+std::string peak_text(const ScoreReport& r);
+
+// A per-tensor row's layer: the number, or "-" for a tensor not stacked over layers.
+std::string layer_text(int layer);
+
+// What the per-tensor table of the final weights shows, one paragraph.
+constexpr const char* kTensorTableExplanation =
+    "The distance of each parameter tensor (per layer) of the submission's final weights from "
+    "the reference's, relative to the reference's update of it (||w_sub - w_ref|| / ||w_ref - "
+    "w_init||), the farthest first, with the backward kernels that write its gradient. A wrong "
+    "backward kernel shows first in the tensors it writes and in those before it in the model "
+    "(earlier layers, the embeddings); over a whole run every tensor drifts after them, so the "
+    "farthest tensors are where to look first, not a proof.";
+
 // v with exactly `digits` decimals ("%.*f").
 std::string format_fixed(double v, int digits);
 

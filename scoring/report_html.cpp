@@ -94,8 +94,8 @@ std::string stat_box(const std::string& value, const std::string& label,
 // The verdict, the headline numbers and how the score was measured.
 std::string header_html(const ScoreReport& r) {
     std::ostringstream h;
-    h << "<header><h1>trainopt score <span class='verdict " << verdict_class(r.verdict) << "'>"
-      << to_string(r.verdict) << "</span></h1>";
+    h << "<header><h1>trainopt " << command_name(r) << " <span class='verdict "
+      << verdict_class(r.verdict) << "'>" << to_string(r.verdict) << "</span></h1>";
     h << "<p class='meta'><span>submission <code>" << html_text(r.submission) << "</code> ("
       << html_text(r.submission_kind) << ")</span> &#183; <span>suite " << html_text(r.suite)
       << "</span> &#183; <span>" << r.reps << " repetitions, base seed " << r.seed
@@ -312,8 +312,9 @@ std::string report_to_html(const ScoreReport& r) {
     std::ostringstream h;
     h << "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
          "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-         "<title>trainopt score: "
-      << to_string(r.verdict) << "</title><style>" << kStyle << "</style></head><body>";
+         "<title>trainopt "
+      << command_name(r) << ": " << to_string(r.verdict) << "</title><style>" << kStyle
+      << "</style></head><body>";
     h << header_html(r) << findings_html(r);
     if (!r.tasks.empty()) {
         h << two_suites_html(r) << speedup_section_html(r) << task_table_html(r)

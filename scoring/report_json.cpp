@@ -1,5 +1,6 @@
 // The report's versioned JSON form (schema kReportSchemaVersion): written by every score,
 // read back by `trainopt report` and `trainopt ci`.
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -47,11 +48,54 @@ std::string hash_from_json(const nlohmann::json& j, const char* key) {
     return hash;
 }
 
+// A deviation that may not be finite (a tensor's relative distance, a NaN loss's deviation): a
+// number, or "inf" / "nan", which JSON numbers cannot hold.
+nlohmann::json distance_to_json(double rel) {
+    if (std::isfinite(rel)) return rel;
+    return std::isnan(rel) ? "nan" : "inf";
+}
+
+double distance_from_json(const nlohmann::json& j) {
+    if (j.is_number()) return j.get<double>();
+    const std::string word = j.get<std::string>();
+    if (word == "inf") return INFINITY;
+    if (word == "nan") return std::nan("");
+    throw std::runtime_error("a deviation must be a number, \"inf\" or \"nan\"");
+}
+
+nlohmann::json tensors_to_json(const std::vector<TensorReport>& tensors) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const TensorReport& t : tensors) {
+        out.push_back({{"tensor", t.tensor},
+                       {"layer", t.layer},
+                       {"rel", distance_to_json(t.rel)},
+                       {"kernel", t.kernel}});
+    }
+    return out;
+}
+
+// Optional (added within schema 1): empty when absent.
+std::vector<TensorReport> tensors_from_json(const nlohmann::json& task) {
+    std::vector<TensorReport> out;
+    if (!task.contains("tensors")) return out;
+    for (const nlohmann::json& jt : task.at("tensors")) {
+        TensorReport t;
+        t.tensor = jt.at("tensor").get<std::string>();
+        t.layer = jt.at("layer").get<int>();
+        if (t.layer < -1) throw std::runtime_error("a tensor's layer must be -1 or more");
+        t.rel = distance_from_json(jt.at("rel"));
+        t.kernel = jt.at("kernel").get<std::string>();
+        out.push_back(std::move(t));
+    }
+    return out;
+}
+
 }  // namespace
 
 nlohmann::json report_to_json(const ScoreReport& r) {
     nlohmann::json j;
     j["schema_version"] = r.schema_version;
+    j["command"] = r.command;
     j["created_at"] = r.created_at;
     j["submission"] = {{"path", r.submission}, {"kind", r.submission_kind}};
     j["suite"] = r.suite;
@@ -113,6 +157,10 @@ nlohmann::json report_to_json(const ScoreReport& r) {
              {"backstop_seconds", t.backstop_seconds},
              {"backstop_fraction", t.backstop_fraction},
              {"max_loss_diff", t.max_loss_diff},
+             {"worst_loss_step", t.worst_loss_step},
+             {"first_loss_step_over", t.first_loss_step_over},
+             {"first_loss_diff_over", distance_to_json(t.first_loss_diff_over)},
+             {"tensors", tensors_to_json(t.tensors)},
              {"max_heldout_diff", t.max_heldout_diff},
              {"max_weight_distance", t.max_weight_distance},
              {"baseline_final_loss", measured_values_to_json(t.baseline_final_loss)},
@@ -144,6 +192,11 @@ Result<ScoreReport> report_from_json(const nlohmann::json& j) {
                            std::to_string(kReportSchemaVersion) + ")");
         }
         ScoreReport r;
+        // added within schema 1: optional, "score" in earlier reports
+        r.command = j.value("command", std::string("score"));
+        if (std::find(std::begin(kReportCommands), std::end(kReportCommands), r.command) ==
+            std::end(kReportCommands))
+            throw std::runtime_error("unknown command " + r.command);
         r.created_at = j.at("created_at").get<std::string>();
         r.submission = j.at("submission").at("path").get<std::string>();
         r.submission_kind = j.at("submission").at("kind").get<std::string>();
@@ -206,6 +259,12 @@ Result<ScoreReport> report_from_json(const nlohmann::json& j) {
             t.steps = jt.at("steps").get<int>();
             t.step_gflop = jt.at("step_gflop").get<double>();
             t.max_loss_diff = jt.at("max_loss_diff").get<double>();
+            // added within schema 1: optional, so earlier reports still load
+            t.worst_loss_step = jt.value("worst_loss_step", -1);
+            t.first_loss_step_over = jt.value("first_loss_step_over", -1);
+            if (jt.contains("first_loss_diff_over"))
+                t.first_loss_diff_over = distance_from_json(jt.at("first_loss_diff_over"));
+            t.tensors = tensors_from_json(jt);
             t.max_heldout_diff = jt.at("max_heldout_diff").get<double>();
             t.max_weight_distance = jt.at("max_weight_distance").get<double>();
             // added within schema 1: optional, so earlier reports still load

@@ -52,17 +52,35 @@ std::string md_two_suites(const ScoreReport& r) {
     return md;
 }
 
+// The per-tensor distances of the final weights of the tasks that show them (shows_tensors).
+std::string md_tensors(const ScoreReport& r) {
+    std::string md;
+    for (const TaskReport& t : r.tasks) {
+        if (!shows_tensors(r, t)) continue;
+        if (md.empty()) {
+            md = "\n## Final weights per tensor\n\n" + std::string(kTensorTableExplanation) + "\n";
+        }
+        md += "\n" + markdown_inline(t.name) + ":\n\n";
+        md += "| tensor | layer | relative distance | gradient from |\n|---|---:|---:|---|\n";
+        for (const TensorReport& x : t.tensors) {
+            md += "| " + markdown_inline(x.tensor) + " | " + layer_text(x.layer) + " | " +
+                  format_scientific(x.rel) + " | " + markdown_inline(x.kernel) + " |\n";
+        }
+    }
+    return md;
+}
+
 }  // namespace
 
 std::string report_to_markdown(const ScoreReport& r) {
     std::ostringstream md;
-    md << "# trainopt score: " << to_string(r.verdict) << "\n\n";
+    md << "# trainopt " << command_name(r) << ": " << to_string(r.verdict) << "\n\n";
     md << "- submission: " << markdown_code_span(r.submission) << " ("
        << markdown_inline(r.submission_kind) << ")\n";
     md << "- suite: " << markdown_inline(r.suite) << ", " << r.reps
        << " repetitions per task, base seed " << r.seed << "\n";
-    md << "- machine: " << r.threads << " threads, measured peak " << format_fixed(r.peak_gflops, 1)
-       << " GFLOP/s, sandbox: " << markdown_inline(r.sandbox) << "\n";
+    md << "- machine: " << r.threads << " threads, " << peak_text(r)
+       << ", sandbox: " << markdown_inline(r.sandbox) << "\n";
     md << "- created: " << markdown_inline(r.created_at) << "\n\n";
     md << "| | speedup | 95% CI |\n|---|---:|---|\n";
     md << "| **arithmetic mean** (headline) | **" << format_fixed(r.summary.arithmetic, 2)
@@ -118,6 +136,7 @@ std::string report_to_markdown(const ScoreReport& r) {
                << format_scientific(t.max_window_state_rel) << "\n";
         }
     }
+    md << md_tensors(r);
     bool any_notes = !r.warnings.empty() || !r.rejected.empty();
     for (const TaskReport& t : r.tasks)
         any_notes = any_notes || !t.reasons.empty() || !t.warnings.empty();
