@@ -104,11 +104,10 @@ void expect_valid_on_generated_suites(const std::string& submission) {
                         "steps = [8, 200]\ntarget_seconds = 0.3\nmax_step_gflop = 0.05\n");
     for (const char* seed : {"11", "12", "13"}) {
         const std::string json = dir.path + "/r" + seed + ".json";
-        auto r = testing::run_cli(
-            {"verify", testing::project_root() + "/submissions/" + submission, "--suite",
-             std::string("generated:") + seed + ":8", "--generator", dir.path + "/ranges.toml",
-             "--json", json},
-            dir.path + "/log" + seed);
+        auto r = testing::run_cli({"verify", testing::project_root() + "/submissions/" + submission,
+                                   "--suite", std::string("generated:") + seed + ":8",
+                                   "--generator", dir.path + "/ranges.toml", "--json", json},
+                                  dir.path + "/log" + seed);
         EXPECT_EQ(r.exit_code, 0) << r.output;
         const nlohmann::json j = testing::read_json(json);
         ASSERT_FALSE(j.is_discarded()) << r.output;
