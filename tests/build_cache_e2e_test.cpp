@@ -228,6 +228,29 @@ TEST(BuildCacheEndToEnd, AnUnsafeCacheDirectoryIsNotUsed) {
     EXPECT_EQ(entries(real).size(), 1u);
 }
 
+// The binary audit runs on a reused trainer as on a fresh one: a trainer that defines its own
+// clock is REJECTED from the cache too.
+TEST(BuildCacheEndToEnd, AReusedTrainerIsAuditedAgain) {
+    TempDir dir;
+    const std::string cache = dir.path + "/cache";
+    const std::string sub = dir.path + "/clock";
+    write_text(sub + "/baseline/CMakeLists.txt", "add_executable(trainopt-train fast.c)\n");
+    write_text(sub + "/baseline/fast.c",
+               "#include <stdio.h>\n"
+               "int clock_gettime(int clock, void* ts) { (void)clock; (void)ts; return 0; }\n"
+               "int main(void) { puts(\"my own clock\"); return 1; }\n");
+    for (int run = 0; run < 2; run++) {
+        Verified v = verify(sub, dir.path, {"--build-cache", cache});
+        EXPECT_EQ(v.cli.exit_code, 3) << v.cli.output;
+        EXPECT_EQ(run == 0, v.compiled()) << v.cli.output;
+        EXPECT_EQ(run == 1, v.reused()) << v.cli.output;
+        EXPECT_EQ(v.report["verdict"], "REJECTED");
+        EXPECT_NE(testing::all_reasons(v.report).find("defines its own clock_gettime()"),
+                  std::string::npos)
+            << testing::all_reasons(v.report);
+    }
+}
+
 // A hostile build looks for the cache where it is on the host, reads an entry and tries to
 // overwrite its binary and plant a file: in bubblewrap the path does not exist; without it
 // (as root) the build runs as nobody and the cache is mode 0700. Either way the entry is intact
