@@ -287,7 +287,13 @@ Result<CacheEntry> parse_manifest(const std::string& text, const std::string& ke
     if (!is_sha256_hex(e.binary_sha256)) return failure("manifest.json holds no binary SHA-256");
     if (e.binary_bytes == 0 || e.binary_bytes > kMaxTrainerBytes)
         return failure("manifest.json gives an impossible size");
-    if (e.created_at.size() > 64 || !(e.build_seconds >= 0 && e.build_seconds < 1e7))
+    // the date reaches the log and the report: digits and ISO 8601's separators only
+    const bool plain_date =
+        !e.created_at.empty() && e.created_at.size() <= 32 &&
+        std::all_of(e.created_at.begin(), e.created_at.end(), [](char c) {
+            return (c >= '0' && c <= '9') || c == '-' || c == ':' || c == 'T' || c == 'Z';
+        });
+    if (!plain_date || !(e.build_seconds >= 0 && e.build_seconds < 1e7))
         return failure("manifest.json gives an impossible date or build time");
     return e;
 }

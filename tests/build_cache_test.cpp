@@ -252,6 +252,13 @@ TEST(BuildCache, CorruptOrTamperedEntriesAreRemovedNotTrusted) {
              write_text(e + "/manifest.json", m.dump());
          },
          "another key"},
+        {"a date holding an escape sequence",
+         [](const std::string& e) {
+             nlohmann::json m = testing::read_json(e + "/manifest.json");
+             m["created_at"] = "2026\x1b[2J";
+             write_text(e + "/manifest.json", m.dump());
+         },
+         "impossible date"},
         {"a garbled manifest", [](const std::string& e) { write_text(e + "/manifest.json", "{"); },
          "not JSON"},
         {"a missing binary", [](const std::string& e) { fs::remove(e + "/trainopt-train"); },
