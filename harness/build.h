@@ -4,12 +4,16 @@
 // get a private copy of it, so it must not need files of its build tree (link statically).
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 #include "contract/result.h"
 #include "harness/sandbox.h"
 
 namespace trainopt {
+
+// The largest trainer binary that leaves a build (and that the build cache keeps).
+constexpr size_t kMaxTrainerBytes = (size_t)1 << 30;
 
 struct BuiltTrainer {
     std::string trainer_copy;  // the built trainopt-train, copied into the harness's private dir
@@ -22,5 +26,11 @@ struct BuiltTrainer {
 // A failure says which step failed and how, with the tail of its log.
 Result<BuiltTrainer> build_trainer(const std::string& scratch_root, const std::string& private_dir,
                                    const std::string& sandbox_init, SandboxMode mode, int jobs);
+
+// What build_trainer does to a tree, in words: the sandbox mode, the configure and build commands
+// (paths as the build sees them), the environment and the limits they run under. Part of the
+// build cache's key (harness/build_cache.h), so a change to how trainers are built is a change of
+// key. The -j count is left out: it changes how fast a build runs, not what it produces.
+std::string build_recipe(SandboxMode mode);
 
 }  // namespace trainopt

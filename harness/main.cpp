@@ -137,6 +137,16 @@ void add_score_options(CLI::App* cmd, ScoreOptions& o, std::optional<uint64_t>& 
     cmd->add_option("--html", o.html_path, "write the HTML report here");
 }
 
+// The build cache (harness/build_cache.h): for the commands that build a submission.
+void add_build_cache_options(CLI::App* cmd, ScoreOptions& o) {
+    cmd->add_option("--build-cache", o.build_cache.dir,
+                    "keep and reuse built trainers in this directory (default: "
+                    "$XDG_CACHE_HOME/trainopt/builds or ~/.cache/trainopt/builds)");
+    cmd->add_flag_function(
+        "--no-build-cache", [&o](int64_t) { o.build_cache.enabled = false; },
+        "build the submission's trainer even when the build cache holds it, and store nothing");
+}
+
 // score and ci --history DB [--commit REV]: where to append the finished score.
 struct HistoryOption {
     std::string db;  // empty: no history
@@ -442,6 +452,7 @@ void add_scoring_commands(CommandLine& cl) {
     cl.score->add_option("--reps", cl.score_options.reps, "repetitions per task")
         ->capture_default_str();
     add_score_options(cl.score, cl.score_options, cl.seed);
+    add_build_cache_options(cl.score, cl.score_options);
 
     cl.verify =
         app.add_subcommand("verify", "check a submission trains the same model (one repetition)");
@@ -450,6 +461,7 @@ void add_scoring_commands(CommandLine& cl) {
                      "patch file, overlay or workspace directory")
         ->required();
     add_score_options(cl.verify, cl.verify_options, cl.seed);
+    add_build_cache_options(cl.verify, cl.verify_options);
 
     cl.baseline_options.submission = "baseline";
     cl.baseline = app.add_subcommand("baseline", "time the pristine baseline against itself");
@@ -482,6 +494,7 @@ void add_scoring_commands(CommandLine& cl) {
     cl.ci->add_option("--reps", cl.ci_options.reps, "repetitions per task (--against)")
         ->capture_default_str();
     add_score_options(cl.ci, cl.ci_options, cl.seed);
+    add_build_cache_options(cl.ci, cl.ci_options);
     for (auto [cmd, history] : {std::pair{cl.score, &cl.score_history}, {cl.ci, &cl.ci_history}}) {
         cmd->add_option("--history", history->db,
                         "append the finished score to this SQLite history (created if absent)");

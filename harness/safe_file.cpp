@@ -134,6 +134,10 @@ Result<std::string> read_file_beneath(const std::string& dir, const std::string&
     return read_bounded(fd.fd, relative, limits);
 }
 
+Result<std::string> read_open_file(int fd, const std::string& name, const SafeReadLimits& limits) {
+    return read_bounded(fd, name, limits);
+}
+
 Status copy_file_beneath(const std::string& dir, const std::string& relative,
                          const SafeReadLimits& limits, const std::string& dest, int mode) {
     Result<std::string> content = read_file_beneath(dir, relative, limits);

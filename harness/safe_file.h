@@ -23,6 +23,12 @@ struct SafeReadLimits {
 Result<std::string> read_file_beneath(const std::string& dir, const std::string& relative,
                                       const SafeReadLimits& limits);
 
+// The contents of the file `fd`, which the caller opened (without following links) and checked
+// to be a regular file: read within the same size limit and deadline; `name` names it in errors.
+// For callers that reach files through directory descriptors (harness/tree_digest.h,
+// harness/build_cache.h).
+Result<std::string> read_open_file(int fd, const std::string& name, const SafeReadLimits& limits);
+
 // Copies DIR/RELATIVE, read as above, to DEST (a new file in a directory the harness owns;
 // an existing DEST is an error, so nothing is ever truncated through a name).
 Status copy_file_beneath(const std::string& dir, const std::string& relative,

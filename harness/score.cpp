@@ -237,6 +237,7 @@ Result<ScoreReport> score_unguarded(const ScoreOptions& options) {
     Result<PreparedSubmission> submission = prepare_submission(options, ctx, *baseline);
     if (!submission) return failure(submission.error());
     report.submission_kind = submission->kind;
+    report.build = submission->build;
     for (const std::string& w : submission->warnings) report.warnings.push_back(w);
     if (!submission->rejected.empty()) return reject(options, report, submission->rejected);
 

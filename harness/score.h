@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "contract/result.h"
+#include "harness/build_cache.h"
 #include "scoring/report.h"
 
 namespace trainopt {
@@ -38,6 +39,8 @@ struct ScoreOptions {
 
     // the command the report is of (kReportCommands): "trainopt verify: VALID"
     std::string command = "score";
+    // --build-cache DIR, --no-build-cache: where the submission's trainer may come from
+    BuildCacheOptions build_cache;
 };
 
 // The finished report (VALID, INVALID or REJECTED), its files written. Fails when the harness

@@ -12,6 +12,7 @@
 
 #include "harness/binary_audit.h"
 #include "harness/build.h"
+#include "harness/build_cache.h"
 #include "harness/intake.h"
 #include "scoring/untrusted_text.h"
 
@@ -138,19 +139,19 @@ Result<PreparedSubmission> prepare_submission(const ScoreOptions& options,
         for (const std::string& p : problems) prepared.rejected.push_back("intake: " + p);
         return prepared;
     }
-    spdlog::info("build: compiling the submission's trainer (sandbox: {})", to_string(ctx.sandbox));
-    Result<BuiltTrainer> built =
-        build_trainer(scratch, private_dir, ctx.sandbox_init, ctx.sandbox, ctx.threads);
+    // built in the sandbox, or reused from the build cache; audited either way
+    Result<ObtainedTrainer> built = build_trainer_with_cache(
+        options.build_cache, scratch, private_dir, ctx.sandbox_init, ctx.sandbox, ctx.threads);
     if (interrupted()) return failure("interrupted during the build");
     if (!built) {
         prepared.rejected.push_back("the submission does not build: " + built.error());
         return prepared;
     }
-    spdlog::info("build: done in {:.1f} s", built->seconds);
-    BinaryAudit audit = audit_trainer_binary(built->trainer_copy, private_dir, ctx.sandbox);
+    prepared.build = built->info;
+    BinaryAudit audit = audit_trainer_binary(built->trainer.trainer_copy, private_dir, ctx.sandbox);
     for (const std::string& w : audit.warnings) prepared.warnings.push_back(w);
     prepared.rejected = audit.problems;
-    prepared.trainer = {built->trainer_copy};
+    prepared.trainer = {built->trainer.trainer_copy};
     return prepared;
 }
 

@@ -47,6 +47,7 @@ Result<TrainerBuild> baseline_trainer(const TrustedInputs& trusted);
 struct PreparedSubmission {
     std::string kind;  // patch, overlay, workspace or baseline
     TrainerBuild trainer;
+    BuildInfo build;  // built now or reused from the build cache
     std::vector<std::string>
         warnings;  // a check that could not run: the disk cap, the binary audit
     std::vector<std::string> rejected;  // non-empty: refused by intake, build or audit; no runs

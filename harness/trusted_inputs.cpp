@@ -233,6 +233,18 @@ Status verify_trusted_inputs(const TrustedInputs& in) {
     return failure(out);
 }
 
+std::string trusted_manifest_digest() {
+    // one line per file; paths hold no line breaks (the manifest is generated from the tree)
+    std::string listing = "pristine " + std::to_string(manifest::kPristineFileCount) + "\n";
+    for (size_t i = 0; i < manifest::kPristineFileCount; i++) {
+        const manifest::FileHash& f = manifest::kPristineFiles[i];
+        listing += std::string(f.sha256) + " " + f.path + "\n";
+    }
+    listing += std::string("baseline-trainer ") + manifest::kBaselineTrainerSha256 + "\n";
+    listing += std::string("sandbox-init ") + manifest::kSandboxInitSha256 + "\n";
+    return sha256_hex(listing);
+}
+
 Result<TrustedInputs> load_trusted_inputs(const std::string& exe) {
     Result<TrustedInputs> in = locate_trusted_inputs(exe);
     if (!in) return in;

@@ -51,6 +51,11 @@ Result<TrustedInputs> locate_trusted_inputs(const std::string& exe = "");
 // ...); reinstall trainopt".
 Status verify_trusted_inputs(const TrustedInputs& inputs);
 
+// One SHA-256 over the manifest compiled into trainopt: every pristine file's path and hash, the
+// baseline trainer's and trainopt-sandbox-init's hash. What this trainopt was built to score
+// against, in one value (part of the build cache's key, harness/build_cache.h).
+std::string trusted_manifest_digest();
+
 // locate_trusted_inputs, then verify_trusted_inputs.
 Result<TrustedInputs> load_trusted_inputs(const std::string& exe = "");
 

@@ -129,12 +129,22 @@ struct TwoSuiteReport {
 // The commands whose report a ScoreReport is; the reports' headings name it.
 constexpr const char* kReportCommands[] = {"score", "verify", "baseline", "ci"};
 
+// How the submission's trainer was obtained (harness/build_cache.h). Added within schema 1: a
+// report without it reads as a trainer built on the spot, with no cache key.
+struct BuildInfo {
+    bool from_cache = false;  // reused from the build cache instead of built by this score
+    std::string cache_key;    // the build's cache key (SHA-256 hex); empty: none computed
+    double seconds = 0;       // the build's wall time (reused: the original build's)
+    std::string built_at;     // UTC, ISO 8601, when the trainer was built; empty: unknown
+};
+
 struct ScoreReport {
     int schema_version = kReportSchemaVersion;
     std::string command = "score";  // one of kReportCommands: "trainopt verify: VALID"
     std::string created_at;         // UTC, ISO 8601
     std::string submission;
     std::string submission_kind;
+    BuildInfo build;  // the submission's trainer: built now or reused (not for "baseline")
     std::string suite;
     // suite_hash() of the suite's tasks as scored (kUnknownHash in reports from before it)
     std::string suite_hash = kUnknownHash;

@@ -97,7 +97,13 @@ nlohmann::json report_to_json(const ScoreReport& r) {
     j["schema_version"] = r.schema_version;
     j["command"] = r.command;
     j["created_at"] = r.created_at;
-    j["submission"] = {{"path", r.submission}, {"kind", r.submission_kind}};
+    j["submission"] = {{"path", r.submission},
+                       {"kind", r.submission_kind},
+                       {"build",
+                        {{"from_cache", r.build.from_cache},
+                         {"cache_key", r.build.cache_key},
+                         {"seconds", r.build.seconds},
+                         {"built_at", r.build.built_at}}}};
     j["suite"] = r.suite;
     j["suite_hash"] = r.suite_hash;
     j["machine"] = {{"sandbox", r.sandbox},
@@ -200,6 +206,14 @@ Result<ScoreReport> report_from_json(const nlohmann::json& j) {
         r.created_at = j.at("created_at").get<std::string>();
         r.submission = j.at("submission").at("path").get<std::string>();
         r.submission_kind = j.at("submission").at("kind").get<std::string>();
+        // added within schema 1: optional, so earlier reports still load (as built on the spot)
+        if (j.at("submission").contains("build")) {
+            const nlohmann::json& b = j.at("submission").at("build");
+            r.build.from_cache = b.value("from_cache", false);
+            r.build.cache_key = b.value("cache_key", std::string());
+            r.build.seconds = b.value("seconds", 0.0);
+            r.build.built_at = b.value("built_at", std::string());
+        }
         r.suite = j.at("suite").get<std::string>();
         r.suite_hash = hash_from_json(j, "suite_hash");
         r.sandbox = j.at("machine").at("sandbox").get<std::string>();

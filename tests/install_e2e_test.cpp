@@ -27,13 +27,16 @@ TEST(InstallEndToEnd, InstalledTrainoptVerifiesAWorkspace) {
     ASSERT_EQ(init.exit_code, 0) << init.output;
     std::string src = testing::read_text(ws + "/kernels/submission.cpp");
     testing::write_text(ws + "/kernels/submission.cpp", "// my edit\n" + src);
-    auto v = testing::run_command(
-        {trainopt, "verify", ws, "--suite", "test", "--json", dir.path + "/v.json"},
-        dir.path + "/verify.log");
+    // built by the installed trainopt, not reused from the tests' build cache (the same edit
+    // is EndToEnd.VerifyAWorkspace's, and an identical install computes the same key)
+    auto v = testing::run_command({trainopt, "verify", ws, "--suite", "test", "--no-build-cache",
+                                   "--json", dir.path + "/v.json"},
+                                  dir.path + "/verify.log");
     EXPECT_EQ(v.exit_code, 0) << v.output;
     nlohmann::json report = testing::read_json(dir.path + "/v.json");
     EXPECT_EQ(report["verdict"], "VALID");
     EXPECT_EQ(report["suite"], "test");
+    EXPECT_EQ(report["submission"]["build"]["from_cache"], false);
 }
 
 }  // namespace

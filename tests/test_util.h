@@ -47,10 +47,20 @@ inline void write_text(const std::string& path, const std::string& text) {
     std::ofstream(path) << text;
 }
 
+// The environment the tests run trainopt in: the sandbox's, plus the tests' build cache
+// (harness/build_cache.h), one directory in the build tree that every run shares, so that a
+// submission several tests score is built once. Tests that need a cache of their own pass
+// --build-cache.
+inline std::vector<std::string> test_environment() {
+    std::vector<std::string> env = sandbox_environment();
+    env.push_back("XDG_CACHE_HOME=" TRAINOPT_TEST_CACHE_HOME);
+    return env;
+}
+
 inline CliResult run_command(const std::vector<std::string>& argv, const std::string& log_path) {
     SpawnSpec spec;
     spec.argv = argv;
-    spec.env = sandbox_environment();
+    spec.env = test_environment();
     spec.output_path = log_path;
     spec.timeout_seconds = 900;
     Result<ProcessOutcome> outcome = run_process(spec);
