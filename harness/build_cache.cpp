@@ -19,6 +19,7 @@
 
 #include "harness/process.h"
 #include "harness/safe_file.h"
+#include "scoring/report_format.h"
 #include "scoring/spec_hash.h"  // is_sha256_hex
 #include "tasks/sha256.h"
 
@@ -36,29 +37,6 @@ constexpr int64_t kStaleSeconds = 3600;
 constexpr const char* kTemporaryPrefix = ".tmp-";
 constexpr const char* kEvictedPrefix = ".evict-";
 constexpr int kMaxRemoveDepth = 4;  // entries hold two files; deeper is not ours to walk
-
-struct Fd {
-    int fd = -1;
-    explicit Fd(int f) : fd(f) {}
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    ~Fd() {
-        if (fd >= 0) close(fd);
-    }
-    int release() {
-        int f = fd;
-        fd = -1;
-        return f;
-    }
-};
-
-std::string utc_iso(time_t t) {
-    char buf[32];
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
 
 std::string random_hex(size_t bytes) {
     std::vector<unsigned char> raw(bytes);
@@ -179,7 +157,8 @@ Status check_path(const fs::path& path, const std::string& shown) {
 
 // A regular file NAME of the directory `dir_fd`: not a link, ours, at most `max_bytes`.
 Result<std::string> read_ours(int dir_fd, const std::string& name, size_t max_bytes) {
-    Fd fd(openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+    UniqueFd fd(
+        openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
     if (fd.fd < 0) {
         if (errno == ENOENT) return failure(name + " is missing");
         if (errno == ELOOP) return failure(name + " is a link");
@@ -198,7 +177,8 @@ Result<std::string> read_ours(int dir_fd, const std::string& name, size_t max_by
 
 // Writes a new file NAME in the directory `dir_fd` (never through an existing name).
 Status write_new_file(int dir_fd, const std::string& name, const std::string& content, int mode) {
-    Fd fd(openat(dir_fd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
+    UniqueFd fd(
+        openat(dir_fd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
     if (fd.fd < 0) return failure("cannot create " + name + ": " + strerror(errno));
     size_t written = 0;
     while (written < content.size()) {
@@ -240,7 +220,7 @@ void remove_at(int dir_fd, const std::string& name, int depth = 0) {
         return;
     }
     if (depth < kMaxRemoveDepth) {
-        Fd sub(openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        UniqueFd sub(openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         if (sub.fd >= 0) {
             for (const std::string& child : list_names(sub.fd)) remove_at(sub.fd, child, depth + 1);
         }
@@ -308,7 +288,7 @@ struct LoadedEntry {
 // saying why, when there is one that must not be trusted.
 Result<LoadedEntry> load_entry(int cache_fd, const std::string& key) {
     LoadedEntry loaded;
-    Fd entry(openat(cache_fd, key.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    UniqueFd entry(openat(cache_fd, key.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (entry.fd < 0) {
         if (errno == ENOENT) {
             loaded.missing = true;
@@ -343,7 +323,7 @@ Result<LoadedEntry> load_entry(int cache_fd, const std::string& key) {
 // The total size of the regular files in the entry NAME; fails when NAME is not a directory
 // holding a manifest (not an entry of the cache's).
 Result<size_t> entry_bytes(int cache_fd, const std::string& name) {
-    Fd entry(openat(cache_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    UniqueFd entry(openat(cache_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (entry.fd < 0) return failure(name + " cannot be opened");
     struct stat manifest;
     if (fstatat(entry.fd, kManifestName, &manifest, AT_SYMLINK_NOFOLLOW) != 0 ||
@@ -408,7 +388,7 @@ Result<BuildCache> open_build_cache(const std::string& dir) {
     if (S_ISLNK(named.st_mode))
         return failure("the build cache " + shown + " is a symbolic link: links are not followed");
     if (!S_ISDIR(named.st_mode)) return failure("the build cache " + shown + " is not a directory");
-    Fd fd(open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    UniqueFd fd(open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (fd.fd < 0)
         return failure("the build cache " + shown + " cannot be opened: " + strerror(errno));
     struct stat st;
@@ -444,7 +424,7 @@ Result<CacheLookup> lookup_build(const BuildCache& cache, const std::string& key
         return out;
     }
     if (loaded->missing) return out;
-    Fd fd(open(dest.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0755));
+    UniqueFd fd(open(dest.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0755));
     if (fd.fd < 0) return failure("cannot create " + dest + ": " + strerror(errno));
     const std::string& binary = loaded->binary;
     size_t written = 0;
@@ -481,7 +461,7 @@ Result<bool> store_build(const BuildCache& cache, const std::string& key, const 
     if (mkdirat(cache.fd, temporary.c_str(), 0700) != 0)
         return failure("cannot create " + temporary + " in " + cache.path + ": " + strerror(errno));
     Status written = [&]() -> Status {
-        Fd dir(
+        UniqueFd dir(
             openat(cache.fd, temporary.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         if (dir.fd < 0) return failure("cannot open " + temporary + ": " + strerror(errno));
         if (fchmod(dir.fd, 0700) != 0) return failure("cannot set the mode of " + temporary);

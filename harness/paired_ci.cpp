@@ -16,6 +16,7 @@
 #include "harness/scored_suite.h"
 #include "harness/session.h"
 #include "scoring/atomic_file.h"
+#include "scoring/report_format.h"
 #include "scoring/untrusted_text.h"
 
 namespace trainopt {
@@ -25,13 +26,6 @@ namespace fs = std::filesystem;
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string utc_now() {
-    std::time_t now = std::time(nullptr);
-    char buf[32];
-    std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-    return buf;
-}
 
 Status write_ci_reports(const CiOptions& options, const CiReport& report) {
     if (!options.json_path.empty()) {

@@ -17,17 +17,12 @@
 #include <cstring>
 #include <fstream>
 
+#include "harness/safe_file.h"
 #include "scoring/untrusted_text.h"
 
 namespace trainopt {
 
 namespace {
-
-double monotonic_seconds() {
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 double timeval_seconds(const timeval& tv) {
     return tv.tv_sec + tv.tv_usec * 1e-6;

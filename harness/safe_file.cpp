@@ -12,7 +12,9 @@
 
 namespace trainopt {
 
-namespace {
+UniqueFd::~UniqueFd() {
+    if (fd >= 0) close(fd);
+}
 
 double monotonic_seconds() {
     timespec ts;
@@ -20,15 +22,7 @@ double monotonic_seconds() {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-struct Fd {
-    int fd = -1;
-    explicit Fd(int f) : fd(f) {}
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    ~Fd() {
-        if (fd >= 0) close(fd);
-    }
-};
+namespace {
 
 constexpr int kReadFlags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
 
@@ -75,7 +69,7 @@ std::string describe_mode(mode_t mode) {
 // descriptor is the caller's to close.
 Result<int> open_checked(const std::string& dir, const std::string& relative,
                          const SafeReadLimits& limits) {
-    Fd dir_fd(open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    UniqueFd dir_fd(open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (dir_fd.fd < 0)
         return failure(relative + ": its directory cannot be opened (" + strerror(errno) + ")");
     int fd = open_beneath(dir_fd.fd, relative);
@@ -130,7 +124,7 @@ Result<std::string> read_file_beneath(const std::string& dir, const std::string&
                                       const SafeReadLimits& limits) {
     Result<int> opened = open_checked(dir, relative, limits);
     if (!opened) return failure(opened.error());
-    Fd fd(*opened);
+    UniqueFd fd(*opened);
     return read_bounded(fd.fd, relative, limits);
 }
 
@@ -142,7 +136,7 @@ Status copy_file_beneath(const std::string& dir, const std::string& relative,
                          const SafeReadLimits& limits, const std::string& dest, int mode) {
     Result<std::string> content = read_file_beneath(dir, relative, limits);
     if (!content) return failure(content.error());
-    Fd out(open(dest.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
+    UniqueFd out(open(dest.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
     if (out.fd < 0) return failure("cannot create " + dest + ": " + strerror(errno));
     size_t written = 0;
     while (written < content->size()) {

@@ -12,6 +12,23 @@
 
 namespace trainopt {
 
+// A file descriptor closed when it goes out of scope, unless released.
+struct UniqueFd {
+    int fd = -1;
+    explicit UniqueFd(int f) : fd(f) {}
+    UniqueFd(const UniqueFd&) = delete;
+    UniqueFd& operator=(const UniqueFd&) = delete;
+    ~UniqueFd();
+    int release() {
+        const int f = fd;
+        fd = -1;
+        return f;
+    }
+};
+
+// CLOCK_MONOTONIC in seconds: the deadlines of reads and walks of untrusted trees.
+double monotonic_seconds();
+
 struct SafeReadLimits {
     size_t max_bytes = 0;          // a larger file is refused before it is read
     double deadline_seconds = 10;  // reading stops with an error after this long

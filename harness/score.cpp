@@ -11,19 +11,13 @@
 #include "harness/scored_suite.h"
 #include "harness/session.h"
 #include "harness/trusted_inputs.h"
+#include "scoring/report_format.h"
 #include "scoring/untrusted_text.h"
 #include "tasks/task_spec.h"
 
 namespace trainopt {
 
 namespace {
-
-std::string utc_now() {
-    std::time_t now = std::time(nullptr);
-    char buf[32];
-    std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-    return buf;
-}
 
 // Finalizes the report and writes every report file asked for.
 Status write_reports(const ScoreOptions& options, ScoreReport& report) {

@@ -19,22 +19,6 @@ namespace trainopt {
 
 namespace {
 
-double monotonic_seconds() {
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-struct Fd {
-    int fd = -1;
-    explicit Fd(int f) : fd(f) {}
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    ~Fd() {
-        if (fd >= 0) close(fd);
-    }
-};
-
 std::string kind_of(mode_t mode) {
     if (S_ISLNK(mode)) return "a link (links are not followed)";
     if (S_ISFIFO(mode)) return "a FIFO";
@@ -132,7 +116,7 @@ Status walk_entry(Walk& walk, int dir_fd, const std::string& name, const std::st
     }
     const int flags = is_dir ? O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC
                              : O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
-    Fd fd(openat(dir_fd, name.c_str(), flags));
+    UniqueFd fd(openat(dir_fd, name.c_str(), flags));
     if (fd.fd < 0) {
         if (errno == ELOOP) return failure(path + " is a link (links are not followed)");
         return failure(path + " cannot be opened (" + strerror(errno) + ")");
@@ -166,7 +150,7 @@ Status walk_directory(Walk& walk, int dir_fd, const std::string& prefix, int dep
 }  // namespace
 
 Result<std::string> digest_tree(const std::string& root, const TreeDigestLimits& limits) {
-    Fd root_fd(open(root.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    UniqueFd root_fd(open(root.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (root_fd.fd < 0) return failure("cannot open the tree " + root + ": " + strerror(errno));
     struct stat st;
     if (fstat(root_fd.fd, &st) != 0) return failure("cannot examine the tree " + root);

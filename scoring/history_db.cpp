@@ -11,6 +11,8 @@
 #include <ctime>
 #include <map>
 
+#include "scoring/report_format.h"
+
 namespace trainopt {
 
 namespace {
@@ -51,15 +53,6 @@ CREATE TABLE task_results (
 CREATE INDEX runs_by_time ON runs (created_at, id);
 CREATE INDEX task_results_by_task ON task_results (task, spec_hash);
 )sql";
-
-std::string utc_now_iso() {
-    const std::time_t now = std::time(nullptr);
-    std::tm tm{};
-    gmtime_r(&now, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
 
 // A prepared statement, finalized when it goes out of scope.
 struct Statement {
@@ -307,7 +300,7 @@ Result<int64_t> append_run(HistoryDb& db, const HistoryRun& run, const std::stri
         return failure(prepared.error());
     sqlite3_stmt* st = insert_run.stmt;
     bind_text(st, 1, run.created_at);
-    bind_text(st, 2, utc_now_iso());
+    bind_text(st, 2, utc_now());
     bind_text(st, 3, run.commit);
     bind_text(st, 4, run.submission);
     bind_text(st, 5, run.suite);

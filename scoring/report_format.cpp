@@ -86,4 +86,16 @@ bool has_text_from(const std::string& s, size_t pos) {
     return pos < s.size() && s.find_first_not_of(" \t\n", pos) != std::string::npos;
 }
 
+std::string utc_iso(std::time_t t) {
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+std::string utc_now() {
+    return utc_iso(std::time(nullptr));
+}
+
 }  // namespace trainopt

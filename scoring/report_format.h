@@ -2,6 +2,7 @@
 // (report_markdown.cpp, report_html.cpp). Not for other callers.
 #pragma once
 
+#include <ctime>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,6 +33,10 @@ constexpr const char* kTensorTableExplanation =
 
 // v with exactly `digits` decimals ("%.*f").
 std::string format_fixed(double v, int digits);
+
+// A time as UTC ISO 8601 ("2026-12-02T14:00:00Z"), and now: reports' and records' dates.
+std::string utc_iso(std::time_t t);
+std::string utc_now();
 
 // Deviations such as 1.23e-05 ("0" for zero): short and never wrapped.
 std::string format_scientific(double v);
