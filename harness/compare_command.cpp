@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "harness/cli_error.h"
 #include "scoring/compare.h"
 #include "scoring/untrusted_text.h"
 
@@ -10,19 +11,8 @@ namespace trainopt {
 namespace {
 
 // The exit codes of main.cpp (docs/scoring.md).
-constexpr int kExitError = 1;
 constexpr int kExitInvalid = 3;
 constexpr int kExitRegression = 4;
-
-// An error on stderr: the message may quote a report's contents, so it goes through
-// terminal_safe() with continuation lines indented.
-int fail(const std::string& message) {
-    std::string text = terminal_safe(message);
-    for (size_t at = text.find('\n'); at != std::string::npos; at = text.find('\n', at + 1))
-        text.insert(at + 1, "    ");
-    fprintf(stderr, "trainopt: error: %s\n", text.c_str());
-    return kExitError;
-}
 
 }  // namespace
 

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "harness/cli_error.h"
 #include "harness/process.h"
 #include "scoring/history_db.h"
 #include "scoring/history_render.h"
@@ -14,16 +15,6 @@
 namespace trainopt {
 
 namespace {
-
-constexpr int kExitError = 1;  // main.cpp's
-
-int fail(const std::string& message) {
-    std::string text = terminal_safe(message);
-    for (size_t at = text.find('\n'); at != std::string::npos; at = text.find('\n', at + 1))
-        text.insert(at + 1, "    ");
-    fprintf(stderr, "trainopt: error: %s\n", text.c_str());
-    return kExitError;
-}
 
 // `git describe --always --dirty` in the trainopt checkout, or "" when it fails. The checkout is
 // trusted (trainopt is built from it); a submission's directory is not, and git is never run

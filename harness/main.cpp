@@ -35,6 +35,7 @@
 
 #include "harness/calibrate.h"
 #include "harness/checkpoint_eval.h"
+#include "harness/cli_error.h"
 #include "harness/compare_command.h"
 #include "harness/history_command.h"
 #include "harness/intake.h"
@@ -53,7 +54,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr int kExitError = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitRefused = 3;  // calibrate: a task's classes are not separated
 constexpr int kExitRegression = 4;
@@ -67,18 +67,6 @@ std::string safe(const std::string& text) {
 
 // terminal_safe(text) with continuation lines indented, so that a multi-line message (a
 // compiler output tail) cannot pass for a line of trainopt's own.
-std::string safe_indented(std::string_view text) {
-    std::string out = terminal_safe(text);
-    for (size_t at = out.find('\n'); at != std::string::npos; at = out.find('\n', at + 1))
-        out.insert(at + 1, "    ");
-    return out;
-}
-
-int fail(const std::string& message) {
-    fprintf(stderr, "trainopt: error: %s\n", safe_indented(message).c_str());
-    return kExitError;
-}
-
 void print_summary(const ScoreReport& r) {
     // the plain-text rendering is sanitized already; this keeps the terminal safe regardless
     printf("\n%s", terminal_safe(report_to_text(r)).c_str());
