@@ -275,6 +275,8 @@ Result<CiReport> run_paired_ci(const CiOptions& options) {
     Result<PreparedSubmission> current =
         prepare_version("current", options.score.submission, options.score, ctx, *baseline);
     if (!current) return failure(current.error());
+    report.previous_build = previous->build;
+    report.current_build = current->build;
     for (const std::string& w : previous->warnings) report.warnings.push_back("previous: " + w);
     for (const std::string& w : current->warnings) report.warnings.push_back("current: " + w);
 

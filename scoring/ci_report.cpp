@@ -41,6 +41,8 @@ nlohmann::json ci_report_to_json(const CiReport& r) {
     j["created_at"] = r.created_at;
     j["current"] = r.current;
     j["previous"] = r.previous;
+    j["builds"] = {{"current", build_info_to_json(r.current_build)},
+                   {"previous", build_info_to_json(r.previous_build)}};
     j["suite"] = r.suite;
     j["machine"] = {{"threads", r.threads}, {"sandbox", r.sandbox}};
     j["seed"] = r.seed;
@@ -77,8 +79,10 @@ std::string ci_report_to_markdown(const CiReport& r) {
     std::ostringstream md;
     const std::string verdict = r.invalid.empty() ? to_string(r.verdict) : "INVALID";
     md << "# trainopt ci: " << verdict << (r.complete ? "" : " (incomplete)") << "\n\n";
-    md << "- current: " << markdown_code_span(r.current) << "\n";
-    md << "- previous: " << markdown_code_span(r.previous) << "\n";
+    md << "- current: " << markdown_code_span(r.current) << ", "
+       << markdown_inline(build_text(r.current_build)) << "\n";
+    md << "- previous: " << markdown_code_span(r.previous) << ", "
+       << markdown_inline(build_text(r.previous_build)) << "\n";
     md << "- suite: " << markdown_inline(r.suite) << ", " << r.rounds << " paired rounds in "
        << format_fixed(r.elapsed_seconds, 0) << " s (budget " << format_fixed(r.budget_seconds, 0)
        << " s), base seed " << r.seed << ", " << r.threads << " threads\n";

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "scoring/report.h"
 #include "scoring/sequential.h"
 
 namespace trainopt {
@@ -30,6 +31,8 @@ struct CiReport {
     std::string created_at;
     std::string current;  // the submissions as given
     std::string previous;
+    BuildInfo current_build;  // how each version's trainer was obtained (built or cached)
+    BuildInfo previous_build;
     std::string suite;
     int threads = 0;
     std::string sandbox;

@@ -179,6 +179,9 @@ void finalize_report(ScoreReport& report);
 // The versioned JSON form (report_json.cpp). Reading it back validates the data and runs
 // finalize_report, so a loaded report is as consistent as a fresh one.
 nlohmann::json report_to_json(const ScoreReport& report);
+// A trainer's BuildInfo as the reports' "build" object, and back (absent fields: defaults).
+nlohmann::json build_info_to_json(const BuildInfo& build);
+BuildInfo build_info_from_json(const nlohmann::json& j);
 Result<ScoreReport> report_from_json(const nlohmann::json& j);
 // Reads and parses a saved JSON report (report.cpp).
 Result<ScoreReport> load_report(const std::string& path);

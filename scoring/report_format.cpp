@@ -20,6 +20,16 @@ std::string peak_text(const ScoreReport& r) {
                              : "peak not measured";
 }
 
+std::string build_text(const BuildInfo& build) {
+    const std::string seconds = format_fixed(build.seconds, 1) + " s";
+    if (!build.from_cache) {
+        return build.seconds > 0 ? "built in " + seconds : "build time not recorded";
+    }
+    std::string text = "reused from the build cache (key " + build.cache_key.substr(0, 12);
+    if (!build.built_at.empty()) text += ", built " + build.built_at + " in " + seconds;
+    return text + ")";
+}
+
 std::string layer_text(int layer) {
     return layer >= 0 ? std::to_string(layer) : "-";
 }

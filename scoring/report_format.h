@@ -19,6 +19,11 @@ std::string command_name(const ScoreReport& r);
 // (verify does not measure it).
 std::string peak_text(const ScoreReport& r);
 
+// How a trainer was obtained, for a report's header: "built in 56.8 s" or "reused from the
+// build cache (key aaf7e5694249, built 2026-12-02T17:32:33Z in 56.8 s)". Plain text: the key and
+// date come from trainopt's own cache, but a loaded report is untrusted, so callers escape it.
+std::string build_text(const BuildInfo& build);
+
 // A per-tensor row's layer: the number, or "-" for a tensor not stacked over layers.
 std::string layer_text(int layer);
 

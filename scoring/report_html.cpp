@@ -97,9 +97,12 @@ std::string header_html(const ScoreReport& r) {
     h << "<header><h1>trainopt " << command_name(r) << " <span class='verdict "
       << verdict_class(r.verdict) << "'>" << to_string(r.verdict) << "</span></h1>";
     h << "<p class='meta'><span>submission <code>" << html_text(r.submission) << "</code> ("
-      << html_text(r.submission_kind) << ")</span> &#183; <span>suite " << html_text(r.suite)
-      << "</span> &#183; <span>" << r.reps << " repetitions, base seed " << r.seed
-      << "</span> &#183; <span>" << r.threads << " threads</span> &#183; <span>";
+      << html_text(r.submission_kind) << ")</span>";
+    if (r.command != "baseline")
+        h << " &#183; <span>" << html_text(build_text(r.build)) << "</span>";
+    h << " &#183; <span>suite " << html_text(r.suite) << "</span> &#183; <span>" << r.reps
+      << " repetitions, base seed " << r.seed << "</span> &#183; <span>" << r.threads
+      << " threads</span> &#183; <span>";
     if (r.peak_gflops > 0) {
         h << "sgemm peak " << format_fixed(r.peak_gflops, 1) << " GFLOP/s";
     } else {

@@ -92,6 +92,22 @@ std::vector<TensorReport> tensors_from_json(const nlohmann::json& task) {
 
 }  // namespace
 
+nlohmann::json build_info_to_json(const BuildInfo& build) {
+    return {{"from_cache", build.from_cache},
+            {"cache_key", build.cache_key},
+            {"seconds", build.seconds},
+            {"built_at", build.built_at}};
+}
+
+BuildInfo build_info_from_json(const nlohmann::json& j) {
+    BuildInfo build;
+    build.from_cache = j.value("from_cache", false);
+    build.cache_key = j.value("cache_key", std::string());
+    build.seconds = j.value("seconds", 0.0);
+    build.built_at = j.value("built_at", std::string());
+    return build;
+}
+
 nlohmann::json report_to_json(const ScoreReport& r) {
     nlohmann::json j;
     j["schema_version"] = r.schema_version;
@@ -99,11 +115,7 @@ nlohmann::json report_to_json(const ScoreReport& r) {
     j["created_at"] = r.created_at;
     j["submission"] = {{"path", r.submission},
                        {"kind", r.submission_kind},
-                       {"build",
-                        {{"from_cache", r.build.from_cache},
-                         {"cache_key", r.build.cache_key},
-                         {"seconds", r.build.seconds},
-                         {"built_at", r.build.built_at}}}};
+                       {"build", build_info_to_json(r.build)}};
     j["suite"] = r.suite;
     j["suite_hash"] = r.suite_hash;
     j["machine"] = {{"sandbox", r.sandbox},
@@ -207,13 +219,8 @@ Result<ScoreReport> report_from_json(const nlohmann::json& j) {
         r.submission = j.at("submission").at("path").get<std::string>();
         r.submission_kind = j.at("submission").at("kind").get<std::string>();
         // added within schema 1: optional, so earlier reports still load (as built on the spot)
-        if (j.at("submission").contains("build")) {
-            const nlohmann::json& b = j.at("submission").at("build");
-            r.build.from_cache = b.value("from_cache", false);
-            r.build.cache_key = b.value("cache_key", std::string());
-            r.build.seconds = b.value("seconds", 0.0);
-            r.build.built_at = b.value("built_at", std::string());
-        }
+        if (j.at("submission").contains("build"))
+            r.build = build_info_from_json(j.at("submission").at("build"));
         r.suite = j.at("suite").get<std::string>();
         r.suite_hash = hash_from_json(j, "suite_hash");
         r.sandbox = j.at("machine").at("sandbox").get<std::string>();

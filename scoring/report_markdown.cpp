@@ -76,7 +76,9 @@ std::string report_to_markdown(const ScoreReport& r) {
     std::ostringstream md;
     md << "# trainopt " << command_name(r) << ": " << to_string(r.verdict) << "\n\n";
     md << "- submission: " << markdown_code_span(r.submission) << " ("
-       << markdown_inline(r.submission_kind) << ")\n";
+       << markdown_inline(r.submission_kind) << ")";
+    if (r.command != "baseline") md << ", " << markdown_inline(build_text(r.build));
+    md << "\n";
     md << "- suite: " << markdown_inline(r.suite) << ", " << r.reps
        << " repetitions per task, base seed " << r.seed << "\n";
     md << "- machine: " << r.threads << " threads, " << peak_text(r)

@@ -203,7 +203,9 @@ std::string text_findings(const ScoreReport& r) {
 std::string report_to_text(const ScoreReport& r) {
     std::ostringstream out;
     out << "trainopt " << command_name(r) << ": " << to_string(r.verdict) << "\n\n";
-    out << "  submission: " << cell(r.submission) << " (" << cell(r.submission_kind) << ")\n";
+    out << "  submission: " << cell(r.submission) << " (" << cell(r.submission_kind) << ")";
+    if (r.command != "baseline") out << ", " << cell(build_text(r.build));
+    out << "\n";
     out << "  suite: " << cell(r.suite) << ", " << r.reps
         << (r.reps == 1 ? " repetition" : " repetitions") << " per task, base seed " << r.seed
         << "\n";

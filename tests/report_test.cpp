@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include "scoring/ci_report.h"
+#include "scoring/report_format.h"
 #include "test_util.h"
 
 namespace trainopt {
@@ -55,6 +57,31 @@ TEST(Report, JsonRoundTrips) {
     ASSERT_TRUE(loaded) << loaded.error();
     const ScoreReport& back = *loaded;
     EXPECT_EQ(report_to_json(back).dump(), report_to_json(r).dump());
+}
+
+// Reports say how each trainer was obtained: built now, or reused from the build cache.
+TEST(Report, BuildProvenanceIsKeptAndShown) {
+    ScoreReport r = sample_report();
+    r.build = {true, std::string(64, 'a'), 56.8, "2026-12-02T17:32:33Z"};
+    Result<ScoreReport> loaded = report_from_json(report_to_json(r));
+    ASSERT_TRUE(loaded) << loaded.error();
+    EXPECT_TRUE(loaded->build.from_cache);
+    EXPECT_EQ(loaded->build.cache_key, r.build.cache_key);
+    const std::string reused =
+        "reused from the build cache (key aaaaaaaaaaaa, built 2026-12-02T17:32:33Z in 56.8 s)";
+    EXPECT_EQ(build_text(r.build), reused);
+    EXPECT_NE(report_to_markdown(r).find(reused), std::string::npos);
+    EXPECT_EQ(build_text(BuildInfo{false, "", 12.34, ""}), "built in 12.3 s");
+
+    CiReport ci;
+    ci.current_build = r.build;
+    ci.previous_build = BuildInfo{false, "", 90.0, ""};
+    const nlohmann::json j = ci_report_to_json(ci);
+    EXPECT_TRUE(j.at("builds").at("current").at("from_cache").get<bool>());
+    EXPECT_FALSE(j.at("builds").at("previous").at("from_cache").get<bool>());
+    const std::string md = ci_report_to_markdown(ci);
+    EXPECT_NE(md.find(reused), std::string::npos);
+    EXPECT_NE(md.find("built in 90.0 s"), std::string::npos);
 }
 
 // sample_report's two tasks scored as a first suite, plus a generated suite of one task
