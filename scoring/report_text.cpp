@@ -109,6 +109,18 @@ std::string text_two_suites(const ScoreReport& r) {
            "\n";
 }
 
+std::string text_standing(const ScoreReport& r) {
+    const std::vector<StandingRow> rows = standing_rows(r);
+    if (rows.empty()) return "";
+    std::vector<std::vector<std::string>> table = {{"", "mean speedup", ""}};
+    for (const StandingRow& row : rows) {
+        table.push_back({(row.is_submission ? "> " : "  ") + row.label,
+                         format_fixed(row.speedup, 2) + "x", row.detail});
+    }
+    return "Where this stands:\n" + text_table(table, {false, true, false}, "  ") +
+           wrapped(kStandingExplanation, "  ") + "\n";
+}
+
 std::string text_tasks(const ScoreReport& r) {
     std::vector<std::vector<std::string>> rows = {
         {"task", "hot spot", "valid", "baseline s", "submission s", "speedup", "95% CI",
@@ -226,6 +238,7 @@ std::string report_to_text(const ScoreReport& r) {
                       {false, true, false}, "  ");
     out << "\n";
     if (r.suites) out << text_two_suites(r);
+    out << text_standing(r);
     if (!r.tasks.empty()) out << text_tasks(r);
     if (has_quality(r)) out << text_quality(r);
     out << text_local(r) << text_tensors(r) << text_findings(r);
@@ -234,6 +247,8 @@ std::string report_to_text(const ScoreReport& r) {
                "Times are wall seconds measured by the harness around each trainer process; "
                "per-kernel times inside trainers are self-reported and advisory.",
                "");
+    if (const std::string phases = phases_text(r); !phases.empty())
+        out << wrapped(phases + ".", "");
     return out.str();
 }
 
