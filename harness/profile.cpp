@@ -36,6 +36,7 @@ constexpr const char* kSandboxPerfData = "/sandbox/perf.data";
 // run's file-size limit (256 MiB at least) is above it
 constexpr size_t kPerfDataMaxBytes = (size_t)192 << 20;
 constexpr int kSampleHz = 499;
+constexpr const char* kDeletedSuffix = " (deleted)";  // how the kernel names an unlinked file
 constexpr double kPerfReportTimeoutSeconds = 300;
 constexpr size_t kPerfReportMaxBytes = (size_t)8 << 20;
 constexpr size_t kMaxKernelRows = 64;  // meta.json holds at most 64 kernels per trainer
@@ -83,7 +84,11 @@ Result<std::string> perf_report(const TrainerBuild& submission, const std::strin
     if (data.fd < 0 || trainer.fd < 0) return failure("cannot open the sampled run's files");
     SandboxSpec sandbox;
     sandbox.mode = SandboxMode::bubblewrap;
-    sandbox.data_files = {{3, kSandboxPerfData, 0444}, {4, kSandboxTrainer, 0555}};
+    // The sampled run's trainer was a file bubblewrap copied into memory and unlinked, so perf
+    // recorded its mapping as "/sandbox/bin/trainopt-train (deleted)": that is where perf
+    // report looks for its symbols.
+    sandbox.data_files = {{3, kSandboxPerfData, 0444},
+                          {4, std::string(kSandboxTrainer) + kDeletedSuffix, 0555}};
     sandbox.command = {kPerf,     "report",           "-f", "-i",     kSandboxPerfData,
                        "--stdio", "--no-children",    "-q", "--sort", "dso,sym",
                        "-F",      "overhead,dso,sym", "-t", "|",      "--percent-limit",
@@ -317,6 +322,10 @@ std::vector<SampledFunction> parse_perf_report(const std::string& text, int top)
         const double percent = std::strtod(overhead.c_str(), &end);
         if (end == overhead.c_str() || *end != '%' || !(percent >= 0 && percent <= 100)) continue;
         std::string object = trimmed(line.substr(first + 1, second - first - 1));
+        const std::string deleted = kDeletedSuffix;
+        if (object.size() > deleted.size() &&
+            object.compare(object.size() - deleted.size(), deleted.size(), deleted) == 0)
+            object.resize(object.size() - deleted.size());
         std::string symbol = trimmed(line.substr(second + 1));
         for (const char* prefix : {"[.] ", "[k] "})
             if (symbol.rfind(prefix, 0) == 0) symbol = symbol.substr(4);
@@ -390,9 +399,9 @@ std::string profile_to_text(const ProfileReport& r) {
     } else if (r.functions.empty()) {
         out << "  no samples above 0.2%\n";
     } else {
-        std::vector<std::vector<std::string>> f = {{"samples", "function", "in"}};
+        std::vector<std::vector<std::string>> f = {{"samples", "in", "function"}};
         for (const SampledFunction& s : r.functions)
-            f.push_back({format_fixed(s.percent, 1) + "%", s.function, s.object});
+            f.push_back({format_fixed(s.percent, 1) + "%", s.object, s.function});
         out << columns(f, {true, false, false}) << "  " << terminal_safe_line(r.sampling_note)
             << "\n";
     }

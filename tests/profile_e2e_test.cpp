@@ -30,7 +30,7 @@ TEST(ProfileEndToEnd, ExampleOnTheTestSuitePrintsKernelsAndSamplesWhenPerfCan) {
     ASSERT_EQ(r.exit_code, 0) << r.output;
     expect_kernel_table(r.output);
     // sampled (a row in percent, the trainer named), or a line saying why not
-    const bool sampled = r.output.find("samples  function") != std::string::npos;
+    const bool sampled = r.output.find("samples  in") != std::string::npos;
     const bool explained = r.output.find("not sampled: ") != std::string::npos;
     EXPECT_TRUE(sampled != explained) << r.output;
     if (!perf_unavailable_reason().empty())

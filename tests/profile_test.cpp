@@ -12,14 +12,14 @@ TEST(PerfReport, RowsAreParsedSortedAndCut) {
     const std::string text =
         " 1.15%  |libc.so.6        |[.] __strcmp_avx2\n"
         "# a comment line\n"
-        "42.50%  |trainopt-train   |[.] trainopt::matmul_forward(float*, int)\n"
+        "42.50%  |trainopt-train (deleted)  |[.] trainopt::matmul_forward(float*, int)\n"
         "garbage without separators\n"
         "  7.00% |libopenblas.so.0 |[.] sgemm_kernel_HASWELL   \n";
     const std::vector<SampledFunction> rows = parse_perf_report(text, 10);
     ASSERT_EQ(rows.size(), 3u);
     EXPECT_DOUBLE_EQ(rows[0].percent, 42.5);
     EXPECT_EQ(rows[0].function, "trainopt::matmul_forward(float*, int)");
-    EXPECT_EQ(rows[0].object, "trainopt-train");
+    EXPECT_EQ(rows[0].object, "trainopt-train");  // the in-memory copy's " (deleted)" dropped
     EXPECT_EQ(rows[1].function, "sgemm_kernel_HASWELL");
     EXPECT_EQ(rows[1].object, "libopenblas.so.0");
     EXPECT_EQ(parse_perf_report(text, 1).size(), 1u);

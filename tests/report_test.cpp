@@ -136,7 +136,7 @@ TEST(Report, ReferencesRoundTripAndStandSideBySide) {
         md.find("| expert submission (the headroom) | 44.30x | 95% CI 38.90 - 49.70 |");
     const size_t example = md.find("| example submission (a few hours of work) | 9.10x |");
     const size_t self = md.find("| **this submission** | 5.50x |");
-    const size_t human = md.find("| human expert reference (4-8 hours) | 4.00x | |");
+    const size_t human = md.find("| human expert reference (4-8 hours) | 4.00x |");
     for (size_t at : {expert, example, self, human}) ASSERT_NE(at, std::string::npos) << md;
     EXPECT_LT(block, expert);
     EXPECT_LT(expert, example);
