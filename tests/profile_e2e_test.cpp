@@ -33,8 +33,9 @@ TEST(ProfileEndToEnd, ExampleOnTheTestSuitePrintsKernelsAndSamplesWhenPerfCan) {
     const bool sampled = r.output.find("samples  in") != std::string::npos;
     const bool explained = r.output.find("not sampled: ") != std::string::npos;
     EXPECT_TRUE(sampled != explained) << r.output;
-    if (!perf_unavailable_reason().empty())
-        EXPECT_NE(r.output.find(perf_unavailable_reason()), std::string::npos) << r.output;
+    if (const std::string why = perf_unavailable_reason(); !why.empty()) {
+        EXPECT_NE(r.output.find(why), std::string::npos) << r.output;
+    }
 }
 
 TEST(ProfileEndToEnd, WithoutSamplingOrSandboxTheTableStillPrints) {
