@@ -117,8 +117,15 @@ std::string text_standing(const ScoreReport& r) {
         table.push_back({(row.is_submission ? "> " : "  ") + row.label,
                          format_fixed(row.speedup, 2) + "x", row.detail});
     }
-    return "Where this stands:\n" + text_table(table, {false, true, false}, "  ") +
-           wrapped(kStandingExplanation, "  ") + "\n";
+    // the human line has no detail: no blanks left at the end of its line or the header's
+    std::string lines = text_table(table, {false, true, false}, "  ");
+    for (size_t eol = lines.find('\n'); eol != std::string::npos; eol = lines.find('\n', eol + 1)) {
+        size_t end = eol;
+        while (end > 0 && lines[end - 1] == ' ') end--;
+        lines.erase(end, eol - end);
+        eol = end;
+    }
+    return "Where this stands:\n" + lines + wrapped(kStandingExplanation, "  ") + "\n";
 }
 
 std::string text_tasks(const ScoreReport& r) {
