@@ -53,7 +53,8 @@ Result<std::string> make_private_dir(const std::string& parent, mode_t mode) {
 // trainopt-sandbox-init's arguments: the run's limits and what to collect from its outputs (a
 // segment's state.bin in place of final.ckpt).
 std::vector<std::string> init_arguments(const HarnessContext& ctx, const TaskSpec& task,
-                                        const std::string& out_dir_seen, bool segment) {
+                                        const std::string& out_dir_seen, bool segment,
+                                        const ProfilerRequest* profiler) {
     const OutputCaps caps = output_caps(task);
     const std::string weights = segment ? "state.bin:" + std::to_string(caps.state_bin)
                                         : "final.ckpt:" + std::to_string(caps.final_ckpt);
@@ -66,13 +67,18 @@ std::vector<std::string> init_arguments(const HarnessContext& ctx, const TaskSpe
         "--collect",          "losses.csv:" + std::to_string(caps.losses_csv),
         "--collect",          weights,
         "--collect",          "meta.json:" + std::to_string(caps.meta_json)};
+    if (profiler != nullptr) {
+        args.insert(args.end(),
+                    {"--collect", profiler->output + ":" + std::to_string(profiler->max_bytes)});
+    }
     if (!ctx.cpus.empty()) args.insert(args.end(), {"--cpus", join_cpus(ctx.cpus)});
     return args;
 }
 
-size_t out_tmpfs_bytes(const TaskSpec& task) {
+size_t out_tmpfs_bytes(const TaskSpec& task, const ProfilerRequest* profiler) {
     const OutputCaps caps = output_caps(task);
-    return caps.losses_csv + caps.state_bin + caps.meta_json + kOutputSlackBytes;
+    return caps.losses_csv + caps.state_bin + caps.meta_json + kOutputSlackBytes +
+           (profiler != nullptr ? profiler->max_bytes : 0);
 }
 
 // Where a run finds its programs and files: fixed paths inside the sandbox; without it, host
@@ -86,14 +92,19 @@ struct RunPaths {
     std::string state;  // a segment's state to resume from; empty: none
 };
 
-// The command of a run: init with the run's limits, then the trainer with its arguments.
+// The command of a run: init with the run's limits, then the trainer with its arguments (under
+// the profiler when one is asked for).
 std::vector<std::string> run_command(const HarnessContext& ctx, const TaskSpec& task,
                                      const RunPaths& paths, uint64_t seed, const std::string& nonce,
-                                     const SegmentRequest* segment) {
+                                     const SegmentRequest* segment,
+                                     const ProfilerRequest* profiler) {
     std::vector<std::string> command = paths.init;
-    for (const std::string& a : init_arguments(ctx, task, paths.out, segment != nullptr))
+    for (const std::string& a : init_arguments(ctx, task, paths.out, segment != nullptr, profiler))
         command.push_back(a);
-    command.insert(command.end(), {"--", paths.trainer, "--task", paths.task, "--data", paths.data,
+    command.push_back("--");
+    if (profiler != nullptr)
+        command.insert(command.end(), profiler->prefix.begin(), profiler->prefix.end());
+    command.insert(command.end(), {paths.trainer, "--task", paths.task, "--data", paths.data,
                                    "--out", paths.out, "--seed", std::to_string(seed), "--nonce",
                                    nonce, "--threads", std::to_string(ctx.threads)});
     if (segment != nullptr) {
@@ -231,7 +242,8 @@ Result<TaskData> prepare_task_inputs(const HarnessContext& ctx, const TaskSpec& 
 
 Result<TrainerRun> run_trainer(const HarnessContext& ctx, const TrainerBuild& build,
                                const TaskSpec& task, const TaskData& data, uint64_t seed,
-                               const std::string& nonce, const SegmentRequest* segment) {
+                               const std::string& nonce, const SegmentRequest* segment,
+                               const ProfilerRequest* profiler) {
     const bool boxed = ctx.sandbox == SandboxMode::bubblewrap;
     const int uid = untrusted_uid();
     Result<TrainerRun> made = make_run_directory(ctx);
@@ -262,7 +274,7 @@ Result<TrainerRun> run_trainer(const HarnessContext& ctx, const TrainerBuild& bu
                               {6, kSandboxTask, 0444},
                               {7, std::string(kSandboxData) + "/train.bin", 0444}};
         if (!state_path.empty()) sandbox.data_files.push_back({8, kSandboxState, 0444});
-        sandbox.tmpfs = {{kSandboxOut, out_tmpfs_bytes(task)}};
+        sandbox.tmpfs = {{kSandboxOut, out_tmpfs_bytes(task, profiler)}};
         sandbox.cwd = kSandboxOut;
         paths = {{kSandboxInit}, kSandboxTrainer, kSandboxTask,
                  kSandboxData,   kSandboxOut,     state_path.empty() ? "" : kSandboxState};
@@ -280,7 +292,7 @@ Result<TrainerRun> run_trainer(const HarnessContext& ctx, const TrainerBuild& bu
                  state_path};
         spawn.cwd = out_dir;
     }
-    sandbox.command = run_command(ctx, task, paths, seed, nonce, segment);
+    sandbox.command = run_command(ctx, task, paths, seed, nonce, segment, profiler);
     sandbox.env = trainer_environment();
     spawn.argv = sandbox_argv(sandbox);
     spawn.env = sandbox.env;
@@ -420,6 +432,7 @@ Result<RepResult> run_submission(const HarnessContext& ctx, const TrainerBuild& 
         rep.verification.reasons = collected.problems;
     } else {
         announce("verify");
+        const double verify_started = monotonic_seconds();
         const GPTConfig config = gpt_config_of(task);
         ReferenceRun& reference = base.reference;
         reference.init_params.assign(num_parameters(config), 0.0f);
@@ -439,6 +452,7 @@ Result<RepResult> run_submission(const HarnessContext& ctx, const TrainerBuild& 
             for (const std::string& reason : replay->reasons)
                 rep.verification.reasons.push_back(reason);
         }
+        rep.verify_seconds = monotonic_seconds() - verify_started;
     }
     remove_run(*run);
     if (Status cpu = check_cpu_time(ctx, rep); !cpu)
@@ -462,7 +476,9 @@ Status evaluate_task(const HarnessContext& ctx, const TrainerBuild& baseline,
                      const TrainerBuild& submission, int reps, uint64_t base_seed,
                      const RepCallback& on_progress, TaskEvaluation& eval) {
     const TaskSpec& task = eval.task;
+    const double data_started = monotonic_seconds();
     Result<TaskData> data = prepare_task_inputs(ctx, task);
+    eval.data_seconds = monotonic_seconds() - data_started;
     if (!data) {
         eval.valid = false;
         return failure(data.error());

@@ -65,12 +65,23 @@ struct SegmentRequest {
     std::string state;
 };
 
+// A run under a sampling profiler (harness/profile.h): `prefix` is started in the trainer's
+// place, inside the same sandbox and under the same limits, and runs the trainer itself (e.g.
+// "/usr/bin/perf record ... --"); it writes `output` into the run's working directory, the
+// output directory, and that file is collected with the run's outputs, at most max_bytes.
+struct ProfilerRequest {
+    std::vector<std::string> prefix;
+    std::string output;
+    size_t max_bytes = 0;
+};
+
 // One sandboxed run of `build` on `task`, in a fresh private directory under ctx.workdir; a
-// segment of the run when `segment` is given. Fails when the run could not be set up or started
-// (its directory is removed then).
+// segment of the run when `segment` is given, a run under a profiler when `profiler` is. Fails
+// when the run could not be set up or started (its directory is removed then).
 Result<TrainerRun> run_trainer(const HarnessContext& ctx, const TrainerBuild& build,
                                const TaskSpec& task, const TaskData& data, uint64_t seed,
-                               const std::string& nonce, const SegmentRequest* segment = nullptr);
+                               const std::string& nonce, const SegmentRequest* segment = nullptr,
+                               const ProfilerRequest* profiler = nullptr);
 
 // Fails with the first reason a run that started gives no usable outputs; `who` names the
 // trainer in the message.
@@ -87,6 +98,7 @@ struct RepResult {
     double baseline_max_rss_mb = 0;
     double submission_max_rss_mb = 0;
     Verification verification;
+    double verify_seconds = 0;  // the harness's time verifying it (and replaying it, if local)
     std::vector<std::string> warnings;
     std::map<std::string, double> baseline_kernel_seconds;
     std::map<std::string, double> submission_kernel_seconds;
@@ -94,6 +106,7 @@ struct RepResult {
 
 struct TaskEvaluation {
     TaskSpec task;
+    double data_seconds = 0;  // generating the task's tokens
     std::vector<RepResult> reps;
     bool valid = true;
     std::vector<std::string> reasons;   // why invalid (deduplicated)

@@ -2,9 +2,13 @@
 //
 // clang-format off
 //   trainopt score SUBMISSION [--suite S] [--reps R] [--seed N] [--json F] [--md F] [--html F]
+//                  [--references [--references-dir DIR]]   next to the example and the expert
 //   trainopt verify SUBMISSION [--suite S]           correctness only: one repetition
 //                  (S: built-in name, generated:SEED[:N] with [--generator F], or a directory)
 //   trainopt baseline [--suite S] [--reps R]         time the pristine baseline against itself
+//   trainopt profile SUBMISSION --task T [--suite S] [--no-sample]
+//                                                    per-kernel time beside the baseline's, and
+//                                                    the top functions when perf can sample
 //   trainopt ci SUBMISSION --against previous.json --max-slowdown P
 //   trainopt compare A.json B.json [--max-slowdown P] [--md F] [--json F]
 //   trainopt history DB [--suite S] [--task T] [--submission X] [--md F] [--html F]
@@ -41,6 +45,7 @@
 #include "harness/intake.h"
 #include "harness/paired_ci.h"
 #include "harness/process.h"
+#include "harness/profile.h"
 #include "harness/score.h"
 #include "harness/suite_generator.h"
 #include "harness/trusted_inputs.h"
@@ -155,6 +160,14 @@ int run_and_report(const ScoreOptions& options, const HistoryOption& history) {
     if (Status recorded = record_history(history, *report); !recorded)
         return fail(recorded.error());
     return exit_code_for(*report);
+}
+
+int profile(const ProfileOptions& options) {
+    Result<ProfileReport> report = run_profile(options);
+    if (!report) return fail(report.error());
+    printf("\n%s", terminal_safe(profile_to_text(*report)).c_str());
+    fflush(stdout);
+    return profile_exit_code(*report);
 }
 
 // Writes the agent-facing documents compiled into trainopt into the workspace, naming this
@@ -397,6 +410,8 @@ struct CommandLine {
     CLI::App* verify = nullptr;
     ScoreOptions baseline_options;
     CLI::App* baseline = nullptr;
+    ProfileOptions profile_options;
+    CLI::App* profile = nullptr;
     ScoreOptions ci_options;
     std::string against;
     std::string previous;
@@ -441,6 +456,14 @@ void add_scoring_commands(CommandLine& cl) {
         ->capture_default_str();
     add_score_options(cl.score, cl.score_options, cl.seed);
     add_build_cache_options(cl.score, cl.score_options);
+    cl.score->add_flag("--references", cl.score_options.references,
+                       "also score the shipped example and expert submissions on the same suite "
+                       "and seeds: the reports show where the submission stands (3x the time)");
+    cl.score
+        ->add_option("--references-dir", cl.score_options.references_dir,
+                     "the submissions/ folder of a trainopt checkout (default: the checkout this "
+                     "trainopt was built from; an install has none)")
+        ->check(CLI::ExistingDirectory);
 
     cl.verify =
         app.add_subcommand("verify", "check a submission trains the same model (one repetition)");
@@ -490,6 +513,49 @@ void add_scoring_commands(CommandLine& cl) {
                         "the commit to record in the history (default: git describe of the "
                         "trainopt checkout)");
     }
+}
+
+// trainopt profile (harness/profile.h): one task, one run each, no score.
+void add_profile_command(CommandLine& cl) {
+    ProfileOptions& p = cl.profile_options;
+    ScoreOptions& o = p.run;
+    cl.profile = cl.app.add_subcommand(
+        "profile",
+        "where a submission's time goes on one task: per-kernel time beside the baseline's, and "
+        "the top functions when perf can sample (not a score)");
+    cl.profile->add_option("submission", o.submission, "patch file, overlay or workspace directory")
+        ->required();
+    cl.profile->add_option("--task", p.task, "the task of the suite to profile")->required();
+    cl.profile
+        ->add_option("--suite", o.suite,
+                     "a built-in suite (default, edge, test, text, text-test) or a directory of "
+                     "task files")
+        ->capture_default_str();
+    cl.profile->add_option("--seed", cl.seed,
+                           "base seed, as for score (default: a fresh random seed)");
+    cl.profile->add_option("--threads", o.threads, "cores a trainer may use (default: all)");
+    cl.profile->add_option("--timeout", o.timeout_seconds, "seconds before a trainer run is killed")
+        ->capture_default_str();
+    cl.profile
+        ->add_option("--max-memory-mb", o.max_memory_mb,
+                     "data-segment cap of every trainer process, MiB")
+        ->capture_default_str()
+        ->check(CLI::Range(64, 1 << 20));
+    cl.profile->add_flag_function(
+        "--no-sample", [&p](int64_t) { p.sample = false; },
+        "skip the sampled run under perf (only the per-kernel table)");
+    cl.profile->add_option("--top", p.top_functions, "rows of the top-functions table")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 200));
+    cl.profile->add_option("--workdir", o.workdir,
+                           "create the private work directory under this one");
+    cl.profile->add_flag("--keep-workdir", o.keep_workdir,
+                         "do not delete the temporary work directory");
+    cl.profile->add_flag("--require-sandbox", o.require_sandbox,
+                         "fail instead of running unsandboxed");
+    cl.profile->add_flag("--no-sandbox", o.disable_sandbox,
+                         "run without bubblewrap (testing; no sampling then)");
+    add_build_cache_options(cl.profile, o);
 }
 
 // trainopt compare and trainopt history (harness/compare_command.h, history_command.h).
@@ -590,6 +656,7 @@ int run_command(CommandLine& cl) {
                           : *cl.baseline ? cl.baseline_options
                                          : cl.ci_options;
         o.seed = cl.seed;
+        if (!o.references_dir.empty()) o.references = true;  // --references-dir implies it
         o.command = *cl.score ? "score" : *cl.verify ? "verify" : *cl.baseline ? "baseline" : "ci";
         if (*cl.verify) {
             o.reps = 1;
@@ -604,6 +671,10 @@ int run_command(CommandLine& cl) {
         }
         if (*cl.ci) return ci(o, cl.against, cl.max_slowdown.value_or(0.10), cl.ci_history);
         return run_and_report(o, *cl.score ? cl.score_history : HistoryOption{});
+    }
+    if (*cl.profile) {
+        cl.profile_options.run.seed = cl.seed;
+        return profile(cl.profile_options);
     }
     if (*cl.workspace_init) return workspace_init(cl.workspace_dir);
     if (*cl.tasks_list) return tasks_list(cl.list_suite);
@@ -660,6 +731,7 @@ int main(int argc, char** argv) {
     CommandLine cl;
     cl.app.require_subcommand(1);
     add_scoring_commands(cl);
+    add_profile_command(cl);
     add_other_commands(cl);
     add_history_commands(cl);
     if (const std::string unknown = unknown_command(cl.app, argc, argv); !unknown.empty()) {

@@ -6,8 +6,11 @@
 #include <chrono>
 #include <cmath>
 #include <ctime>
+#include <filesystem>
+#include <iterator>
 
 #include "harness/evaluation.h"
+#include "harness/safe_file.h"
 #include "harness/scored_suite.h"
 #include "harness/session.h"
 #include "harness/trusted_inputs.h"
@@ -16,6 +19,8 @@
 #include "tasks/task_spec.h"
 
 namespace trainopt {
+
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -99,6 +104,15 @@ TaskReport task_report_of(const TaskEvaluation& eval) {
 
 // ---- the runs ----
 
+// A task's share of the score's wall time: its data, its timed runs and their verification.
+void add_phases(const TaskEvaluation& eval, PhaseSeconds& phases) {
+    phases.task_data += eval.data_seconds;
+    for (const RepResult& rep : eval.reps) {
+        phases.timed_runs += rep.baseline_seconds + rep.submission_seconds;
+        phases.verification += rep.verify_seconds;
+    }
+}
+
 using Clock = std::chrono::steady_clock;
 
 void log_repetition(const std::string& label, const TaskEvaluation& eval, int rep, int reps,
@@ -146,10 +160,12 @@ Status evaluate_suite(const ScoreOptions& options, const HarnessContext& ctx,
         if (!evaluated) {
             // keep what was measured so far, this task's finished repetitions included
             if (!eval.reps.empty()) report.tasks.push_back(task_report(eval));
+            add_phases(eval, report.phases);
             (void)write_reports(options, report);
             return failure("task " + tasks[i].name + ": " + evaluated.error());
         }
         report.tasks.push_back(task_report(eval));
+        add_phases(eval, report.phases);
     }
     return {};
 }
@@ -197,12 +213,68 @@ Result<ScoreReport> reject(const ScoreOptions& options, ScoreReport report,
     return report;
 }
 
+// The folder that holds the shipped references (submissions/ of a trainopt checkout): the one
+// given, or the source checkout a development build runs from. An install has none.
+Result<std::string> locate_references(const ScoreOptions& options, const TrustedInputs& trusted) {
+    std::string dir = options.references_dir;
+    if (dir.empty()) {
+        if (trusted.installed)
+            return failure(
+                "--references: an installed trainopt has no submissions/ (it holds no "
+                "submission's code); give --references-dir DIR, the submissions/ folder of a "
+                "trainopt checkout");
+        dir = (fs::path(trusted.pristine_root) / "submissions").string();
+    }
+    for (const char* folder : kReferenceFolders) {
+        const fs::path path = fs::path(dir) / folder;
+        std::error_code ec;
+        if (!fs::is_directory(path, ec))
+            return failure("--references: no reference submission " + path.string() +
+                           " (--references-dir names the submissions/ folder of a trainopt "
+                           "checkout, which holds blas-tbb/ and expert/)");
+    }
+    return dir;
+}
+
+Result<ScoreReport> score_unguarded(const ScoreOptions& options);
+
+// Scores each shipped reference as the submission was scored (suite, seeds, repetitions,
+// threads, the same generated suite) and adds its headline to the report.
+Status score_references(const ScoreOptions& options, const std::string& dir, ScoreReport& report) {
+    for (size_t i = 0; i < std::size(kReferenceRoles); i++) {
+        ScoreOptions ref = options;
+        ref.submission = (fs::path(dir) / kReferenceFolders[i]).string();
+        ref.seed = report.seed;
+        ref.references = false;
+        ref.json_path.clear();
+        ref.markdown_path.clear();
+        ref.html_path.clear();
+        if (!options.with_generated.empty()) ref.with_generated = report.generated_suite;
+        spdlog::info("--references: scoring the {} {} with base seed {}", kReferenceRoles[i],
+                     terminal_safe_line(ref.submission), report.seed);
+        Result<ScoreReport> scored = score_unguarded(ref);
+        if (!scored)
+            return failure("--references: the " + std::string(kReferenceRoles[i]) + " " +
+                           ref.submission + ": " + scored.error());
+        report.references.push_back(
+            {kReferenceRoles[i], ref.submission, scored->verdict, scored->summary});
+    }
+    return {};
+}
+
 Result<ScoreReport> score_unguarded(const ScoreOptions& options) {
+    const double started = monotonic_seconds();
     // The pristine tree, baseline trainer and sandbox init this score rests on, checked against
     // the hashes compiled into trainopt (harness/trusted_inputs.h): if any changed since the
     // build, nothing is scored.
     Result<TrustedInputs> trusted = load_trusted_inputs();
     if (!trusted) return failure(trusted.error());
+    std::string references_dir;
+    if (options.references) {  // known before anything runs
+        Result<std::string> located = locate_references(options, *trusted);
+        if (!located) return failure(located.error());
+        references_dir = *located;
+    }
     if (options.reps < 1 || options.reps > 100) return failure("--reps must be between 1 and 100");
     if (is_generated_suite_name(options.suite)) {
         // a malformed name fails before anything is created
@@ -228,20 +300,33 @@ Result<ScoreReport> score_unguarded(const ScoreOptions& options) {
 
     Result<TrainerBuild> baseline = baseline_trainer(*trusted);
     if (!baseline) return failure(baseline.error());
+    const double build_started = monotonic_seconds();
+    report.phases.setup = build_started - started;
     Result<PreparedSubmission> submission = prepare_submission(options, ctx, *baseline);
     if (!submission) return failure(submission.error());
+    report.phases.build = monotonic_seconds() - build_started;
+    report.phases.total = monotonic_seconds() - started;
     report.submission_kind = submission->kind;
     report.build = submission->build;
     for (const std::string& w : submission->warnings) report.warnings.push_back(w);
     if (!submission->rejected.empty()) return reject(options, report, submission->rejected);
 
+    const double machine_started = monotonic_seconds();
     const MachinePeaks peaks = measure_machine(ctx.threads, options.measure_peak);
+    report.phases.machine = monotonic_seconds() - machine_started;
     report.fma_ceiling = peaks.fma_ceiling;
     report.peak_gflops = peaks.sgemm_gflops;
     Status evaluated =
         evaluate_suite(options, ctx, *baseline, submission->trainer, *scored, report);
     if (!evaluated) return failure(evaluated.error());
     report.complete = true;
+    report.phases.total = monotonic_seconds() - started;
+    if (options.references) {
+        if (Status written = write_reports(options, report); !written)
+            return failure(written.error());
+        if (Status scored = score_references(options, references_dir, report); !scored)
+            return failure(scored.error());
+    }
     if (Status written = write_reports(options, report); !written) return failure(written.error());
     return report;
 }

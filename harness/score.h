@@ -41,7 +41,16 @@ struct ScoreOptions {
     std::string command = "score";
     // --build-cache DIR, --no-build-cache: where the submission's trainer may come from
     BuildCacheOptions build_cache;
+    // --references: also score the shipped example and expert submissions on the same suite
+    // and seeds, for the reports' "where this stands" block; found in references_dir, or in
+    // the source checkout trainopt was built from when empty
+    bool references = false;
+    std::string references_dir;
 };
+
+// The shipped reference submissions, by role (kReferenceRoles), as folders of a checkout's
+// submissions/: example -> blas-tbb, expert -> expert.
+constexpr const char* kReferenceFolders[] = {"blas-tbb", "expert"};
 
 // The finished report (VALID, INVALID or REJECTED), its files written. Fails when the harness
 // could not produce a score; a failure while the tasks run leaves what was measured so far in

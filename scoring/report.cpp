@@ -23,6 +23,16 @@ std::string to_string(Verdict verdict) {
     return "?";
 }
 
+std::string reference_label(const std::string& role) {
+    if (role == "example") return "example submission (a few hours of work)";
+    if (role == "expert") return "expert submission (the headroom)";
+    return role;
+}
+
+double PhaseSeconds::other() const {
+    return std::max(0.0, total - setup - build - machine - task_data - timed_runs - verification);
+}
+
 bool shows_tensors(const ScoreReport& report, const TaskReport& task) {
     return !task.tensors.empty() && (report.command == "verify" || !task.valid);
 }

@@ -21,7 +21,9 @@
 namespace trainopt {
 
 constexpr int kReportSchemaVersion = 1;
-constexpr double kHumanReferenceSpeedup = 4.0;  // a human expert in 4-8 hours
+// The human expert reference line: the mean speedup a skilled engineer reaches in 4-8 hours
+// (TASK.md, docs/scoring.md); every report shows the score as a multiple of it.
+constexpr double kHumanReferenceSpeedup = 4.0;
 
 // The speed-of-light backstop (docs/scoring.md): the task's matmul FLOPs (step_gflop x steps, a
 // lower bound on what training needs) at the machine's measured FMA ceiling take a time no run
@@ -138,6 +140,34 @@ struct BuildInfo {
     std::string built_at;     // UTC, ISO 8601, when the trainer was built; empty: unknown
 };
 
+// A shipped reference submission scored next to the submission (`score --references`): the
+// same suite, seeds and machine, in the same invocation, so its speedup is comparable. Its
+// code is never shown; only these numbers.
+struct ReferenceScore {
+    std::string role;        // "example" or "expert" (kReferenceRoles)
+    std::string submission;  // where it was scored from
+    Verdict verdict = Verdict::incomplete;
+    SuiteSummary summary;  // its headline, as the submission's
+};
+
+// The roles of the shipped references and what the reports call them.
+constexpr const char* kReferenceRoles[] = {"example", "expert"};
+// What the reports call a reference: its role, no word about how it is fast.
+std::string reference_label(const std::string& role);
+
+// Where a score's wall time went, seconds on the harness's monotonic clock. The score measures
+// only timed_runs; the rest is what it costs around them. All 0 in reports from before it.
+struct PhaseSeconds {
+    double total = 0;         // from the start of the score to its last report
+    double setup = 0;         // trusted inputs, suite, sandbox, work directory
+    double build = 0;         // intake, build (or the build cache), binary audit
+    double machine = 0;       // the FMA ceiling and the sgemm peak
+    double task_data = 0;     // generating each task's training and held-out tokens
+    double timed_runs = 0;    // baseline and submission runs, spawn to reap: what is scored
+    double verification = 0;  // comparing outputs, held-out losses, step-local replays
+    double other() const;     // total minus the phases: reading outputs, reports, cleanup
+};
+
 struct ScoreReport {
     int schema_version = kReportSchemaVersion;
     std::string command = "score";  // one of kReportCommands: "trainopt verify: VALID"
@@ -164,6 +194,9 @@ struct ScoreReport {
     std::string generated_suite;            // "generated:SEED:N" when one was scored, else empty
     std::vector<GeneratedTaskFile> generated_tasks;
     double human_reference = kHumanReferenceSpeedup;
+    // the shipped references scored alongside (score --references); empty otherwise
+    std::vector<ReferenceScore> references;
+    PhaseSeconds phases;  // the submission's score, references not included
     std::vector<std::string> warnings;
     std::vector<std::string> rejected;  // non-empty: refused before any run (intake, build, audit)
     std::vector<TaskReport> tasks;

@@ -1,5 +1,6 @@
 #include "scoring/report_format.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -32,6 +33,40 @@ std::string build_text(const BuildInfo& build) {
 
 std::string layer_text(int layer) {
     return layer >= 0 ? std::to_string(layer) : "-";
+}
+
+std::vector<StandingRow> standing_rows(const ScoreReport& r) {
+    std::vector<StandingRow> rows;
+    if (r.references.empty()) return rows;
+    auto ci_text = [](const SuiteSummary& s) {
+        return "95% CI " + format_fixed(s.arithmetic_ci.low, 2) + " - " +
+               format_fixed(s.arithmetic_ci.high, 2);
+    };
+    rows.push_back({"human expert reference (4-8 hours)", r.human_reference, "", false});
+    for (const ReferenceScore& ref : r.references) {
+        rows.push_back(
+            {reference_label(ref.role), ref.summary.arithmetic,
+             ref.verdict == Verdict::valid ? ci_text(ref.summary) : to_string(ref.verdict), false});
+    }
+    rows.push_back({"this submission", r.summary.arithmetic, ci_text(r.summary), true});
+    std::stable_sort(rows.begin(), rows.end(), [](const StandingRow& a, const StandingRow& b) {
+        return a.speedup > b.speedup;
+    });
+    return rows;
+}
+
+std::string phases_text(const ScoreReport& r) {
+    const PhaseSeconds& p = r.phases;
+    if (!r.complete || !(p.total > 0)) return "";  // a partial report's phases are not summed
+    auto seconds = [](double s) { return format_fixed(s, s < 10 ? 1 : 0) + " s"; };
+    std::string out = "wall time " + seconds(p.total) + ": timed runs " + seconds(p.timed_runs) +
+                      " (" + format_fixed(100 * p.timed_runs / p.total, 0) + "%)";
+    const std::pair<const char*, double> rest[] = {
+        {"build", p.build},     {"verification", p.verification},
+        {"machine", p.machine}, {"task data", p.task_data},
+        {"setup", p.setup},     {"other", p.other()}};
+    for (const auto& [name, s] : rest) out += std::string(", ") + name + " " + seconds(s);
+    return out;
 }
 
 std::string format_fixed(double v, int digits) {

@@ -36,6 +36,25 @@ constexpr const char* kTensorTableExplanation =
     "(earlier layers, the embeddings); over a whole run every tensor drifts after them, so the "
     "farthest tensors are where to look first, not a proof.";
 
+// One row of the "where this stands" block (score --references): the human expert line, each
+// shipped reference and the submission, the fastest first. Labels are trainopt's own words.
+struct StandingRow {
+    std::string label;
+    double speedup = 0;          // the mean speedup; for the human line, the line itself
+    std::string detail;          // "95% CI 7.10 - 10.20", a reference's verdict, or ""
+    bool is_submission = false;  // the row of the report's own submission
+};
+// Empty when the report has no references.
+std::vector<StandingRow> standing_rows(const ScoreReport& r);
+constexpr const char* kStandingExplanation =
+    "The shipped reference submissions scored in the same invocation: the same suite, seeds and "
+    "machine, so their mean speedups compare with this one. The human expert line is what a "
+    "skilled engineer reaches in 4-8 hours.";
+
+// Where the score's wall time went, one line: "wall time 312 s: timed runs 265 s (85%), build
+// 20 s, ..."; empty for a report without phase times.
+std::string phases_text(const ScoreReport& r);
+
 // v with exactly `digits` decimals ("%.*f").
 std::string format_fixed(double v, int digits);
 

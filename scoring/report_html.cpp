@@ -1,9 +1,10 @@
 // The HTML rendering of a report: one self-contained page (inline CSS and SVG; no scripts, no
 // links, nothing loaded from elsewhere) that a person reads at a glance: the verdict and the
-// headline numbers on top, then what went wrong, the speedup chart, the task table and the
-// per-kernel times. Every string in a report may be untrusted (a submission's log tail or file
-// name, kernel names from its meta.json, anything in a JSON report loaded back), so every one
-// goes through html_text() (scoring/untrusted_text.h), never raw.
+// headline numbers on top, then what went wrong, the speedup chart, the task table, the final
+// weights per tensor (after a failure, and in a verify report) and the per-kernel times. Every
+// string in a report may be untrusted (a submission's log tail or file name, kernel names from its
+// meta.json, anything in a JSON report loaded back), so every one goes through html_text()
+// (scoring/untrusted_text.h), never raw.
 #include <cstdio>
 #include <sstream>
 
@@ -50,7 +51,8 @@ constexpr const char* kStyle =
     "td.num{white-space:nowrap;font-variant-numeric:tabular-nums}"
     "td.text,th.text{text-align:left}"
     "td.text{min-width:5em;max-width:16em;overflow-wrap:break-word}"
-    "td.text:nth-child(2){min-width:9em}"  // the hot spot: a phrase, give it room
+    "td.text:nth-child(2){min-width:9em}"                 // the hot spot: a phrase, give it room
+    "table.tensors td.text:nth-child(4){max-width:none}"  // the kernels: a phrase, one line
     "td.ok{color:#1e8449;font-weight:600}td.bad{color:#c0392b;font-weight:600}"
     "s.measured{color:#c0392b}"
     ".kernel-grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(480px,1fr));"
@@ -218,6 +220,24 @@ std::string two_suites_html(const ScoreReport& r) {
     return h.str();
 }
 
+// The human line, the shipped references and the submission, the fastest first.
+std::string standing_html(const ScoreReport& r) {
+    const std::vector<StandingRow> rows = standing_rows(r);
+    if (rows.empty()) return "";
+    std::ostringstream h;
+    h << "<section><h2>Where this stands</h2><table class='standing'><tr><th "
+         "class='text'></th><th>mean speedup</th><th class='text'></th></tr>";
+    for (const StandingRow& row : rows) {
+        const std::string label = html_text(row.label);
+        h << "<tr><td class='text'>"
+          << (row.is_submission ? "<strong>" + label + "</strong>" : label)
+          << "</td><td class='num'>" << format_fixed(row.speedup, 2) << "x</td><td class='text'>"
+          << html_text(row.detail) << "</td></tr>";
+    }
+    h << "</table><p class='note'>" << html_text(kStandingExplanation) << "</p></section>";
+    return h.str();
+}
+
 // One row per task; every header has its cell in every row.
 std::string task_table_html(const ScoreReport& r) {
     std::ostringstream h;
@@ -282,6 +302,27 @@ std::string quality_table_html(const ScoreReport& r) {
     return h.str();
 }
 
+// The per-tensor distances of the final weights, for the tasks that show them (shows_tensors):
+// which tensor went farthest from the reference and the backward kernels behind its gradient.
+std::string tensors_html(const ScoreReport& r) {
+    std::ostringstream h;
+    for (const TaskReport& t : r.tasks) {
+        if (!shows_tensors(r, t)) continue;
+        h << "<figure><figcaption>" << html_text(t.name) << "</figcaption><table class='tensors'>"
+          << "<tr><th class='text'>tensor</th><th>layer</th><th>relative distance</th>"
+             "<th class='text'>gradient from</th></tr>";
+        for (const TensorReport& x : t.tensors) {
+            h << "<tr><td class='text'>" << html_text(x.tensor) << "</td><td class='num'>"
+              << layer_text(x.layer) << "</td><td class='num'>" << format_scientific(x.rel)
+              << "</td><td class='text'>" << html_text(x.kernel) << "</td></tr>";
+        }
+        h << "</table></figure>";
+    }
+    if (h.str().empty()) return "";
+    return "<section><h2>Final weights per tensor</h2><p class='note'>" +
+           html_text(kTensorTableExplanation) + "</p>" + h.str() + "</section>";
+}
+
 // The advisory per-kernel times: one colour legend, then a small chart per task side by side.
 std::string kernel_section_html(const ScoreReport& r) {
     const std::vector<std::string> names = kernel_names(r);
@@ -320,15 +361,18 @@ std::string report_to_html(const ScoreReport& r) {
       << "</style></head><body>";
     h << header_html(r) << findings_html(r);
     if (!r.tasks.empty()) {
-        h << two_suites_html(r) << speedup_section_html(r) << task_table_html(r)
-          << quality_table_html(r) << kernel_section_html(r);
+        h << two_suites_html(r) << standing_html(r) << speedup_section_html(r) << task_table_html(r)
+          << quality_table_html(r) << tensors_html(r) << kernel_section_html(r);
     } else if (r.rejected.empty()) {
         h << "<p class='muted'>No task has finished a repetition yet.</p>";
     }
     h << "<footer>Wall times are measured by the harness around each sandboxed trainer process "
          "(CLOCK_MONOTONIC); nothing a submission prints about itself is used for the score. A "
          "task's speedup is the ratio of the median times; the headline is the arithmetic mean "
-         "over the tasks.</footer></body></html>\n";
+         "over the tasks.";
+    if (const std::string phases = phases_text(r); !phases.empty())
+        h << " " << html_text(phases) << ".";
+    h << "</footer></body></html>\n";
     return h.str();
 }
 

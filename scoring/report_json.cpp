@@ -90,6 +90,89 @@ std::vector<TensorReport> tensors_from_json(const nlohmann::json& task) {
     return out;
 }
 
+SuiteSummary summary_from_json(const nlohmann::json& j) {
+    SuiteSummary s;
+    s.arithmetic = j.at("arithmetic_mean").get<double>();
+    s.arithmetic_ci = {j.at("arithmetic_mean_ci95").at(0).get<double>(),
+                       j.at("arithmetic_mean_ci95").at(1).get<double>()};
+    s.geometric = j.at("geometric_mean").get<double>();
+    s.geometric_ci = {j.at("geometric_mean_ci95").at(0).get<double>(),
+                      j.at("geometric_mean_ci95").at(1).get<double>()};
+    for (double v : {s.arithmetic, s.arithmetic_ci.low, s.arithmetic_ci.high, s.geometric,
+                     s.geometric_ci.low, s.geometric_ci.high}) {
+        if (!std::isfinite(v) || v < 0)
+            throw std::runtime_error("a speedup must be a finite number, 0 or more");
+    }
+    return s;
+}
+
+Verdict verdict_from_string(const std::string& text) {
+    for (Verdict v : {Verdict::valid, Verdict::invalid, Verdict::rejected, Verdict::incomplete})
+        if (to_string(v) == text) return v;
+    throw std::runtime_error("unknown verdict " + text);
+}
+
+nlohmann::json references_to_json(const std::vector<ReferenceScore>& references) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const ReferenceScore& ref : references) {
+        out.push_back({{"role", ref.role},
+                       {"submission", ref.submission},
+                       {"verdict", to_string(ref.verdict)},
+                       {"score", summary_to_json(ref.summary)}});
+    }
+    return out;
+}
+
+// Optional (added within schema 1): empty when absent.
+std::vector<ReferenceScore> references_from_json(const nlohmann::json& j) {
+    std::vector<ReferenceScore> out;
+    if (!j.contains("references")) return out;
+    for (const nlohmann::json& jr : j.at("references")) {
+        ReferenceScore ref;
+        ref.role = jr.at("role").get<std::string>();
+        if (std::find_if(std::begin(kReferenceRoles), std::end(kReferenceRoles),
+                         [&](const char* role) { return ref.role == role; }) ==
+            std::end(kReferenceRoles))
+            throw std::runtime_error("unknown reference role " + ref.role);
+        ref.submission = jr.at("submission").get<std::string>();
+        ref.verdict = verdict_from_string(jr.at("verdict").get<std::string>());
+        ref.summary = summary_from_json(jr.at("score"));
+        out.push_back(std::move(ref));
+    }
+    return out;
+}
+
+nlohmann::json phases_to_json(const PhaseSeconds& p) {
+    return {{"total", p.total},
+            {"setup", p.setup},
+            {"build", p.build},
+            {"machine", p.machine},
+            {"task_data", p.task_data},
+            {"timed_runs", p.timed_runs},
+            {"verification", p.verification},
+            {"other", p.other()}};
+}
+
+// Optional (added within schema 1): all 0 when absent.
+PhaseSeconds phases_from_json(const nlohmann::json& j) {
+    PhaseSeconds p;
+    if (!j.contains("phase_seconds")) return p;
+    const nlohmann::json& jp = j.at("phase_seconds");
+    p.total = jp.at("total").get<double>();
+    p.setup = jp.at("setup").get<double>();
+    p.build = jp.at("build").get<double>();
+    p.machine = jp.at("machine").get<double>();
+    p.task_data = jp.at("task_data").get<double>();
+    p.timed_runs = jp.at("timed_runs").get<double>();
+    p.verification = jp.at("verification").get<double>();
+    for (double v :
+         {p.total, p.setup, p.build, p.machine, p.task_data, p.timed_runs, p.verification}) {
+        if (!std::isfinite(v) || v < 0)
+            throw std::runtime_error("a phase's seconds must be a finite number, 0 or more");
+    }
+    return p;
+}
+
 }  // namespace
 
 nlohmann::json build_info_to_json(const BuildInfo& build) {
@@ -152,6 +235,8 @@ nlohmann::json report_to_json(const ScoreReport& r) {
         for (const GeneratedTaskFile& f : r.generated_tasks)
             j["generated_suite"]["tasks"].push_back({{"name", f.name}, {"toml", f.toml}});
     }
+    if (!r.references.empty()) j["references"] = references_to_json(r.references);
+    j["phase_seconds"] = phases_to_json(r.phases);
     j["warnings"] = r.warnings;
     j["rejected"] = r.rejected;
     j["tasks"] = nlohmann::json::array();
@@ -248,6 +333,8 @@ Result<ScoreReport> report_from_json(const nlohmann::json& j) {
         r.complete = j.at("complete").get<bool>();
         r.warnings = j.at("warnings").get<std::vector<std::string>>();
         r.rejected = j.at("rejected").get<std::vector<std::string>>();
+        r.references = references_from_json(j);
+        r.phases = phases_from_json(j);
         // added within schema 1: optional, so earlier reports still load
         if (j.contains("suites")) {
             TwoSuiteReport suites;

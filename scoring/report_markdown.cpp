@@ -70,6 +70,18 @@ std::string md_tensors(const ScoreReport& r) {
     return md;
 }
 
+// The human line, the shipped references and the submission, the fastest first.
+std::string md_standing(const ScoreReport& r) {
+    const std::vector<StandingRow> rows = standing_rows(r);
+    if (rows.empty()) return "";
+    std::string md = "## Where this stands\n\n| | mean speedup | |\n|---|---:|---|\n";
+    for (const StandingRow& row : rows) {
+        const std::string label = row.is_submission ? "**" + row.label + "**" : row.label;
+        md += "| " + label + " | " + format_fixed(row.speedup, 2) + "x | " + row.detail + " |\n";
+    }
+    return md + "\n" + kStandingExplanation + "\n\n";
+}
+
 }  // namespace
 
 std::string report_to_markdown(const ScoreReport& r) {
@@ -94,6 +106,7 @@ std::string report_to_markdown(const ScoreReport& r) {
     md << "| human expert reference | " << format_fixed(r.human_reference, 1) << "x | score is "
        << format_fixed(r.summary.arithmetic / r.human_reference, 2) << "x the reference |\n\n";
     if (r.suites) md << md_two_suites(r);
+    md << md_standing(r);
     md << "| task | hot spot | valid | baseline s (median) | submission s (median) | speedup | 95% "
           "CI "
           "| speed-of-light bound | max loss diff | held-out diff | weight dist | peak MB "
@@ -155,6 +168,7 @@ std::string report_to_markdown(const ScoreReport& r) {
     }
     md << "\nTimes are wall seconds measured by the harness around each trainer process; "
           "per-kernel times inside trainers are self-reported and advisory.\n";
+    if (const std::string phases = phases_text(r); !phases.empty()) md << "\n" << phases << ".\n";
     return md.str();
 }
 

@@ -109,6 +109,25 @@ std::string text_two_suites(const ScoreReport& r) {
            "\n";
 }
 
+std::string text_standing(const ScoreReport& r) {
+    const std::vector<StandingRow> rows = standing_rows(r);
+    if (rows.empty()) return "";
+    std::vector<std::vector<std::string>> table = {{"", "mean speedup", ""}};
+    for (const StandingRow& row : rows) {
+        table.push_back({(row.is_submission ? "> " : "  ") + row.label,
+                         format_fixed(row.speedup, 2) + "x", row.detail});
+    }
+    // the human line has no detail: no blanks left at the end of its line or the header's
+    std::string lines = text_table(table, {false, true, false}, "  ");
+    for (size_t eol = lines.find('\n'); eol != std::string::npos; eol = lines.find('\n', eol + 1)) {
+        size_t end = eol;
+        while (end > 0 && lines[end - 1] == ' ') end--;
+        lines.erase(end, eol - end);
+        eol = end;
+    }
+    return "Where this stands:\n" + lines + wrapped(kStandingExplanation, "  ") + "\n";
+}
+
 std::string text_tasks(const ScoreReport& r) {
     std::vector<std::vector<std::string>> rows = {
         {"task", "hot spot", "valid", "baseline s", "submission s", "speedup", "95% CI",
@@ -228,6 +247,7 @@ std::string report_to_text(const ScoreReport& r) {
                       {false, true, false}, "  ");
     out << "\n";
     if (r.suites) out << text_two_suites(r);
+    out << text_standing(r);
     if (!r.tasks.empty()) out << text_tasks(r);
     if (has_quality(r)) out << text_quality(r);
     out << text_local(r) << text_tensors(r) << text_findings(r);
@@ -236,6 +256,8 @@ std::string report_to_text(const ScoreReport& r) {
                "Times are wall seconds measured by the harness around each trainer process; "
                "per-kernel times inside trainers are self-reported and advisory.",
                "");
+    if (const std::string phases = phases_text(r); !phases.empty())
+        out << wrapped(phases + ".", "");
     return out.str();
 }
 

@@ -167,6 +167,38 @@ TEST(HtmlReport, KernelTotalsSitRightOfTheirBars) {
     EXPECT_GT(bars_end, 300);  // the baseline's bar fills its room
 }
 
+// After a failure, the final weights per tensor, the farthest first, each with the backward
+// kernels behind its gradient; a valid task of a score shows none.
+TEST(HtmlReport, FailedTaskShowsItsTensorsWithTheirKernels) {
+    ScoreReport r = sample_report();
+    const std::string evil = "<b>qkvw</b>";
+    r.tasks[1].tensors = {{"wte", -1, 0.5, "encoder_backward, matmul_backward of the head"},
+                          {evil, 1, 2.5e-3, "matmul_backward of the attention's qkv projection"}};
+    r.tasks[0].tensors = {{"lnfw", -1, 1e-6, "layernorm_backward"}};
+    finalize_report(r);
+    const std::string html = report_to_html(r);
+    const std::string section = between(html, "<h2>Final weights per tensor</h2>", "</section>");
+    ASSERT_FALSE(section.empty()) << html;
+    EXPECT_NE(section.find("relative to the reference&#39;s update of it"), std::string::npos);
+    EXPECT_NE(section.find("<figcaption>small</figcaption>"), std::string::npos) << section;
+    EXPECT_EQ(section.find("<figcaption>matmul</figcaption>"), std::string::npos);  // valid
+    EXPECT_EQ(section.find("lnfw"), std::string::npos);
+    EXPECT_NE(section.find("<tr><td class='text'>wte</td><td class='num'>-</td><td "
+                           "class='num'>5.00e-01</td><td class='text'>encoder_backward, "
+                           "matmul_backward of the head</td></tr>"),
+              std::string::npos)
+        << section;
+    EXPECT_NE(section.find("<td class='text'>&lt;b&gt;qkvw&lt;/b&gt;</td><td class='num'>1</td>"),
+              std::string::npos);
+    EXPECT_EQ(section.find("<b>"), std::string::npos);
+    EXPECT_LT(section.find("wte"), section.find("qkvw"));  // the report's order: farthest first
+    // a verify report shows every task's tensors
+    r.command = "verify";
+    EXPECT_NE(report_to_html(r).find("<figcaption>matmul</figcaption>"), std::string::npos);
+    // a score without failures or tensors has no such section
+    EXPECT_EQ(report_to_html(sample_report()).find("Final weights per tensor"), std::string::npos);
+}
+
 TEST(HtmlReport, PageIsSelfContained) {
     const std::string html = report_to_html(sample_report());
     for (const char* external : {"<script", "<link", "<img", "<iframe", "<object",

@@ -125,6 +125,96 @@ TEST(Report, TwoSuitesSideBySideRoundTripAndRender) {
     EXPECT_FALSE(report_from_json(j));
 }
 
+// sample_report (5.5x) scored with --references: the example and the expert next to it
+ScoreReport report_with_references() {
+    ScoreReport r = sample_report();
+    SuiteSummary example;
+    example.arithmetic = 9.1;
+    example.arithmetic_ci = {7.1, 10.2};
+    example.geometric = 8.8;
+    example.geometric_ci = {7.0, 10.0};
+    SuiteSummary expert = example;
+    expert.arithmetic = 44.3;
+    expert.arithmetic_ci = {38.9, 49.7};
+    r.references = {{"example", "/src/submissions/blas-tbb", Verdict::valid, example},
+                    {"expert", "/src/submissions/expert", Verdict::valid, expert}};
+    r.phases = {300, 1, 20, 3, 2, 255, 12};
+    return r;
+}
+
+// The block "where this stands": the human line, the references and the submission, the
+// fastest first, in every rendering; and it survives a JSON round trip with the phases.
+TEST(Report, ReferencesRoundTripAndStandSideBySide) {
+    const ScoreReport r = report_with_references();
+    Result<ScoreReport> back = report_from_json(report_to_json(r));
+    ASSERT_TRUE(back) << back.error();
+    EXPECT_EQ(report_to_json(*back).dump(), report_to_json(r).dump());
+    ASSERT_EQ(back->references.size(), 2u);
+    EXPECT_EQ(back->references[1].role, "expert");
+    EXPECT_EQ(back->references[1].verdict, Verdict::valid);
+    EXPECT_DOUBLE_EQ(back->references[1].summary.arithmetic_ci.high, 49.7);
+    EXPECT_DOUBLE_EQ(back->phases.timed_runs, 255);
+    EXPECT_DOUBLE_EQ(back->phases.other(), 7);
+
+    const std::string md = report_to_markdown(*back);
+    const size_t block = md.find("## Where this stands");
+    ASSERT_NE(block, std::string::npos) << md;
+    const size_t expert =
+        md.find("| expert submission (the headroom) | 44.30x | 95% CI 38.90 - 49.70 |");
+    const size_t example = md.find("| example submission (a few hours of work) | 9.10x |");
+    const size_t self = md.find("| **this submission** | 5.50x |");
+    const size_t human = md.find("| human expert reference (4-8 hours) | 4.00x |");
+    for (size_t at : {expert, example, self, human}) ASSERT_NE(at, std::string::npos) << md;
+    EXPECT_LT(block, expert);
+    EXPECT_LT(expert, example);
+    EXPECT_LT(example, self);
+    EXPECT_LT(self, human);
+    EXPECT_NE(md.find("wall time 300 s: timed runs 255 s (85%), build 20 s"), std::string::npos);
+
+    const std::string text = report_to_text(*back);
+    EXPECT_NE(text.find("Where this stands:"), std::string::npos) << text;
+    EXPECT_NE(text.find("> this submission"), std::string::npos);
+    EXPECT_LT(text.find("expert submission"), text.find("human expert reference (4-8 hours)"));
+    const std::string html = report_to_html(*back);
+    EXPECT_NE(html.find("<h2>Where this stands</h2>"), std::string::npos);
+    EXPECT_NE(html.find("<strong>this submission</strong></td><td class='num'>5.50x"),
+              std::string::npos)
+        << html;
+    EXPECT_NE(html.find("timed runs 255 s (85%)"), std::string::npos);
+    // nothing of the kind without references
+    EXPECT_EQ(report_to_markdown(sample_report()).find("Where this stands"), std::string::npos);
+    EXPECT_EQ(report_to_html(sample_report()).find("Where this stands"), std::string::npos);
+}
+
+// A reference that failed shows its verdict in place of a CI; unknown roles and verdicts, and
+// negative phase times, are refused on load.
+TEST(Report, ReferencesAndPhasesAreValidatedOnLoad) {
+    ScoreReport r = report_with_references();
+    r.references[0].verdict = Verdict::invalid;
+    r.references[0].summary = {};
+    EXPECT_NE(report_to_text(r).find("INVALID"), std::string::npos);
+    nlohmann::json j = report_to_json(r);
+    j["references"][0]["role"] = "oracle";
+    EXPECT_FALSE(report_from_json(j));
+    j = report_to_json(r);
+    j["references"][1]["verdict"] = "GREAT";
+    EXPECT_FALSE(report_from_json(j));
+    j = report_to_json(r);
+    j["references"][1]["score"]["arithmetic_mean"] = -1;
+    EXPECT_FALSE(report_from_json(j));
+    j = report_to_json(r);
+    j["phase_seconds"]["build"] = -3;
+    EXPECT_FALSE(report_from_json(j));
+    // reports from before these fields load with none
+    j = report_to_json(sample_report());
+    j.erase("phase_seconds");
+    Result<ScoreReport> old = report_from_json(j);
+    ASSERT_TRUE(old) << old.error();
+    EXPECT_TRUE(old->references.empty());
+    EXPECT_EQ(old->phases.total, 0);
+    EXPECT_EQ(report_to_markdown(*old).find("wall time"), std::string::npos);
+}
+
 TEST(Report, RejectsForeignOrDamagedJson) {
     EXPECT_FALSE(report_from_json(nlohmann::json::object()));
     nlohmann::json j = report_to_json(sample_report());
