@@ -57,6 +57,8 @@ std::string file_identity(const std::string& path) {
            "." + std::to_string(st.st_mtim.tv_nsec);
 }
 
+}  // namespace
+
 Result<std::string> own_executable_sha256() {
     const int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
     if (fd < 0) return failure(std::string("cannot open /proc/self/exe: ") + strerror(errno));
@@ -68,8 +70,6 @@ Result<std::string> own_executable_sha256() {
     if (!content) return failure(content.error());
     return sha256_hex(*content);
 }
-
-}  // namespace
 
 std::string build_cache_key(const BuildKeyInputs& in) {
     std::string text = "trainopt build cache " + std::to_string(kBuildCacheFormat) + "\n";

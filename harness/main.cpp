@@ -4,6 +4,8 @@
 //   trainopt score SUBMISSION [--suite S] [--reps R] [--seed N] [--json F] [--md F] [--html F]
 //   trainopt verify SUBMISSION [--suite S]           correctness only: one repetition
 //                  (S: built-in name, generated:SEED[:N] with [--generator F], or a directory)
+//   trainopt check SUBMISSION [--task T] [--steps N] quick check of N steps of one task: PASS or
+//                                                    FAIL, not the official verification
 //   trainopt baseline [--suite S] [--reps R]         time the pristine baseline against itself
 //   trainopt ci SUBMISSION --against previous.json --max-slowdown P
 //   trainopt compare A.json B.json [--max-slowdown P] [--md F] [--json F]
@@ -19,7 +21,7 @@
 //                                                    measure and recommend each task's check
 // clang-format on
 //
-// Exit codes: 0 success (VALID), 1 error, 2 usage, 3 submission INVALID or REJECTED,
+// Exit codes: 0 success (VALID, PASS), 1 error, 2 usage, 3 submission INVALID, REJECTED or FAIL,
 // 4 (ci) significant regression.
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/spdlog.h>
@@ -34,6 +36,7 @@
 #include <sstream>
 
 #include "harness/calibrate.h"
+#include "harness/check.h"
 #include "harness/checkpoint_eval.h"
 #include "harness/cli_error.h"
 #include "harness/compare_command.h"
@@ -56,6 +59,7 @@ namespace {
 
 constexpr int kExitUsage = 2;
 constexpr int kExitRefused = 3;  // calibrate: a task's classes are not separated
+constexpr int kExitInvalid = 3;  // check: FAIL, as verify's INVALID or REJECTED
 constexpr int kExitRegression = 4;
 
 // Everything printed here may carry untrusted text (a submission's file name or log tail, a
@@ -135,6 +139,16 @@ void add_build_cache_options(CLI::App* cmd, ScoreOptions& o) {
         "build the submission's trainer even when the build cache holds it, and store nothing");
 }
 
+// The baseline cache (harness/baseline_cache.h): for the commands with a fixed seed.
+void add_baseline_cache_options(CLI::App* cmd, ScoreOptions& o) {
+    cmd->add_option("--baseline-cache", o.baseline_cache.dir,
+                    "keep and reuse the baseline's reference outputs in this directory (default: "
+                    "$XDG_CACHE_HOME/trainopt/baselines or ~/.cache/trainopt/baselines)");
+    cmd->add_flag_function(
+        "--no-baseline-cache", [&o](int64_t) { o.baseline_cache.enabled = false; },
+        "run the baseline even when the baseline cache holds its outputs, and store nothing");
+}
+
 // score and ci --history DB [--commit REV]: where to append the finished score.
 struct HistoryOption {
     std::string db;  // empty: no history
@@ -189,6 +203,17 @@ int workspace_init(const std::string& dir) {
         safe(dir).c_str(), safe(dir).c_str(), trainopt.c_str(), safe(dir).c_str(), trainopt.c_str(),
         safe(dir).c_str());
     return 0;
+}
+
+int check(const CheckOptions& options) {
+    Result<CheckReport> report = run_check(options);
+    if (!report) return fail(report.error());
+    if (!report->usage_problem.empty()) {
+        fprintf(stderr, "trainopt check: %s\n", safe(report->usage_problem).c_str());
+        return kExitUsage;
+    }
+    printf("\n%s", terminal_safe(check_to_text(*report)).c_str());
+    return report->passed() ? 0 : kExitInvalid;
 }
 
 int tasks_list(const std::string& suite_name) {
@@ -395,6 +420,8 @@ struct CommandLine {
     CLI::App* score = nullptr;
     ScoreOptions verify_options;
     CLI::App* verify = nullptr;
+    CheckOptions check_options;
+    CLI::App* check = nullptr;
     ScoreOptions baseline_options;
     CLI::App* baseline = nullptr;
     ScoreOptions ci_options;
@@ -450,6 +477,38 @@ void add_scoring_commands(CommandLine& cl) {
         ->required();
     add_score_options(cl.verify, cl.verify_options, cl.seed);
     add_build_cache_options(cl.verify, cl.verify_options);
+    add_baseline_cache_options(cl.verify, cl.verify_options);
+
+    CheckOptions& c = cl.check_options;
+    cl.check = app.add_subcommand(
+        "check",
+        "quick correctness check while iterating: the first N steps of one task against the "
+        "baseline's (cached); PASS or FAIL, no score, not the official verification");
+    cl.check->add_option("submission", c.run.submission, "workspace, overlay directory or patch")
+        ->required();
+    cl.check->add_option("--task", c.task,
+                         "the task (default: the suite's task with the cheapest step)");
+    cl.check->add_option("--steps", c.steps, "steps of the task to check")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1000000));
+    cl.check->add_option("--suite", c.run.suite, "the suite the task comes from")
+        ->capture_default_str();
+    cl.check->add_option("--seed", c.run.seed,
+                         "base seed (default: 1, fixed so the reference stays cached)");
+    cl.check->add_option("--threads", c.run.threads, "cores a trainer may use (default: all)");
+    cl.check
+        ->add_option("--timeout", c.run.timeout_seconds, "seconds before a trainer run is killed")
+        ->capture_default_str();
+    cl.check->add_option("--workdir", c.run.workdir,
+                         "create the private work directory under this one");
+    cl.check->add_flag("--keep-workdir", c.run.keep_workdir,
+                       "do not delete the temporary work directory");
+    cl.check->add_flag("--require-sandbox", c.run.require_sandbox,
+                       "fail instead of running unsandboxed");
+    cl.check->add_flag("--no-sandbox", c.run.disable_sandbox,
+                       "run without bubblewrap, as on a machine without it (testing)");
+    add_build_cache_options(cl.check, c.run);
+    add_baseline_cache_options(cl.check, c.run);
 
     cl.baseline_options.submission = "baseline";
     cl.baseline = app.add_subcommand("baseline", "time the pristine baseline against itself");
@@ -594,6 +653,8 @@ int run_command(CommandLine& cl) {
         if (*cl.verify) {
             o.reps = 1;
             o.measure_peak = false;
+            // a fixed seed's baseline outputs are worth keeping (harness/baseline_cache.h)
+            o.reuse_baseline_outputs = o.seed.has_value();
         }
         if (*cl.ci && cl.previous.empty() && cl.against.empty())
             return fail("ci needs --previous (the previous version) or --against (a report)");
@@ -604,6 +665,12 @@ int run_command(CommandLine& cl) {
         }
         if (*cl.ci) return ci(o, cl.against, cl.max_slowdown.value_or(0.10), cl.ci_history);
         return run_and_report(o, *cl.score ? cl.score_history : HistoryOption{});
+    }
+    if (*cl.check) {
+        cl.check_options.run.command = "check";
+        cl.check_options.run.reps = 1;
+        cl.check_options.run.reuse_baseline_outputs = true;
+        return check(cl.check_options);
     }
     if (*cl.workspace_init) return workspace_init(cl.workspace_dir);
     if (*cl.tasks_list) return tasks_list(cl.list_suite);

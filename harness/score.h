@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "contract/result.h"
+#include "harness/baseline_cache.h"
 #include "harness/build_cache.h"
 #include "scoring/report.h"
 
@@ -41,6 +42,12 @@ struct ScoreOptions {
     std::string command = "score";
     // --build-cache DIR, --no-build-cache: where the submission's trainer may come from
     BuildCacheOptions build_cache;
+    // the baseline's reference outputs are taken from the baseline cache (and stored in it):
+    // `verify --seed S` and `check`, whose fixed seeds make them worth keeping. Nothing is timed
+    // against a reused reference, so `score` and `ci` never set it.
+    bool reuse_baseline_outputs = false;
+    // --baseline-cache DIR, --no-baseline-cache
+    BaselineCacheOptions baseline_cache;
 };
 
 // The finished report (VALID, INVALID or REJECTED), its files written. Fails when the harness
