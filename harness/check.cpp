@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <toml++/toml.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -10,7 +11,6 @@
 #include <filesystem>
 #include <set>
 #include <sstream>
-#include <toml++/toml.hpp>
 
 #include "harness/cli_error.h"
 #include "harness/safe_file.h"
@@ -64,19 +64,19 @@ std::string loss_table(const CheckReport& r) {
     const Comparison& c = r.rep.verification.comparison;
     const size_t steps = std::min(c.reference_losses.size(), c.submission_losses.size());
     std::vector<std::vector<std::string>> rows = {
-        {"step", "baseline loss", "submission loss", "|delta|", ""}};
+        {"step", "baseline loss", "submission loss", "|delta|"}};
     int previous = -1;
     for (int s : shown_steps((int)steps, c.first_step_over, c.worst_step)) {
-        if (previous >= 0 && s > previous + 1) rows.push_back({"...", "", "", "", ""});
+        if (previous >= 0 && s > previous + 1) rows.push_back({"...", "", "", ""});
         previous = s;
         const double ref = c.reference_losses[s], sub = c.submission_losses[s];
-        const double delta = std::fabs(sub - ref);
-        std::string mark;
-        if (s == c.first_step_over) mark = "first over the tolerance";
+        std::string note;
+        if (s == c.first_step_over) note = "first over the tolerance";
         if (s == c.worst_step && c.max_loss_diff > 0)
-            mark += std::string(mark.empty() ? "" : "; ") + "worst";
+            note += std::string(note.empty() ? "" : "; ") + "worst";
         rows.push_back({std::to_string(s), loss_number(ref), loss_number(sub),
-                        format_scientific(delta), mark});
+                        format_scientific(std::fabs(sub - ref))});
+        if (!note.empty()) rows.back().push_back(note);  // a fifth column, for these rows only
     }
     return text_table(rows, {true, true, true, true, false}, "  ");
 }
@@ -259,7 +259,7 @@ std::string check_to_text(const CheckReport& r) {
         << "\n";
     out << "  submission: " << terminal_safe_line(r.submission) << " ("
         << terminal_safe_line(r.submission_kind) << ")";
-    if (r.rejected.empty())
+    if (r.rejected.empty() && r.submission_kind != "baseline")
         out << ", trainer "
             << (r.trainer_from_build_cache ? "reused from the build cache" : "built");
     out << "\n  task: " << task << " of the suite " << terminal_safe_line(r.suite) << ", steps 0-"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Measures the evaluated agent's edit-and-check loop (docs/quickstart.md, "The baseline cache"
-# and "Checking while iterating"): in a fresh workspace, after editing one kernel file, the wall
-# time of
+# and "Checking while iterating"): in a fresh workspace holding a submission's files (default:
+# the example, submissions/blas-tbb, so the submission's runs take what an agent's working
+# trainer takes, not the naive one's), after editing one kernel file, the wall time of
 #   - `trainopt verify WS --seed S` on the suite, the baseline cache warm (an earlier verify with
 #     the same seed computed the baseline's outputs), the build cache cold (the edit changed the
 #     tree): target at most 60 s on an unloaded 2-core machine;
@@ -12,22 +13,25 @@
 # number, so compare numbers taken at a similar load. The caches are private to the measurement
 # (XDG_CACHE_HOME in its temporary directory), so nothing of the user's is reused or touched.
 #
-# Usage: scripts/measure-agent-loop.sh [--suite default] [--seed 4242] [--threads N] [--keep]
+# Usage: scripts/measure-agent-loop.sh [--from OVERLAY] [--suite default] [--seed 4242]
+#                                      [--threads N] [--keep]
 # TRAINOPT=path/to/trainopt overrides build/harness/trainopt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 trainopt=${TRAINOPT:-$PWD/build/harness/trainopt}
 suite=default
 seed=4242
+from=$PWD/submissions/blas-tbb
 threads=()
 keep=0
 while [ $# -gt 0 ]; do
   case "$1" in
+    --from) from=$(realpath "$2"); shift 2 ;;
     --suite) suite=$2; shift 2 ;;
     --seed) seed=$2; shift 2 ;;
     --threads) threads=(--threads "$2"); shift 2 ;;
     --keep) keep=1; shift ;;
-    *) echo "usage: $0 [--suite S] [--seed N] [--threads N] [--keep]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--from OVERLAY] [--suite S] [--seed N] [--threads N] [--keep]" >&2; exit 2 ;;
   esac
 done
 [ -x "$trainopt" ] || { echo "no trainopt at $trainopt: build it (scripts/build.sh trainopt)" >&2; exit 1; }
@@ -38,6 +42,10 @@ if [ "$keep" = 0 ]; then trap 'rm -rf "$work"' EXIT; fi
 export XDG_CACHE_HOME=$work/cache
 ws=$work/ws
 "$trainopt" workspace init "$ws" > /dev/null
+# the overlay's baseline/ and kernels/ files over the workspace's
+(cd "$from" && find baseline kernels -type f 2> /dev/null) | while read -r f; do
+  mkdir -p "$ws/$(dirname "$f")" && cp "$from/$f" "$ws/$f"
+done
 kernel=$ws/kernels/submission.cpp
 pristine=$(cat "$kernel")
 
@@ -63,7 +71,8 @@ measure() {
   fi
 }
 
-echo "trainopt: $trainopt; suite $suite, seed $seed; $(nproc) cores; $(date -u +%FT%TZ)"
+echo "trainopt: $trainopt; workspace from $from; suite $suite, seed $seed; $(nproc) cores;" \
+  "$(date -u +%FT%TZ)"
 edit 1
 measure "verify --seed (cold: build, baseline runs)" - \
   "$trainopt" verify "$ws" --suite "$suite" --seed "$seed" "${threads[@]}"
