@@ -12,6 +12,7 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <vector>
 
 #include "harness/safe_file.h"
 #include "scoring/spec_hash.h"  // is_sha256_hex
@@ -198,6 +199,7 @@ Result<size_t> entry_bytes(int cache_fd, const std::string& name) {
     }
     return total;
 }
+
 }  // namespace
 
 Result<std::string> default_cache_dir(const std::string& leaf, const std::string& option) {
@@ -219,6 +221,7 @@ Status check_ours(const struct stat& st, const std::string& what) {
                        octal_mode(st.st_mode) + ")");
     return {};
 }
+
 CacheDir::CacheDir(CacheDir&& other) noexcept : path(std::move(other.path)), fd(other.fd) {
     other.fd = -1;
 }
@@ -236,6 +239,7 @@ CacheDir& CacheDir::operator=(CacheDir&& other) noexcept {
 CacheDir::~CacheDir() {
     if (fd >= 0) close(fd);
 }
+
 Result<CacheDir> open_cache_dir(const std::string& dir, const std::string& what) {
     if (dir.empty()) return failure(what + "'s path is empty");
     std::error_code ec;
@@ -266,6 +270,7 @@ Result<CacheDir> open_cache_dir(const std::string& dir, const std::string& what)
     cache.fd = fd.release();
     return cache;
 }
+
 Result<int> open_cache_entry(int cache_fd, const std::string& key) {
     const int fd = openat(cache_fd, key.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
@@ -344,6 +349,7 @@ void evict_cache_entry(int cache_fd, const std::string& name) {
     if (renameat(cache_fd, name.c_str(), cache_fd, grave.c_str()) != 0) return;
     remove_at(cache_fd, grave);
 }
+
 void prune_cache_dir(const CacheDir& cache, size_t max_entries, size_t max_bytes) {
     struct Listed {
         std::string name;

@@ -284,7 +284,8 @@ Result<ScoreReport> report_from_json(const nlohmann::json& j) {
             t.max_heldout_diff = jt.at("max_heldout_diff").get<double>();
             t.max_weight_distance = jt.at("max_weight_distance").get<double>();
             // added within schema 1: optional, so earlier reports still load
-            const size_t reps = t.seeds.size();
+            // a task whose baseline outputs were cached has no baseline times: count its seeds
+            const size_t reps = t.baseline_cached ? t.seeds.size() : t.baseline_seconds.size();
             t.baseline_final_loss = measured_values_from_json(jt, "baseline_final_loss", reps);
             t.submission_final_loss = measured_values_from_json(jt, "submission_final_loss", reps);
             t.baseline_heldout_loss = measured_values_from_json(jt, "baseline_heldout_loss", reps);

@@ -14,6 +14,7 @@
 #include <functional>
 
 #include "contract/model_layout.h"
+#include "scoring/report.h"
 #include "tasks/sha256.h"
 #include "test_util.h"
 
@@ -265,6 +266,48 @@ TEST(BaselineCache, UnsafeCacheDirectoriesAreRefused) {
     ASSERT_FALSE(below_open);
     EXPECT_NE(below_open.error().find("others can write"), std::string::npos) << below_open.error();
     EXPECT_FALSE(fs::exists(open_parent + "/cache")) << "nothing is created there";
+}
+
+// A verify report whose baseline outputs came from the cache: no baseline time, no speedup, and
+// every rendering says why; it reads back as it was written.
+TEST(BaselineCache, AReportOfACachedReferenceShowsNoSpeedupAndRoundTrips) {
+    ScoreReport r;
+    r.command = "verify";
+    r.complete = true;
+    r.reps = 1;
+    TaskReport t;
+    t.name = "tiny";
+    t.seeds = {42};
+    t.baseline_cached = true;
+    t.submission_seconds = {0.5};
+    t.baseline_final_loss = {2.0};
+    t.submission_final_loss = {2.0};
+    t.baseline_heldout_loss = {2.1};
+    t.submission_heldout_loss = {2.1};
+    r.tasks.push_back(t);
+    finalize_report(r);
+    EXPECT_EQ(r.verdict, Verdict::valid);
+    EXPECT_EQ(r.tasks[0].speedup, 0);
+    for (const std::string& text : {report_to_text(r), report_to_markdown(r)}) {
+        EXPECT_NE(text.find("No speedup: the baseline's reference outputs were reused"),
+                  std::string::npos)
+            << text;
+        EXPECT_NE(text.find("cached"), std::string::npos) << text;
+        EXPECT_EQ(text.find("arithmetic mean"), std::string::npos) << text;
+    }
+    EXPECT_NE(report_to_html(r).find("No speedup"), std::string::npos);
+    Result<ScoreReport> back = report_from_json(report_to_json(r));
+    ASSERT_TRUE(back) << back.error();
+    EXPECT_TRUE(back->tasks[0].baseline_cached);
+    EXPECT_TRUE(back->tasks[0].baseline_seconds.empty());
+    EXPECT_EQ(back->tasks[0].baseline_heldout_loss, std::vector<double>{2.1});
+    // a report from before the field reads as a baseline that ran
+    nlohmann::json old = report_to_json(r);
+    old["tasks"][0].erase("baseline_cached");
+    old["tasks"][0]["baseline_seconds"] = {1.0};
+    Result<ScoreReport> earlier = report_from_json(old);
+    ASSERT_TRUE(earlier) << earlier.error();
+    EXPECT_FALSE(earlier->tasks[0].baseline_cached);
 }
 
 TEST(BaselineCache, DefaultsToASiblingOfTheBuildCache) {
