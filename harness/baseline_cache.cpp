@@ -132,18 +132,14 @@ Result<CacheDir> open_baseline_cache(const std::string& dir) {
 }
 
 std::string baseline_cache_key(const BaselineKeyInputs& in) {
-    std::string text = "trainopt baseline cache " + std::to_string(kBaselineCacheFormat) + "\n";
-    auto part = [&](const char* name, const std::string& value) {
-        text += std::string(name) + " " + std::to_string(value.size()) + ":" + value + "\n";
-    };
-    part("trusted-inputs", in.trusted_inputs);
-    part("trainopt", in.trainopt_sha256);
-    part("machine", in.machine);
-    part("task-file", in.task_file_sha256);
-    part("train-tokens", in.train_sha256);
-    part("seed", std::to_string(in.seed));
-    part("threads", std::to_string(in.threads));
-    return sha256_hex(text);
+    return cache_key("trainopt baseline cache " + std::to_string(kBaselineCacheFormat),
+                     {{"trusted-inputs", in.trusted_inputs},
+                      {"trainopt", in.trainopt_sha256},
+                      {"machine", in.machine},
+                      {"task-file", in.task_file_sha256},
+                      {"train-tokens", in.train_sha256},
+                      {"seed", std::to_string(in.seed)},
+                      {"threads", std::to_string(in.threads)}});
 }
 
 Result<BaselineKeyInputs> baseline_key_inputs(const std::string& task_file,

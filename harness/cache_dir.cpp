@@ -16,6 +16,7 @@
 
 #include "harness/safe_file.h"
 #include "scoring/spec_hash.h"  // is_sha256_hex
+#include "tasks/sha256.h"
 
 namespace trainopt {
 
@@ -411,6 +412,14 @@ EntryLookup read_cache_entry(const CacheDir& cache, const std::string& key,
     out.distrusted = accepted.error();
     evict_cache_entry(cache.fd, key);
     return out;
+}
+
+std::string cache_key(const std::string& header,
+                      const std::vector<std::pair<std::string, std::string>>& parts) {
+    std::string text = header + "\n";
+    for (const auto& [name, value] : parts)
+        text += name + " " + std::to_string(value.size()) + ":" + value + "\n";
+    return sha256_hex(text);
 }
 
 bool is_plain_utc_date(const std::string& date) {

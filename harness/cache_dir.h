@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "contract/result.h"
@@ -92,6 +93,11 @@ void evict_cache_entry(int cache_fd, const std::string& name);
 // directories older than an hour (left by a killed trainopt). Anything in the directory that is
 // not an entry (a directory named by a key, holding a manifest) is left alone.
 void prune_cache_dir(const CacheDir& cache, size_t max_entries, size_t max_bytes);
+
+// A cache key: SHA-256 (64 hex digits) of `header` and every (name, value) part in order, each
+// value length-prefixed ("NAME LENGTH:VALUE\n") so that no part can run into the next.
+std::string cache_key(const std::string& header,
+                      const std::vector<std::pair<std::string, std::string>>& parts);
 
 // True for a date as utc_iso writes it (digits and ISO 8601's separators only, at most 32
 // characters): what a manifest's date must be before it reaches a log or a report.

@@ -97,6 +97,23 @@ void use_safe_log_pattern() {
     spdlog::set_formatter(std::move(formatter));
 }
 
+// Where and how trainers run: the cores, limits, work directory and sandbox.
+void add_run_options(CLI::App* cmd, ScoreOptions& o) {
+    cmd->add_option("--threads", o.threads, "cores a trainer may use (default: all)");
+    cmd->add_option("--timeout", o.timeout_seconds, "seconds before a trainer run is killed")
+        ->capture_default_str();
+    cmd->add_option("--max-memory-mb", o.max_memory_mb,
+                    "data-segment cap of every trainer process, MiB")
+        ->capture_default_str()
+        ->check(CLI::Range(64, 1 << 20));
+    cmd->add_option("--workdir", o.workdir, "create the private work directory under this one");
+    cmd->add_flag("--keep-workdir", o.keep_workdir, "do not delete the temporary work directory");
+    cmd->add_flag("--require-sandbox", o.require_sandbox, "fail instead of running unsandboxed");
+    cmd->add_flag(
+        "--no-sandbox", o.disable_sandbox,
+        "run without bubblewrap, as on a machine without it (testing; flagged in reports)");
+}
+
 void add_score_options(CLI::App* cmd, ScoreOptions& o, std::optional<uint64_t>& seed) {
     cmd->add_option("--suite", o.suite,
                     "a built-in suite (default, edge, test, text, text-test), generated:SEED[:N] "
@@ -111,19 +128,7 @@ void add_score_options(CLI::App* cmd, ScoreOptions& o, std::optional<uint64_t>& 
     cmd->add_option("--task", o.only_tasks,
                     "score only this task of the suite (repeatable; not an official score)");
     cmd->add_option("--seed", seed, "base seed (default: a fresh random seed)");
-    cmd->add_option("--threads", o.threads, "cores a trainer may use (default: all)");
-    cmd->add_option("--timeout", o.timeout_seconds, "seconds before a trainer run is killed")
-        ->capture_default_str();
-    cmd->add_option("--max-memory-mb", o.max_memory_mb,
-                    "data-segment cap of every trainer process, MiB")
-        ->capture_default_str()
-        ->check(CLI::Range(64, 1 << 20));
-    cmd->add_option("--workdir", o.workdir, "create the private work directory under this one");
-    cmd->add_flag("--keep-workdir", o.keep_workdir, "do not delete the temporary work directory");
-    cmd->add_flag("--require-sandbox", o.require_sandbox, "fail instead of running unsandboxed");
-    cmd->add_flag(
-        "--no-sandbox", o.disable_sandbox,
-        "run without bubblewrap, as on a machine without it (testing; flagged in reports)");
+    add_run_options(cmd, o);
     cmd->add_option("--json", o.json_path, "write the JSON report here");
     cmd->add_option("--md", o.markdown_path, "write the Markdown report here");
     cmd->add_option("--html", o.html_path, "write the HTML report here");
@@ -495,18 +500,7 @@ void add_scoring_commands(CommandLine& cl) {
         ->capture_default_str();
     cl.check->add_option("--seed", c.run.seed,
                          "base seed (default: 1, fixed so the reference stays cached)");
-    cl.check->add_option("--threads", c.run.threads, "cores a trainer may use (default: all)");
-    cl.check
-        ->add_option("--timeout", c.run.timeout_seconds, "seconds before a trainer run is killed")
-        ->capture_default_str();
-    cl.check->add_option("--workdir", c.run.workdir,
-                         "create the private work directory under this one");
-    cl.check->add_flag("--keep-workdir", c.run.keep_workdir,
-                       "do not delete the temporary work directory");
-    cl.check->add_flag("--require-sandbox", c.run.require_sandbox,
-                       "fail instead of running unsandboxed");
-    cl.check->add_flag("--no-sandbox", c.run.disable_sandbox,
-                       "run without bubblewrap, as on a machine without it (testing)");
+    add_run_options(cl.check, c.run);
     add_build_cache_options(cl.check, c.run);
     add_baseline_cache_options(cl.check, c.run);
 

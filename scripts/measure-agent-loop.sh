@@ -43,8 +43,8 @@ export XDG_CACHE_HOME=$work/cache
 ws=$work/ws
 "$trainopt" workspace init "$ws" > /dev/null
 # the overlay's baseline/ and kernels/ files over the workspace's
-(cd "$from" && find baseline kernels -type f 2> /dev/null) | while read -r f; do
-  mkdir -p "$ws/$(dirname "$f")" && cp "$from/$f" "$ws/$f"
+for dir in baseline kernels; do
+  if [ -d "$from/$dir" ]; then cp -r "$from/$dir/." "$ws/$dir/"; fi
 done
 kernel=$ws/kernels/submission.cpp
 pristine=$(cat "$kernel")
