@@ -54,17 +54,23 @@ edit() {
   printf '// edit %s\n%s\n' "$1" "$pristine" > "$kernel"
 }
 
-# measure LABEL TARGET_SECONDS COMMAND...: runs the command, prints its wall time and exit code.
+# measure LABEL TARGET_SECONDS COMMAND...: runs the command, prints its wall time, exit code and
+# the part of it the trainer's build took (from the log), and keeps its log as $work/last.log.
+step=0
 measure() {
   local label=$1 target=$2
   shift 2
-  local load start end code=0
+  local load start end code=0 build
+  step=$((step + 1))
   load=$(cut -d' ' -f1 /proc/loadavg)
   start=$(date +%s.%N)
-  "$@" > "$work/last.log" 2>&1 || code=$?
+  "$@" > "$work/step$step.log" 2>&1 || code=$?
   end=$(date +%s.%N)
-  printf '%-52s %7.1f s  (exit %d, target %s, load %s)\n' "$label" \
-    "$(awk -v a="$start" -v b="$end" 'BEGIN { print b - a }')" "$code" "$target" "$load"
+  cp "$work/step$step.log" "$work/last.log"
+  build=$(sed -n 's/.*build: done in \([0-9.]*\) s.*/\1 s/p' "$work/last.log")
+  printf '%-48s %7.1f s  (build %s; exit %d, target %s, load %s)\n' "$label" \
+    "$(awk -v a="$start" -v b="$end" 'BEGIN { print b - a }')" "${build:-reused}" "$code" \
+    "$target" "$load"
   if [ "$code" != 0 ] && [ "$code" != 3 ]; then
     echo "  the command failed; its log:" >&2
     tail -20 "$work/last.log" >&2
