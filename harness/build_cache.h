@@ -24,6 +24,7 @@
 #include "contract/result.h"
 #include "harness/build.h"
 #include "harness/build_key.h"
+#include "harness/cache_dir.h"
 #include "harness/sandbox.h"
 #include "scoring/report.h"
 
@@ -41,24 +42,11 @@ struct BuildCacheOptions {
 // $HOME/.cache/trainopt/builds. Fails when neither is set.
 Result<std::string> default_build_cache_dir();
 
-// An open, checked cache directory. Every operation goes through `fd`, so the directory that was
-// checked is the one used, whatever happens to its path afterwards.
-struct BuildCache {
-    std::string path;
-    int fd = -1;
-    BuildCache() = default;
-    BuildCache(BuildCache&& other) noexcept;
-    BuildCache& operator=(BuildCache&& other) noexcept;
-    BuildCache(const BuildCache&) = delete;
-    BuildCache& operator=(const BuildCache&) = delete;
-    ~BuildCache();
-};
+// An open, checked cache directory (harness/cache_dir.h).
+using BuildCache = CacheDir;
 
-// Opens the cache at `dir`, creating it (and missing parents) with mode 0700. Refuses, saying
-// why and before creating anything, a `dir` that is a symbolic link or not a directory, that is
-// not owned by this user or is writable by its group or everyone, or whose path passes through
-// a directory or link someone other than this user or root could change (not owned by either,
-// or group- or world-writable without the sticky bit), as written or where its links lead.
+// Opens the cache at `dir` as open_cache_dir does (created 0700; refused, saying why, when anyone
+// but this user or root could change it or its path).
 Result<BuildCache> open_build_cache(const std::string& dir);
 
 // An entry's manifest.

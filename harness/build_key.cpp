@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "harness/build.h"
+#include "harness/cache_dir.h"
 #include "harness/safe_file.h"
 #include "harness/tree_digest.h"
 #include "harness/trusted_inputs.h"
@@ -57,6 +58,8 @@ std::string file_identity(const std::string& path) {
            "." + std::to_string(st.st_mtim.tv_nsec);
 }
 
+}  // namespace
+
 Result<std::string> own_executable_sha256() {
     const int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
     if (fd < 0) return failure(std::string("cannot open /proc/self/exe: ") + strerror(errno));
@@ -69,20 +72,14 @@ Result<std::string> own_executable_sha256() {
     return sha256_hex(*content);
 }
 
-}  // namespace
-
 std::string build_cache_key(const BuildKeyInputs& in) {
-    std::string text = "trainopt build cache " + std::to_string(kBuildCacheFormat) + "\n";
-    auto part = [&](const char* name, const std::string& value) {
-        text += std::string(name) + " " + std::to_string(value.size()) + ":" + value + "\n";
-    };
-    part("tree", in.tree_sha256);
-    part("recipe", in.recipe);
-    part("toolchain", in.toolchain);
-    part("machine", in.machine);
-    part("trainopt", in.trainopt_sha256);
-    part("trusted-inputs", in.trusted_inputs);
-    return sha256_hex(text);
+    return cache_key("trainopt build cache " + std::to_string(kBuildCacheFormat),
+                     {{"tree", in.tree_sha256},
+                      {"recipe", in.recipe},
+                      {"toolchain", in.toolchain},
+                      {"machine", in.machine},
+                      {"trainopt", in.trainopt_sha256},
+                      {"trusted-inputs", in.trusted_inputs}});
 }
 
 std::string toolchain_identity() {

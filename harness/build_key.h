@@ -40,6 +40,9 @@ std::string toolchain_identity();
 // compile with -march=native, whose binary need not run on another CPU).
 std::string machine_identity();
 
+// SHA-256 of trainopt's own executable (/proc/self/exe), read as any bounded file.
+Result<std::string> own_executable_sha256();
+
 // Every part of the key for a build of the tree `source_dir` in `mode`. Fails when the tree
 // cannot be read safely (a link, a special file, beyond the digest's limits) or trainopt's own
 // executable cannot be read.

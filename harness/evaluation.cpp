@@ -1,6 +1,7 @@
 #include "harness/evaluation.h"
 
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 
 #include "contract/model_layout.h"
 #include "contract/rng.h"
+#include "harness/baseline_cache.h"
 #include "harness/replay.h"
 #include "harness/safe_file.h"
 #include "harness/sandbox_protocol.h"
@@ -337,6 +339,7 @@ CollectedOutputs collect_outputs(const TrainerRun& run, const TaskSpec& task) {
 
 // The baseline's run of one repetition, kept in memory: its outputs are the reference.
 struct BaselineRun {
+    bool cached = false;  // the outputs came from the baseline cache; nothing ran or was timed
     double seconds = 0;
     double max_rss_mb = 0;
     ReferenceRun reference;  // outputs only; the rest when there is something to verify
@@ -367,6 +370,48 @@ Result<BaselineRun> run_baseline(const HarnessContext& ctx, const TrainerBuild& 
     if (!usable) return failure(usable.error() + (log.empty() ? "" : "; its log: " + log));
     base.seconds = run->process.wall_seconds;
     base.max_rss_mb = run->process.max_rss_mb;
+    return base;
+}
+
+// The baseline's outputs for the seed: from ctx.baseline_cache when it holds them for exactly
+// these inputs, else from a run (stored in the cache afterwards). Problems of the cache itself
+// are warnings: the baseline then runs as without it. Fails as run_baseline does.
+Result<BaselineRun> obtain_baseline(const HarnessContext& ctx, const TrainerBuild& baseline,
+                                    const TaskSpec& task, const TaskData& data, uint64_t seed) {
+    if (ctx.baseline_cache == nullptr) return run_baseline(ctx, baseline, task, data, seed);
+    Result<BaselineKeyInputs> inputs =
+        baseline_key_inputs(data.task_file, data.train, seed, ctx.threads);
+    if (!inputs) {
+        spdlog::warn("baseline cache not used: {}", inputs.error());
+        return run_baseline(ctx, baseline, task, data, seed);
+    }
+    const std::string key = baseline_cache_key(*inputs);
+    BaselineLookup found = lookup_baseline(*ctx.baseline_cache, key, task);
+    if (found.hit) {
+        spdlog::info(
+            "baseline: reused its reference outputs of seed {} from the baseline cache "
+            "({}, stored {}); not run, not timed",
+            seed, key.substr(0, 12), found.created_at);
+        BaselineRun base;
+        base.cached = true;
+        base.reference.outputs = std::move(*found.hit);
+        return base;
+    }
+    if (!found.distrusted.empty()) {
+        spdlog::warn(
+            "baseline cache: the entry {} was not trusted and was removed ({}); running "
+            "the baseline again",
+            key.substr(0, 12), found.distrusted);
+    }
+    Result<BaselineRun> base = run_baseline(ctx, baseline, task, data, seed);
+    if (!base || interrupted()) return base;
+    Result<bool> stored =
+        store_baseline(*ctx.baseline_cache, key, task, seed, base->reference.outputs);
+    if (!stored)
+        spdlog::warn("baseline cache: not stored: {}", stored.error());
+    else if (*stored)
+        spdlog::info("baseline: reference outputs of seed {} cached as {}", seed,
+                     key.substr(0, 12));
     return base;
 }
 
@@ -407,6 +452,7 @@ Result<RepResult> run_submission(const HarnessContext& ctx, const TrainerBuild& 
                                  const std::function<void(const std::string&)>& announce) {
     RepResult rep;
     rep.seed = seed;
+    rep.baseline_cached = base.cached;
     rep.baseline_seconds = base.seconds;
     rep.baseline_max_rss_mb = base.max_rss_mb;
     rep.baseline_kernel_seconds = base.reference.outputs.kernel_seconds;
@@ -490,7 +536,7 @@ Status evaluate_task(const HarnessContext& ctx, const TrainerBuild& baseline,
         };
         const uint64_t seed = seeds.next_u64() >> 16;
         announce("baseline");
-        Result<BaselineRun> base = run_baseline(ctx, baseline, task, *data, seed);
+        Result<BaselineRun> base = obtain_baseline(ctx, baseline, task, *data, seed);
         if (interrupted()) return failure(kInterrupted);  // what was verified so far stands
         if (!base) {
             eval.valid = false;

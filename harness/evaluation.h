@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "contract/result.h"
+#include "harness/cache_dir.h"
 #include "harness/process.h"
 #include "harness/sandbox.h"
 #include "harness/verify.h"
@@ -28,6 +29,10 @@ struct HarnessContext {
     double timeout_seconds = 1800;
     size_t max_memory_bytes = (size_t)8 << 30;  // RLIMIT_DATA of every trainer process
     int max_processes = 512;                    // RLIMIT_NPROC (threads count) inside a run
+    // set: the baseline's reference outputs are taken from this cache when it holds them for the
+    // run's inputs, and stored in it after a baseline run (harness/baseline_cache.h); then a
+    // repetition has no baseline time. Not owned. `verify --seed` and `check` set it.
+    const CacheDir* baseline_cache = nullptr;
 };
 
 // A trainer is one self-contained binary (system libraries aside): runs get a copy of it, not
@@ -92,6 +97,9 @@ void remove_run(const TrainerRun& run);
 
 struct RepResult {
     uint64_t seed = 0;
+    // the baseline's outputs came from the baseline cache: it did not run, baseline_seconds and
+    // baseline_max_rss_mb are 0 and there is no speedup
+    bool baseline_cached = false;
     double baseline_seconds = 0;
     double submission_seconds = 0;
     double submission_cpu_seconds = 0;
@@ -120,10 +128,10 @@ using RepCallback = std::function<void(const TaskEvaluation&, int rep, const std
 
 // Runs up to `reps` repetitions of eval.task, seeds drawn from base_seed, and records each
 // finished one in `eval` (stopping after the first invalid one). A repetition runs the
-// baseline, keeps its outputs in memory and deletes them, then runs the submission and verifies
-// it. Fails when no score is possible: the task's data could not be prepared, the baseline
-// failed (both mark the task invalid) or the harness was interrupted; the repetitions that
-// finished stay in `eval`.
+// baseline (or takes its outputs from ctx.baseline_cache), keeps its outputs in memory and
+// deletes them, then runs the submission and verifies it. Fails when no score is possible: the
+// task's data could not be prepared, the baseline failed (both mark the task invalid) or the
+// harness was interrupted; the repetitions that finished stay in `eval`.
 Status evaluate_task(const HarnessContext& ctx, const TrainerBuild& baseline,
                      const TrainerBuild& submission, int reps, uint64_t base_seed,
                      const RepCallback& on_progress, TaskEvaluation& eval);

@@ -5,6 +5,8 @@
 //                  [--references [--references-dir DIR]]   next to the example and the expert
 //   trainopt verify SUBMISSION [--suite S]           correctness only: one repetition
 //                  (S: built-in name, generated:SEED[:N] with [--generator F], or a directory)
+//   trainopt check SUBMISSION [--task T] [--steps N] quick check of N steps of one task: PASS or
+//                                                    FAIL, not the official verification
 //   trainopt baseline [--suite S] [--reps R]         time the pristine baseline against itself
 //   trainopt profile SUBMISSION --task T [--suite S] [--no-sample]
 //                                                    per-kernel time beside the baseline's, and
@@ -23,7 +25,7 @@
 //                                                    measure and recommend each task's check
 // clang-format on
 //
-// Exit codes: 0 success (VALID), 1 error, 2 usage, 3 submission INVALID or REJECTED,
+// Exit codes: 0 success (VALID, PASS), 1 error, 2 usage, 3 submission INVALID, REJECTED or FAIL,
 // 4 (ci) significant regression.
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/spdlog.h>
@@ -38,6 +40,7 @@
 #include <sstream>
 
 #include "harness/calibrate.h"
+#include "harness/check.h"
 #include "harness/checkpoint_eval.h"
 #include "harness/cli_error.h"
 #include "harness/compare_command.h"
@@ -61,6 +64,7 @@ namespace {
 
 constexpr int kExitUsage = 2;
 constexpr int kExitRefused = 3;  // calibrate: a task's classes are not separated
+constexpr int kExitInvalid = 3;  // check: FAIL, as verify's INVALID or REJECTED
 constexpr int kExitRegression = 4;
 
 // Everything printed here may carry untrusted text (a submission's file name or log tail, a
@@ -98,6 +102,23 @@ void use_safe_log_pattern() {
     spdlog::set_formatter(std::move(formatter));
 }
 
+// Where and how trainers run: the cores, limits, work directory and sandbox.
+void add_run_options(CLI::App* cmd, ScoreOptions& o) {
+    cmd->add_option("--threads", o.threads, "cores a trainer may use (default: all)");
+    cmd->add_option("--timeout", o.timeout_seconds, "seconds before a trainer run is killed")
+        ->capture_default_str();
+    cmd->add_option("--max-memory-mb", o.max_memory_mb,
+                    "data-segment cap of every trainer process, MiB")
+        ->capture_default_str()
+        ->check(CLI::Range(64, 1 << 20));
+    cmd->add_option("--workdir", o.workdir, "create the private work directory under this one");
+    cmd->add_flag("--keep-workdir", o.keep_workdir, "do not delete the temporary work directory");
+    cmd->add_flag("--require-sandbox", o.require_sandbox, "fail instead of running unsandboxed");
+    cmd->add_flag(
+        "--no-sandbox", o.disable_sandbox,
+        "run without bubblewrap, as on a machine without it (testing; flagged in reports)");
+}
+
 void add_score_options(CLI::App* cmd, ScoreOptions& o, std::optional<uint64_t>& seed) {
     cmd->add_option("--suite", o.suite,
                     "a built-in suite (default, edge, test, text, text-test), generated:SEED[:N] "
@@ -112,19 +133,7 @@ void add_score_options(CLI::App* cmd, ScoreOptions& o, std::optional<uint64_t>& 
     cmd->add_option("--task", o.only_tasks,
                     "score only this task of the suite (repeatable; not an official score)");
     cmd->add_option("--seed", seed, "base seed (default: a fresh random seed)");
-    cmd->add_option("--threads", o.threads, "cores a trainer may use (default: all)");
-    cmd->add_option("--timeout", o.timeout_seconds, "seconds before a trainer run is killed")
-        ->capture_default_str();
-    cmd->add_option("--max-memory-mb", o.max_memory_mb,
-                    "data-segment cap of every trainer process, MiB")
-        ->capture_default_str()
-        ->check(CLI::Range(64, 1 << 20));
-    cmd->add_option("--workdir", o.workdir, "create the private work directory under this one");
-    cmd->add_flag("--keep-workdir", o.keep_workdir, "do not delete the temporary work directory");
-    cmd->add_flag("--require-sandbox", o.require_sandbox, "fail instead of running unsandboxed");
-    cmd->add_flag(
-        "--no-sandbox", o.disable_sandbox,
-        "run without bubblewrap, as on a machine without it (testing; flagged in reports)");
+    add_run_options(cmd, o);
     cmd->add_option("--json", o.json_path, "write the JSON report here");
     cmd->add_option("--md", o.markdown_path, "write the Markdown report here");
     cmd->add_option("--html", o.html_path, "write the HTML report here");
@@ -138,6 +147,16 @@ void add_build_cache_options(CLI::App* cmd, ScoreOptions& o) {
     cmd->add_flag_function(
         "--no-build-cache", [&o](int64_t) { o.build_cache.enabled = false; },
         "build the submission's trainer even when the build cache holds it, and store nothing");
+}
+
+// The baseline cache (harness/baseline_cache.h): for the commands with a fixed seed.
+void add_baseline_cache_options(CLI::App* cmd, ScoreOptions& o) {
+    cmd->add_option("--baseline-cache", o.baseline_cache.dir,
+                    "keep and reuse the baseline's reference outputs in this directory (default: "
+                    "$XDG_CACHE_HOME/trainopt/baselines or ~/.cache/trainopt/baselines)");
+    cmd->add_flag_function(
+        "--no-baseline-cache", [&o](int64_t) { o.baseline_cache.enabled = false; },
+        "run the baseline even when the baseline cache holds its outputs, and store nothing");
 }
 
 // score and ci --history DB [--commit REV]: where to append the finished score.
@@ -202,6 +221,17 @@ int workspace_init(const std::string& dir) {
         safe(dir).c_str(), safe(dir).c_str(), trainopt.c_str(), safe(dir).c_str(), trainopt.c_str(),
         safe(dir).c_str());
     return 0;
+}
+
+int check(const CheckOptions& options) {
+    Result<CheckReport> report = run_check(options);
+    if (!report) return fail(report.error());
+    if (!report->usage_problem.empty()) {
+        fprintf(stderr, "trainopt check: %s\n", safe(report->usage_problem).c_str());
+        return kExitUsage;
+    }
+    printf("\n%s", terminal_safe(check_to_text(*report)).c_str());
+    return report->passed() ? 0 : kExitInvalid;
 }
 
 int tasks_list(const std::string& suite_name) {
@@ -408,6 +438,8 @@ struct CommandLine {
     CLI::App* score = nullptr;
     ScoreOptions verify_options;
     CLI::App* verify = nullptr;
+    CheckOptions check_options;
+    CLI::App* check = nullptr;
     ScoreOptions baseline_options;
     CLI::App* baseline = nullptr;
     ProfileOptions profile_options;
@@ -473,6 +505,27 @@ void add_scoring_commands(CommandLine& cl) {
         ->required();
     add_score_options(cl.verify, cl.verify_options, cl.seed);
     add_build_cache_options(cl.verify, cl.verify_options);
+    add_baseline_cache_options(cl.verify, cl.verify_options);
+
+    CheckOptions& c = cl.check_options;
+    cl.check = app.add_subcommand(
+        "check",
+        "quick correctness check while iterating: the first N steps of one task against the "
+        "baseline's (cached); PASS or FAIL, no score, not the official verification");
+    cl.check->add_option("submission", c.run.submission, "workspace, overlay directory or patch")
+        ->required();
+    cl.check->add_option("--task", c.task,
+                         "the task (default: the suite's task with the cheapest step)");
+    cl.check->add_option("--steps", c.steps, "steps of the task to check")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1000000));
+    cl.check->add_option("--suite", c.run.suite, "the suite the task comes from")
+        ->capture_default_str();
+    cl.check->add_option("--seed", c.run.seed,
+                         "base seed (default: 1, fixed so the reference stays cached)");
+    add_run_options(cl.check, c.run);
+    add_build_cache_options(cl.check, c.run);
+    add_baseline_cache_options(cl.check, c.run);
 
     cl.baseline_options.submission = "baseline";
     cl.baseline = app.add_subcommand("baseline", "time the pristine baseline against itself");
@@ -661,6 +714,8 @@ int run_command(CommandLine& cl) {
         if (*cl.verify) {
             o.reps = 1;
             o.measure_peak = false;
+            // a fixed seed's baseline outputs are worth keeping (harness/baseline_cache.h)
+            o.reuse_baseline_outputs = o.seed.has_value();
         }
         if (*cl.ci && cl.previous.empty() && cl.against.empty())
             return fail("ci needs --previous (the previous version) or --against (a report)");
@@ -675,6 +730,12 @@ int run_command(CommandLine& cl) {
     if (*cl.profile) {
         cl.profile_options.run.seed = cl.seed;
         return profile(cl.profile_options);
+    }
+    if (*cl.check) {
+        cl.check_options.run.command = "check";
+        cl.check_options.run.reps = 1;
+        cl.check_options.run.reuse_baseline_outputs = true;
+        return check(cl.check_options);
     }
     if (*cl.workspace_init) return workspace_init(cl.workspace_dir);
     if (*cl.tasks_list) return tasks_list(cl.list_suite);

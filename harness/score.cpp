@@ -77,7 +77,11 @@ TaskReport task_report_of(const TaskEvaluation& eval) {
     for (const RepResult& rep : eval.reps) {
         add_loss_and_tensors(rep, t, shown_distance);
         t.seeds.push_back(rep.seed);
-        t.baseline_seconds.push_back(rep.baseline_seconds);
+        // a reused reference was not timed: the task has no baseline time and no speedup
+        if (rep.baseline_cached)
+            t.baseline_cached = true;
+        else
+            t.baseline_seconds.push_back(rep.baseline_seconds);
         t.submission_seconds.push_back(rep.submission_seconds);
         const Comparison& c = rep.verification.comparison;
         t.max_loss_diff = std::max(t.max_loss_diff, c.max_loss_diff);
@@ -119,6 +123,15 @@ void log_repetition(const std::string& label, const TaskEvaluation& eval, int re
                     Clock::time_point started) {
     const RepResult& r = eval.reps.back();
     std::chrono::duration<double> elapsed = Clock::now() - started;
+    if (r.baseline_cached) {
+        spdlog::info(
+            "{} rep {}/{}: baseline outputs cached, submission {:.3f} s, {} [{:.0f} s "
+            "elapsed]",
+            label, rep + 1, reps, r.submission_seconds,
+            r.verification.valid() ? "verified" : "INVALID: " + r.verification.reasons.front(),
+            elapsed.count());
+        return;
+    }
     spdlog::info(
         "{} rep {}/{}: baseline {:.2f} s, submission {:.3f} s ({:.2f}x), {} [{:.0f} s elapsed]",
         label, rep + 1, reps, r.baseline_seconds, r.submission_seconds,
@@ -295,7 +308,10 @@ Result<ScoreReport> score_unguarded(const ScoreOptions& options) {
     if (!scored) return failure(scored.error());
     Result<std::vector<int>> cpus = choose_cores(options.threads);
     if (!cpus) return failure(cpus.error());
-    const HarnessContext ctx = make_context(options, *trusted, *sandbox, *workdir, *cpus);
+    // opened before the context that points to it, so it outlives every run
+    const std::optional<CacheDir> baseline_cache = open_baseline_cache_for(options, *sandbox);
+    HarnessContext ctx = make_context(options, *trusted, *sandbox, *workdir, *cpus);
+    if (baseline_cache) ctx.baseline_cache = &*baseline_cache;
     ScoreReport report = start_report(options, *trusted, *scored, ctx);
 
     Result<TrainerBuild> baseline = baseline_trainer(*trusted);

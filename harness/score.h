@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "contract/result.h"
+#include "harness/baseline_cache.h"
 #include "harness/build_cache.h"
 #include "scoring/report.h"
 
@@ -46,6 +47,12 @@ struct ScoreOptions {
     // the source checkout trainopt was built from when empty
     bool references = false;
     std::string references_dir;
+    // the baseline's reference outputs are taken from the baseline cache (and stored in it):
+    // `verify --seed S` and `check`, whose fixed seeds make them worth keeping. Nothing is timed
+    // against a reused reference, so `score` and `ci` never set it.
+    bool reuse_baseline_outputs = false;
+    // --baseline-cache DIR, --no-baseline-cache
+    BaselineCacheOptions baseline_cache;
 };
 
 // The shipped reference submissions, by role (kReferenceRoles), as folders of a checkout's

@@ -91,6 +91,25 @@ Result<std::vector<int>> choose_cores(int threads) {
     return cpus;
 }
 
+std::optional<CacheDir> open_baseline_cache_for(const ScoreOptions& options, SandboxMode sandbox) {
+    if (!options.reuse_baseline_outputs || !options.baseline_cache.enabled) return std::nullopt;
+    auto without_cache = [](const std::string& why) -> std::optional<CacheDir> {
+        spdlog::warn("baseline cache not used: {}", why);
+        return std::nullopt;
+    };
+    if (sandbox == SandboxMode::none && untrusted_uid() < 0) {
+        return without_cache(
+            "without bubblewrap and not root, the submission's code runs as this user and could "
+            "write the cache");
+    }
+    Result<std::string> dir = options.baseline_cache.dir.empty() ? default_baseline_cache_dir()
+                                                                 : options.baseline_cache.dir;
+    if (!dir) return without_cache(dir.error());
+    Result<CacheDir> cache = open_baseline_cache(*dir);
+    if (!cache) return without_cache(cache.error());
+    return std::move(*cache);
+}
+
 // The pristine baseline trainer, which every repetition runs first.
 Result<TrainerBuild> baseline_trainer(const TrustedInputs& trusted) {
     if (!fs::exists(trusted.baseline_trainer)) {

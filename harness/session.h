@@ -3,6 +3,7 @@
 // build, binary audit) and the machine's measured bounds.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,11 @@ Result<std::vector<int>> choose_cores(int threads);
 HarnessContext make_context(const ScoreOptions& options, const TrustedInputs& trusted,
                             SandboxMode sandbox, const std::string& workdir,
                             const std::vector<int>& cpus);
+
+// The baseline cache when options.reuse_baseline_outputs asks for it, it is enabled and it can be
+// trusted here; otherwise none, with a warning saying why. Not used when a submission's code
+// would run as this user outside bubblewrap (no sandbox and not root): it could write the cache.
+std::optional<CacheDir> open_baseline_cache_for(const ScoreOptions& options, SandboxMode sandbox);
 
 // The pristine baseline trainer, which every repetition runs first.
 Result<TrainerBuild> baseline_trainer(const TrustedInputs& trusted);

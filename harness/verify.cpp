@@ -197,6 +197,8 @@ Verification verify_run(const TaskSpec& task, const ReferenceRun& reference,
     c.compared = true;
     c.final_loss_reference = final_training_loss(reference.outputs.losses);
     c.final_loss_submission = final_training_loss(submission.losses);
+    c.reference_losses = reference.outputs.losses;
+    c.submission_losses = submission.losses;
 
     if (submission.nonce != expected_nonce) {
         v.reasons.push_back(

@@ -71,6 +71,9 @@ struct Comparison {
     double final_loss_reference = 0;
     double final_loss_submission = 0;
     bool compared = false;  // verify_run compared the outputs (they were usable)
+    // every step's loss of both runs, as compared (trainopt check prints them)
+    std::vector<float> reference_losses;
+    std::vector<float> submission_losses;
 };
 
 // The absolute training loss a run ended with: the mean of its last min(10, steps) per-step

@@ -64,6 +64,10 @@ struct TaskReport {
     std::vector<std::string> reasons;   // why invalid
     std::vector<std::string> warnings;  // flagged, not invalidating
     std::vector<uint64_t> seeds;
+    // the baseline's reference outputs were reused from the baseline cache (verify --seed): the
+    // baseline did not run, baseline_seconds holds no time for those repetitions and the task
+    // has no speedup. Added within schema 1 (absent: false).
+    bool baseline_cached = false;
     std::vector<double> baseline_seconds;  // per repetition, parent-measured wall time
     std::vector<double> submission_seconds;
     double speedup = 0;   // 0 when invalid

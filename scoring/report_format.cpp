@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <sstream>
 
 #include "scoring/stats.h"
 #include "scoring/untrusted_text.h"
@@ -86,6 +87,19 @@ std::string speed_of_light_text(const TaskReport& t) {
     return t.speed_of_light_speedup > 0 ? format_fixed(t.speed_of_light_speedup, 0) + "x" : "n/a";
 }
 
+bool any_baseline_cached(const ScoreReport& r) {
+    for (const TaskReport& t : r.tasks) {
+        if (t.baseline_cached) return true;
+    }
+    return false;
+}
+
+std::string baseline_seconds_text(const TaskReport& t) {
+    return t.baseline_seconds.empty() && t.baseline_cached
+               ? "cached"
+               : format_fixed(median(t.baseline_seconds), 2);
+}
+
 double measured_speedup(const TaskReport& t) {
     TaskTimes measured = times_of(t);
     measured.valid = true;  // what was measured, whatever the verdict
@@ -141,6 +155,56 @@ std::string utc_iso(std::time_t t) {
 
 std::string utc_now() {
     return utc_iso(std::time(nullptr));
+}
+
+namespace {
+
+// Code points in valid UTF-8 (what terminal_safe_line returns): the width of a cell, near enough.
+size_t text_width(const std::string& s) {
+    size_t n = 0;
+    for (unsigned char c : s) n += (c & 0xC0) != 0x80 ? 1 : 0;
+    return n;
+}
+
+}  // namespace
+
+std::string text_table(const std::vector<std::vector<std::string>>& rows,
+                       const std::vector<bool>& right, const std::string& indent) {
+    std::vector<size_t> widths;
+    for (const auto& row : rows) {
+        if (widths.size() < row.size()) widths.resize(row.size(), 0);
+        for (size_t c = 0; c < row.size(); c++) widths[c] = std::max(widths[c], text_width(row[c]));
+    }
+    std::string out;
+    for (const auto& row : rows) {
+        std::string line = indent;
+        for (size_t c = 0; c < row.size(); c++) {
+            const std::string pad(widths[c] - text_width(row[c]), ' ');
+            const bool last = c + 1 == row.size();
+            if (c < right.size() && right[c])
+                line += pad + row[c];
+            else
+                line += row[c] + (last ? "" : pad);
+            if (!last) line += "  ";
+        }
+        out += line + "\n";
+    }
+    return out;
+}
+
+std::string wrapped(const std::string& text, const std::string& indent) {
+    constexpr size_t kTextWidth = 100;
+    std::istringstream words(text);
+    std::string out, line, word;
+    while (words >> word) {
+        if (!line.empty() && indent.size() + line.size() + 1 + word.size() > kTextWidth) {
+            out += indent + line + "\n";
+            line.clear();
+        }
+        line += (line.empty() ? "" : " ") + word;
+    }
+    if (!line.empty()) out += indent + line + "\n";
+    return out;
 }
 
 }  // namespace trainopt

@@ -69,6 +69,19 @@ std::string format_scientific(double v);
 // (`verify` does not measure it).
 std::string speed_of_light_text(const TaskReport& t);
 
+// Said wherever a report shows no speedup because the baseline's outputs were reused.
+constexpr const char* kBaselineCachedNote =
+    "No speedup: the baseline's reference outputs were reused from the baseline cache (verify "
+    "--seed), so the baseline did not run and nothing was timed against it. Timings are never "
+    "cached; `trainopt score`, or verify with --no-baseline-cache, measures speed.";
+
+// True when some task reused the baseline's outputs (TaskReport::baseline_cached).
+bool any_baseline_cached(const ScoreReport& r);
+
+// The baseline time column: the median with 2 decimals, or "cached" when the baseline did not
+// run.
+std::string baseline_seconds_text(const TaskReport& t);
+
 // The ratio of the medians, median(baseline) / median(submission), whether or not the task is
 // valid: what was measured, for showing next to an INVALID task's speedup of 0. 0 without runs.
 double measured_speedup(const TaskReport& t);
@@ -92,5 +105,14 @@ std::string clipped_line(std::string_view text, size_t max_chars);
 // True when s holds something besides blanks from pos on (a message has more than its first
 // line worth showing).
 bool has_text_from(const std::string& s, size_t pos);
+
+// Rows (the first the header) in columns padded to their widest cell, two spaces apart; the
+// columns whose `right` is true are right-aligned. For a terminal: the cells must already be
+// safe (terminal_safe_line).
+std::string text_table(const std::vector<std::vector<std::string>>& rows,
+                       const std::vector<bool>& right, const std::string& indent);
+
+// A paragraph of trusted text, wrapped at 100 columns, each line starting with `indent`.
+std::string wrapped(const std::string& text, const std::string& indent);
 
 }  // namespace trainopt

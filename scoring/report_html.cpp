@@ -124,6 +124,10 @@ std::string header_html(const ScoreReport& r) {
              "run.</strong></p></header>";
         return h.str();
     }
+    if (any_baseline_cached(r)) {
+        h << "<p class='rejected'>" << html_text(kBaselineCachedNote) << "</p></header>";
+        return h.str();
+    }
     int valid = 0;
     for (const TaskReport& t : r.tasks) valid += t.valid ? 1 : 0;
     const SuiteSummary& s = r.summary;
@@ -251,10 +255,11 @@ std::string task_table_html(const ScoreReport& r) {
           << html_text(t.suite.empty() ? t.name : t.suite + " / " + t.name)
           << "</td><td class='text'>" << html_text(t.hot_spot) << "</td>"
           << (t.valid ? "<td class='ok'>yes</td>" : "<td class='bad'>INVALID</td>")
-          << "<td class='num'>" << format_fixed(median(t.baseline_seconds), 2)
-          << "</td><td class='num'>" << format_fixed(median(t.submission_seconds), 3)
-          << "</td><td class='num'>";
-        if (t.valid) {
+          << "<td class='num'>" << baseline_seconds_text(t) << "</td><td class='num'>"
+          << format_fixed(median(t.submission_seconds), 3) << "</td><td class='num'>";
+        if (t.baseline_cached) {
+            h << "&#8211;</td><td class='num'>&#8211;";
+        } else if (t.valid) {
             h << format_fixed(t.speedup, 2) << "x</td><td class='num'>"
               << format_fixed(t.speedup_ci.low, 2) << "&#8211;"
               << format_fixed(t.speedup_ci.high, 2);

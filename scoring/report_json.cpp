@@ -249,6 +249,7 @@ nlohmann::json report_to_json(const ScoreReport& r) {
              {"reasons", t.reasons},
              {"warnings", t.warnings},
              {"seeds", t.seeds},
+             {"baseline_cached", t.baseline_cached},
              {"baseline_seconds", t.baseline_seconds},
              {"submission_seconds", t.submission_seconds},
              {"speedup", t.speedup},
@@ -362,6 +363,7 @@ Result<ScoreReport> report_from_json(const nlohmann::json& j) {
             t.reasons = jt.at("reasons").get<std::vector<std::string>>();
             t.warnings = jt.at("warnings").get<std::vector<std::string>>();
             t.seeds = jt.at("seeds").get<std::vector<uint64_t>>();
+            t.baseline_cached = jt.value("baseline_cached", false);
             t.baseline_seconds = jt.at("baseline_seconds").get<std::vector<double>>();
             t.submission_seconds = jt.at("submission_seconds").get<std::vector<double>>();
             t.steps = jt.at("steps").get<int>();
@@ -376,7 +378,8 @@ Result<ScoreReport> report_from_json(const nlohmann::json& j) {
             t.max_heldout_diff = jt.at("max_heldout_diff").get<double>();
             t.max_weight_distance = jt.at("max_weight_distance").get<double>();
             // added within schema 1: optional, so earlier reports still load
-            const size_t reps = t.baseline_seconds.size();
+            // a task whose baseline outputs were cached has no baseline times: count its seeds
+            const size_t reps = t.baseline_cached ? t.seeds.size() : t.baseline_seconds.size();
             t.baseline_final_loss = measured_values_from_json(jt, "baseline_final_loss", reps);
             t.submission_final_loss = measured_values_from_json(jt, "submission_final_loss", reps);
             t.baseline_heldout_loss = measured_values_from_json(jt, "baseline_heldout_loss", reps);

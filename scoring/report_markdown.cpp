@@ -96,15 +96,19 @@ std::string report_to_markdown(const ScoreReport& r) {
     md << "- machine: " << r.threads << " threads, " << peak_text(r)
        << ", sandbox: " << markdown_inline(r.sandbox) << "\n";
     md << "- created: " << markdown_inline(r.created_at) << "\n\n";
-    md << "| | speedup | 95% CI |\n|---|---:|---|\n";
-    md << "| **arithmetic mean** (headline) | **" << format_fixed(r.summary.arithmetic, 2)
-       << "x** | " << format_fixed(r.summary.arithmetic_ci.low, 2) << " - "
-       << format_fixed(r.summary.arithmetic_ci.high, 2) << " |\n";
-    md << "| geometric mean | " << format_fixed(r.summary.geometric, 2) << "x | "
-       << format_fixed(r.summary.geometric_ci.low, 2) << " - "
-       << format_fixed(r.summary.geometric_ci.high, 2) << " |\n";
-    md << "| human expert reference | " << format_fixed(r.human_reference, 1) << "x | score is "
-       << format_fixed(r.summary.arithmetic / r.human_reference, 2) << "x the reference |\n\n";
+    if (any_baseline_cached(r)) {
+        md << kBaselineCachedNote << "\n\n";
+    } else {
+        md << "| | speedup | 95% CI |\n|---|---:|---|\n";
+        md << "| **arithmetic mean** (headline) | **" << format_fixed(r.summary.arithmetic, 2)
+           << "x** | " << format_fixed(r.summary.arithmetic_ci.low, 2) << " - "
+           << format_fixed(r.summary.arithmetic_ci.high, 2) << " |\n";
+        md << "| geometric mean | " << format_fixed(r.summary.geometric, 2) << "x | "
+           << format_fixed(r.summary.geometric_ci.low, 2) << " - "
+           << format_fixed(r.summary.geometric_ci.high, 2) << " |\n";
+        md << "| human expert reference | " << format_fixed(r.human_reference, 1) << "x | score is "
+           << format_fixed(r.summary.arithmetic / r.human_reference, 2) << "x the reference |\n\n";
+    }
     if (r.suites) md << md_two_suites(r);
     md << md_standing(r);
     md << "| task | hot spot | valid | baseline s (median) | submission s (median) | speedup | 95% "
@@ -115,13 +119,14 @@ std::string report_to_markdown(const ScoreReport& r) {
     for (const TaskReport& t : r.tasks) {
         md << "| " << markdown_inline(t.suite.empty() ? t.name : t.suite + " / " + t.name) << " | "
            << markdown_inline(t.hot_spot) << " | " << (t.valid ? "yes" : "**NO**") << " | "
-           << format_fixed(median(t.baseline_seconds), 2) << " | "
-           << format_fixed(median(t.submission_seconds), 3) << " | " << format_fixed(t.speedup, 2)
-           << "x | " << format_fixed(t.speedup_ci.low, 2) << " - "
-           << format_fixed(t.speedup_ci.high, 2) << " | " << speed_of_light_text(t) << " | "
-           << std::scientific << t.max_loss_diff << " | " << t.max_heldout_diff << " | "
-           << t.max_weight_distance << std::defaultfloat << " | "
-           << format_fixed(t.baseline_peak_rss_mb, 0) << " / "
+           << baseline_seconds_text(t) << " | " << format_fixed(median(t.submission_seconds), 3)
+           << " | " << (t.baseline_cached ? "-" : format_fixed(t.speedup, 2) + "x") << " | "
+           << (t.baseline_cached
+                   ? "-"
+                   : format_fixed(t.speedup_ci.low, 2) + " - " + format_fixed(t.speedup_ci.high, 2))
+           << " | " << speed_of_light_text(t) << " | " << std::scientific << t.max_loss_diff
+           << " | " << t.max_heldout_diff << " | " << t.max_weight_distance << std::defaultfloat
+           << " | " << format_fixed(t.baseline_peak_rss_mb, 0) << " / "
            << format_fixed(t.submission_peak_rss_mb, 0) << " |\n";
     }
     if (has_quality(r)) {

@@ -17,60 +17,11 @@ namespace {
 
 // The farthest tensors a terminal shows per task; the Markdown and JSON reports hold them all.
 constexpr size_t kTerminalTensorRows = 8;
-constexpr size_t kTextWidth = 100;  // where paragraphs wrap
 
 // An untrusted string for a table cell or an inline value: one line, no tabs.
 std::string cell(std::string_view text) {
     std::string out = terminal_safe_line(text);
     std::replace(out.begin(), out.end(), '\t', ' ');
-    return out;
-}
-
-// Code points in valid UTF-8 (what terminal_safe_line returns): the width of a cell, near enough.
-size_t text_width(const std::string& s) {
-    size_t n = 0;
-    for (unsigned char c : s) n += (c & 0xC0) != 0x80 ? 1 : 0;
-    return n;
-}
-
-// Rows (the first the header) in columns padded to their widest cell, two spaces apart; the
-// columns whose `right` is true are right-aligned.
-std::string text_table(const std::vector<std::vector<std::string>>& rows,
-                       const std::vector<bool>& right, const std::string& indent) {
-    std::vector<size_t> widths;
-    for (const auto& row : rows) {
-        if (widths.size() < row.size()) widths.resize(row.size(), 0);
-        for (size_t c = 0; c < row.size(); c++) widths[c] = std::max(widths[c], text_width(row[c]));
-    }
-    std::string out;
-    for (const auto& row : rows) {
-        std::string line = indent;
-        for (size_t c = 0; c < row.size(); c++) {
-            const std::string pad(widths[c] - text_width(row[c]), ' ');
-            const bool last = c + 1 == row.size();
-            if (c < right.size() && right[c])
-                line += pad + row[c];
-            else
-                line += row[c] + (last ? "" : pad);
-            if (!last) line += "  ";
-        }
-        out += line + "\n";
-    }
-    return out;
-}
-
-// A paragraph of trusted text, wrapped at kTextWidth.
-std::string wrapped(const std::string& text, const std::string& indent) {
-    std::istringstream words(text);
-    std::string out, line, word;
-    while (words >> word) {
-        if (!line.empty() && indent.size() + line.size() + 1 + word.size() > kTextWidth) {
-            out += indent + line + "\n";
-            line.clear();
-        }
-        line += (line.empty() ? "" : " ") + word;
-    }
-    if (!line.empty()) out += indent + line + "\n";
     return out;
 }
 
@@ -135,9 +86,12 @@ std::string text_tasks(const ScoreReport& r) {
     for (const TaskReport& t : r.tasks) {
         rows.push_back(
             {cell(t.suite.empty() ? t.name : t.suite + " / " + t.name), cell(t.hot_spot),
-             t.valid ? "yes" : "NO", format_fixed(median(t.baseline_seconds), 2),
-             format_fixed(median(t.submission_seconds), 3), format_fixed(t.speedup, 2) + "x",
-             format_fixed(t.speedup_ci.low, 2) + " - " + format_fixed(t.speedup_ci.high, 2),
+             t.valid ? "yes" : "NO", baseline_seconds_text(t),
+             format_fixed(median(t.submission_seconds), 3),
+             t.baseline_cached ? "-" : format_fixed(t.speedup, 2) + "x",
+             t.baseline_cached
+                 ? "-"
+                 : format_fixed(t.speedup_ci.low, 2) + " - " + format_fixed(t.speedup_ci.high, 2),
              speed_of_light_text(t), format_scientific(t.max_loss_diff),
              format_scientific(t.max_heldout_diff), format_scientific(t.max_weight_distance),
              format_fixed(t.baseline_peak_rss_mb, 0) + " / " +
@@ -233,18 +187,22 @@ std::string report_to_text(const ScoreReport& r) {
     out << "  created: " << cell(r.created_at) << "\n";
     // refused before any run: no numbers, only the reasons
     if (!r.rejected.empty()) return out.str() + text_findings(r);
-    out << "\n"
-        << text_table({{"", "speedup", "95% CI"},
-                       {"arithmetic mean (headline)", format_fixed(r.summary.arithmetic, 2) + "x",
-                        format_fixed(r.summary.arithmetic_ci.low, 2) + " - " +
-                            format_fixed(r.summary.arithmetic_ci.high, 2)},
-                       {"geometric mean", format_fixed(r.summary.geometric, 2) + "x",
-                        format_fixed(r.summary.geometric_ci.low, 2) + " - " +
-                            format_fixed(r.summary.geometric_ci.high, 2)},
-                       {"human expert reference", format_fixed(r.human_reference, 1) + "x",
-                        "score is " + format_fixed(r.summary.arithmetic / r.human_reference, 2) +
-                            "x the reference"}},
-                      {false, true, false}, "  ");
+    if (any_baseline_cached(r))
+        out << "\n" << wrapped(kBaselineCachedNote, "  ");
+    else
+        out << "\n"
+            << text_table(
+                   {{"", "speedup", "95% CI"},
+                    {"arithmetic mean (headline)", format_fixed(r.summary.arithmetic, 2) + "x",
+                     format_fixed(r.summary.arithmetic_ci.low, 2) + " - " +
+                         format_fixed(r.summary.arithmetic_ci.high, 2)},
+                    {"geometric mean", format_fixed(r.summary.geometric, 2) + "x",
+                     format_fixed(r.summary.geometric_ci.low, 2) + " - " +
+                         format_fixed(r.summary.geometric_ci.high, 2)},
+                    {"human expert reference", format_fixed(r.human_reference, 1) + "x",
+                     "score is " + format_fixed(r.summary.arithmetic / r.human_reference, 2) +
+                         "x the reference"}},
+                   {false, true, false}, "  ");
     out << "\n";
     if (r.suites) out << text_two_suites(r);
     out << text_standing(r);
