@@ -8,6 +8,7 @@
 #include <ctime>
 
 #include "harness/evaluation.h"
+#include "harness/score_report.h"
 #include "harness/scored_suite.h"
 #include "harness/session.h"
 #include "harness/trusted_inputs.h"
@@ -16,8 +17,6 @@
 #include "tasks/task_spec.h"
 
 namespace trainopt {
-
-namespace {
 
 // Finalizes the report and writes every report file asked for.
 Status write_reports(const ScoreOptions& options, ScoreReport& report) {
@@ -38,6 +37,8 @@ Status write_reports(const ScoreOptions& options, ScoreReport& report) {
     return {};
 }
 
+namespace {
+
 // Where a repetition's losses went furthest from the reference's, and its per-tensor distances
 // of the final weights when it is the one to show: an invalid repetition (the last), else the
 // one with the largest weight distance.
@@ -56,6 +57,8 @@ void add_loss_and_tensors(const RepResult& rep, TaskReport& t, double& shown_dis
         }
     }
 }
+
+}  // namespace
 
 TaskReport task_report_of(const TaskEvaluation& eval) {
     TaskReport t;
@@ -96,6 +99,8 @@ TaskReport task_report_of(const TaskEvaluation& eval) {
     }
     return t;
 }
+
+namespace {
 
 // ---- the runs ----
 
@@ -160,8 +165,6 @@ int exit_code_for(const ScoreReport& report) {
     return report.verdict == Verdict::valid ? 0 : 3;
 }
 
-namespace {
-
 // A report with what is known before anything runs, and the warnings so far.
 ScoreReport start_report(const ScoreOptions& options, const TrustedInputs& trusted,
                          const SuiteToScore& scored, const HarnessContext& ctx) {
@@ -184,6 +187,8 @@ ScoreReport start_report(const ScoreOptions& options, const TrustedInputs& trust
     report.machine = identify_machine();
     return report;
 }
+
+namespace {
 
 // A refused submission gets a complete REJECTED report and no runs.
 Result<ScoreReport> reject(const ScoreOptions& options, ScoreReport report,
