@@ -417,6 +417,11 @@ Result<BatchOutcome> batch_unguarded(const BatchOptions& o) {
 
     Result<SandboxMode> sandbox = choose_sandbox(o.score);
     if (!sandbox) return failure(sandbox.error());
+    if (*sandbox == SandboxMode::none && !o.score.disable_sandbox)
+        return failure(
+            "batch: bubblewrap is not usable here. A batch's submissions share their seeds, and "
+            "without the sandbox one trainer could leave its outputs in /tmp for another "
+            "(docs/batch.md); --no-sandbox forces it, for testing");
     if (*sandbox == SandboxMode::none) spdlog::warn("{}", kUnsandboxedWarning);
     Result<std::string> workdir = make_workdir(o.score);
     if (!workdir) return failure(workdir.error());

@@ -24,7 +24,7 @@ struct BatchOptions {
     std::vector<std::string> submissions;  // in the order they are scored
     std::string out_dir;                   // reports, leaderboard; the batch's key in the database
     std::string db;                        // the history database (default out_dir/batch.db)
-    int retime_every = 8;     // submissions between calibrations; 0: calibrate once at the start
+    int retime_every = 10;    // submissions between calibrations; 0: calibrate once at the start
     double kill_factor = 20;  // a submission run is killed after this many baseline times
     std::string commit;       // recorded with each run in the history (default: git describe)
 };

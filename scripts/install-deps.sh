@@ -6,6 +6,7 @@ packages=(
   libopenblas-dev libtbb-dev libbenchmark-dev libgtest-dev libgmock-dev
   libspdlog-dev libfmt-dev libseccomp-dev libtomlplusplus-dev nlohmann-json3-dev libcli11-dev
   libsqlite3-dev
+  slurmctld slurmd slurm-client munge
 )
 as_root=()
 if [ "$(id -u)" -ne 0 ]; then as_root=(sudo); fi
