@@ -321,9 +321,11 @@ Status finish_submission(BatchSession& s, SubmissionRun& run, const Calibration*
         record_batch_result(s.db, s.batch.id, run.entry.position, *row, json, so.html_path);
     if (!id) return failure(id.error());
     run.entry.run_id = *id;
-    spdlog::info("batch: {}: {} ({:.2f}x mean) -> {}", terminal_safe_line(run.entry.submission),
-                 to_string(report.verdict), report.summary.arithmetic,
-                 terminal_safe_line(so.html_path));
+    const std::string mean = report.verdict == Verdict::valid
+                                 ? fmt::format(" ({:.2f}x mean)", report.summary.arithmetic)
+                                 : "";
+    spdlog::info("batch: {}: {}{} -> {}", terminal_safe_line(run.entry.submission),
+                 to_string(report.verdict), mean, terminal_safe_line(so.html_path));
     return {};
 }
 

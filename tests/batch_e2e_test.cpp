@@ -52,11 +52,11 @@ TEST(BatchEndToEnd, ScoresResumesAndRanksABatch) {
     write_broken_trainer(hostile);
     const std::string out = dir.path + "/out";
     write_text(dir.path + "/list.txt", "# the batch\n" + testing::project_root() +
-                                           "/submissions/blas-tbb\n" + hostile + "\n" +
-                                           dir.path + "/subs/missing\n");
+                                           "/submissions/blas-tbb\n" + hostile + "\n" + dir.path +
+                                           "/subs/missing\n");
     const std::vector<std::string> command = {
-        "batch", "--list",         dir.path + "/list.txt", "--out", out, "--suite", "test",
-        "--reps", "2",             "--seed",               "5",     "--retime-every", "1"};
+        "batch",  "--list", dir.path + "/list.txt", "--out", out, "--suite", "test", "--reps", "2",
+        "--seed", "5",      "--retime-every",       "1"};
     auto r = testing::run_cli(command, dir.path + "/log1");
     ASSERT_EQ(r.exit_code, 0) << r.output;
     EXPECT_NE(r.output.find("3 of 3 submissions scored, 1 VALID"), std::string::npos) << r.output;
@@ -95,8 +95,9 @@ TEST(BatchEndToEnd, ScoresResumesAndRanksABatch) {
     EXPECT_NE(board_html.find("&lt;b onmouseover=x&gt;"), std::string::npos);
 
     // interrupted before the broken trainer's report was final: run again, only it is scored
-    execute(db, "UPDATE batch_submissions SET run_id = NULL, report_path = NULL "
-                "WHERE position = 1; UPDATE batches SET finished_at = NULL");
+    execute(db,
+            "UPDATE batch_submissions SET run_id = NULL, report_path = NULL "
+            "WHERE position = 1; UPDATE batches SET finished_at = NULL");
     std::filesystem::remove(broken_stem + ".json");
     r = testing::run_cli(command, dir.path + "/log2");
     ASSERT_EQ(r.exit_code, 0) << r.output;

@@ -1,13 +1,14 @@
 // The parts of `trainopt batch` that run no trainer (docs/batch.md): the drift interpolation,
 // the batch tables and the migration of a version 1 history, the leaderboard's order, 4x line
 // and escaping, report names, submission lists, and the Slurm scripts.
+#include "harness/batch.h"
+
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
 #include <cmath>
 #include <filesystem>
 
-#include "harness/batch.h"
 #include "harness/slurm_batch.h"
 #include "scoring/baseline_drift.h"
 #include "scoring/batch_db.h"
@@ -72,7 +73,8 @@ BatchRecord batch_of(const std::string& out_dir, const std::vector<std::string>&
     b.retime_every = 4;
     b.machine = "host / CPU / 2 cores";
     for (size_t i = 0; i < submissions.size(); i++)
-        b.entries.push_back({(int)i, submissions[i], batch_report_name((int)i, submissions[i]), 0, ""});
+        b.entries.push_back(
+            {(int)i, submissions[i], batch_report_name((int)i, submissions[i]), 0, ""});
     return b;
 }
 
