@@ -10,10 +10,11 @@
 # generated variants of them (default 12). Each variant is a copy of a shipped submission with
 # one distinct comment added, so it is a distinct tree that is built and scored on its own.
 # The batch scores all of them. Sequential `score` runs cost about the same for every
-# submission, so only SEQUENTIAL of them (default 4, alternating blas-tbb and expert variants)
-# are scored one by one and their mean time per submission is used. The batch runs first, so
-# the sequential scores find every trainer in the build cache; that favours `score`. Prints one
-# JSON line per phase and a summary; keeps the reports in $OUT (default /tmp/measure-batch).
+# submission, so only the first SEQUENTIAL of them (default 4) are scored one by one and their
+# mean time per submission is used. A warm-up batch on the test suite builds every trainer
+# first, so neither timed phase builds anything: what is compared is the scoring alone. Prints
+# one JSON line per phase and a summary; keeps the reports in $OUT (default
+# /tmp/measure-batch).
 # Needs the whole machine: run it on an otherwise idle host.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,6 +44,8 @@ done
 total=$(wc -l < "$list")
 
 now() { date +%s.%N; }
+"$trainopt" batch --list "$list" --out "$out/warm-up" --suite test --reps 1 --retime-every 0 \
+  > "$out/warm-up.log" 2>&1
 start=$(now)
 "$trainopt" batch --list "$list" --out "$out/batch" "${options[@]}" > "$out/batch.log" 2>&1
 batch_seconds=$(echo "$(now) - $start" | bc)
@@ -58,7 +61,7 @@ while read -r sub; do
   s=$(echo "$(now) - $start" | bc)
   seq_seconds=$(echo "$seq_seconds + $s" | bc)
   echo "{\"phase\": \"score\", \"submission\": \"$(basename "$sub")\", \"seconds\": $s}"
-done < <(sed -n '3,$p' "$list")
+done < "$list"
 
 python3 - "$out" "$total" "$batch_seconds" "$n" "$seq_seconds" << 'EOF'
 import glob, json, sys
