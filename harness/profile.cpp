@@ -257,35 +257,6 @@ std::string ratio_text(double baseline_ms, double submission_ms) {
     return format_fixed(baseline_ms / submission_ms, 2) + "x";
 }
 
-// Code points of valid UTF-8 (what terminal_safe_line returns): a cell's width, near enough.
-size_t text_width(const std::string& s) {
-    size_t n = 0;
-    for (unsigned char c : s) n += (c & 0xC0) != 0x80 ? 1 : 0;
-    return n;
-}
-
-// Rows in columns padded to their widest cell; the columns in `right` right-aligned.
-std::string columns(const std::vector<std::vector<std::string>>& rows,
-                    const std::vector<bool>& right) {
-    std::vector<size_t> widths;
-    for (const auto& row : rows) {
-        if (widths.size() < row.size()) widths.resize(row.size(), 0);
-        for (size_t c = 0; c < row.size(); c++) widths[c] = std::max(widths[c], text_width(row[c]));
-    }
-    std::string out;
-    for (const auto& row : rows) {
-        std::string line = "  ";
-        for (size_t c = 0; c < row.size(); c++) {
-            const std::string pad(widths[c] - text_width(row[c]), ' ');
-            const bool last = c + 1 == row.size();
-            line += (c < right.size() && right[c]) ? pad + row[c] : row[c] + (last ? "" : pad);
-            if (!last) line += "  ";
-        }
-        out += line + "\n";
-    }
-    return out;
-}
-
 // `text` without the blanks perf pads its columns with.
 std::string trimmed(const std::string& text) {
     const size_t begin = text.find_first_not_of(' ');
@@ -389,7 +360,7 @@ std::string profile_to_text(const ProfileReport& r) {
     rows.push_back({"whole run (harness-timed)", ms_text(baseline_step), ms_text(submission_step),
                     ratio_text(baseline_step, submission_step)});
     out << "Time per training step, one run each, the same seed:\n"
-        << columns(rows, {false, true, true, true})
+        << text_table(rows, {false, true, true, true}, "  ")
         << "  Kernel times are the trainers' own (meta.json kernel_seconds): the submission's are\n"
            "  self-reported and advisory. The whole run is the harness's wall time from spawn to\n"
            "  reap over the task's steps (start-up and data loading included).\n";
@@ -402,8 +373,8 @@ std::string profile_to_text(const ProfileReport& r) {
         std::vector<std::vector<std::string>> f = {{"samples", "in", "function"}};
         for (const SampledFunction& s : r.functions)
             f.push_back({format_fixed(s.percent, 1) + "%", s.object, s.function});
-        out << columns(f, {true, false, false}) << "  " << terminal_safe_line(r.sampling_note)
-            << "\n";
+        out << text_table(f, {true, false, false}, "  ") << "  "
+            << terminal_safe_line(r.sampling_note) << "\n";
     }
     out << "\nNot a score: one run each, nothing repeated; use trainopt score for the speedup.\n";
     return out.str();

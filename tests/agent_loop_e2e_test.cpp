@@ -15,6 +15,7 @@ namespace trainopt {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::cache_entries;
 using testing::read_text;
 using testing::TempDir;
 using testing::write_text;
@@ -41,17 +42,6 @@ Verified verify(const std::string& submission, const std::string& work,
     return v;
 }
 
-// The entries (key-named directories) of a cache.
-std::vector<std::string> entries(const std::string& cache) {
-    std::vector<std::string> out;
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(cache, ec)) {
-        const std::string name = e.path().filename().string();
-        if (name.size() == 64) out.push_back(name);
-    }
-    return out;
-}
-
 TEST(BaselineCacheEndToEnd, ASecondVerifyWithTheSameSeedDoesNotRunTheBaseline) {
     TempDir dir;
     const std::string cache = dir.path + "/baselines";
@@ -63,7 +53,7 @@ TEST(BaselineCacheEndToEnd, ASecondVerifyWithTheSameSeedDoesNotRunTheBaseline) {
         << first.cli.output;
     EXPECT_EQ(first.report["tasks"][0]["baseline_cached"], false);
     EXPECT_EQ(first.report["tasks"][0]["baseline_seconds"].size(), 1u);
-    ASSERT_EQ(entries(cache).size(), 1u);
+    ASSERT_EQ(cache_entries(cache).size(), 1u);
 
     Verified second = verify("baseline", dir.path, seeded);
     ASSERT_EQ(second.cli.exit_code, 0) << second.cli.output;
@@ -79,16 +69,16 @@ TEST(BaselineCacheEndToEnd, ASecondVerifyWithTheSameSeedDoesNotRunTheBaseline) {
     EXPECT_NE(second.cli.output.find("No speedup: the baseline's reference outputs were reused"),
               std::string::npos)
         << second.cli.output;
-    EXPECT_EQ(entries(cache).size(), 1u);
+    EXPECT_EQ(cache_entries(cache).size(), 1u);
 
     // another seed, no seed (a fresh one each time) and --no-baseline-cache all run the baseline
     Verified other_seed = verify("baseline", dir.path, {"--seed", "8", "--baseline-cache", cache});
     EXPECT_FALSE(other_seed.reused_baseline()) << other_seed.cli.output;
-    EXPECT_EQ(entries(cache).size(), 2u);
+    EXPECT_EQ(cache_entries(cache).size(), 2u);
     Verified fresh = verify("baseline", dir.path, {"--baseline-cache", cache});
     EXPECT_FALSE(fresh.reused_baseline()) << fresh.cli.output;
     EXPECT_EQ(fresh.report["tasks"][0]["baseline_seconds"].size(), 1u);
-    EXPECT_EQ(entries(cache).size(), 2u) << "a fresh seed is not worth keeping";
+    EXPECT_EQ(cache_entries(cache).size(), 2u) << "a fresh seed is not worth keeping";
     Verified disabled = verify("baseline", dir.path,
                                {"--seed", "7", "--baseline-cache", cache, "--no-baseline-cache"});
     EXPECT_FALSE(disabled.reused_baseline()) << disabled.cli.output;
@@ -100,8 +90,8 @@ TEST(BaselineCacheEndToEnd, ADamagedEntryIsReplacedByAFreshRun) {
     const std::string cache = dir.path + "/baselines";
     const std::vector<std::string> seeded = {"--seed", "9", "--baseline-cache", cache};
     ASSERT_EQ(verify("baseline", dir.path, seeded).cli.exit_code, 0);
-    ASSERT_EQ(entries(cache).size(), 1u);
-    const std::string reference = cache + "/" + entries(cache)[0] + "/reference.bin";
+    ASSERT_EQ(cache_entries(cache).size(), 1u);
+    const std::string reference = cache + "/" + cache_entries(cache)[0] + "/reference.bin";
     std::string bytes = read_text(reference);
     bytes[bytes.size() / 2] ^= 1;
     write_text(reference, bytes);

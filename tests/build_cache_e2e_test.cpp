@@ -17,6 +17,7 @@ namespace trainopt {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::cache_entries;
 using testing::read_text;
 using testing::TempDir;
 using testing::write_text;
@@ -78,17 +79,6 @@ Verified verify(const std::string& submission, const std::string& work,
     return v;
 }
 
-// The entries (key-named directories) of a cache.
-std::vector<std::string> entries(const std::string& cache) {
-    std::vector<std::string> out;
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(cache, ec)) {
-        const std::string name = e.path().filename().string();
-        if (name.size() == 64) out.push_back(name);
-    }
-    return out;
-}
-
 TEST(BuildCacheEndToEnd, SecondRunReusesTheBuildFromTheDefaultCache) {
     TempDir dir;
     const std::string sub = fast_trainer(dir.path + "/a", "fast trainer A ran");
@@ -102,7 +92,7 @@ TEST(BuildCacheEndToEnd, SecondRunReusesTheBuildFromTheDefaultCache) {
               std::string::npos)
         << first.cli.output;
     const std::string cache = xdg + "/trainopt/builds";
-    EXPECT_EQ(entries(cache), std::vector<std::string>{first.key()});
+    EXPECT_EQ(cache_entries(cache), std::vector<std::string>{first.key()});
     EXPECT_EQ(fs::status(cache).permissions(), fs::perms::owner_all);
 
     Verified second = verify(sub, dir.path, {}, xdg);
@@ -145,7 +135,7 @@ TEST(BuildCacheEndToEnd, ChangedSourcesAreBuiltAndFailedBuildsAreNotStored) {
         EXPECT_EQ(f.report["verdict"], "REJECTED");
         EXPECT_NE(testing::all_reasons(f.report).find("does not build"), std::string::npos);
     }
-    EXPECT_EQ(entries(cache).size(), 2u);
+    EXPECT_EQ(cache_entries(cache).size(), 2u);
 }
 
 TEST(BuildCacheEndToEnd, ACorruptEntryIsRebuiltAndReplaced) {
@@ -194,7 +184,7 @@ TEST(BuildCacheEndToEnd, NoBuildCacheBuildsAndStoresNothing) {
     Verified other = verify(fast_trainer(dir.path + "/b", "fast trainer B ran"), dir.path,
                             {"--no-build-cache", "--build-cache", cache});
     ASSERT_EQ(other.cli.exit_code, 3) << other.cli.output;
-    EXPECT_EQ(entries(cache).size(), 1u);
+    EXPECT_EQ(cache_entries(cache).size(), 1u);
 }
 
 TEST(BuildCacheEndToEnd, AnUnsafeCacheDirectoryIsNotUsed) {
@@ -225,7 +215,7 @@ TEST(BuildCacheEndToEnd, AnUnsafeCacheDirectoryIsNotUsed) {
         << open.cli.output;
     EXPECT_TRUE(open.compiled());
     EXPECT_EQ(read_text(real + "/" + stored.key() + "/manifest.json"), manifest);
-    EXPECT_EQ(entries(real).size(), 1u);
+    EXPECT_EQ(cache_entries(real).size(), 1u);
 }
 
 // The binary audit runs on a reused trainer as on a fresh one: a trainer that defines its own
@@ -280,7 +270,7 @@ TEST(BuildCacheEndToEnd, ASubmissionsBuildCannotReadOrWriteTheCache) {
         EXPECT_NE(said.find("done"), std::string::npos) << said;  // the probe ran to its end
         EXPECT_EQ(said.find("binary_sha256"), std::string::npos) << said;  // read nothing
         EXPECT_EQ(read_text(entry + "/trainopt-train"), binary);
-        EXPECT_EQ(entries(cache), std::vector<std::string>{stored.key()});
+        EXPECT_EQ(cache_entries(cache), std::vector<std::string>{stored.key()});
     }
     Verified again = verify(sub, dir.path, {"--build-cache", cache});
     EXPECT_TRUE(again.reused()) << again.cli.output;

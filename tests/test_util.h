@@ -88,4 +88,15 @@ inline std::string all_reasons(const nlohmann::json& report) {
     return out;
 }
 
+// The entries of a build or baseline cache (harness/cache_dir.h): its key-named directories.
+inline std::vector<std::string> cache_entries(const std::string& cache) {
+    std::vector<std::string> out;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(cache, ec)) {
+        const std::string name = e.path().filename().string();
+        if (name.size() == 64) out.push_back(name);
+    }
+    return out;
+}
+
 }  // namespace trainopt::testing
