@@ -586,28 +586,14 @@ void add_profile_command(CommandLine& cl) {
         ->capture_default_str();
     cl.profile->add_option("--seed", cl.seed,
                            "base seed, as for score (default: a fresh random seed)");
-    cl.profile->add_option("--threads", o.threads, "cores a trainer may use (default: all)");
-    cl.profile->add_option("--timeout", o.timeout_seconds, "seconds before a trainer run is killed")
-        ->capture_default_str();
-    cl.profile
-        ->add_option("--max-memory-mb", o.max_memory_mb,
-                     "data-segment cap of every trainer process, MiB")
-        ->capture_default_str()
-        ->check(CLI::Range(64, 1 << 20));
+    add_run_options(cl.profile, o);  // without bubblewrap, nothing is sampled
     cl.profile->add_flag_function(
         "--no-sample", [&p](int64_t) { p.sample = false; },
-        "skip the sampled run under perf (only the per-kernel table)");
+        "skip the sampled run under perf (only the per-kernel table; also the case without "
+        "bubblewrap)");
     cl.profile->add_option("--top", p.top_functions, "rows of the top-functions table")
         ->capture_default_str()
         ->check(CLI::Range(1, 200));
-    cl.profile->add_option("--workdir", o.workdir,
-                           "create the private work directory under this one");
-    cl.profile->add_flag("--keep-workdir", o.keep_workdir,
-                         "do not delete the temporary work directory");
-    cl.profile->add_flag("--require-sandbox", o.require_sandbox,
-                         "fail instead of running unsandboxed");
-    cl.profile->add_flag("--no-sandbox", o.disable_sandbox,
-                         "run without bubblewrap (testing; no sampling then)");
     add_build_cache_options(cl.profile, o);
 }
 
