@@ -64,7 +64,7 @@ struct TaskInputs {
     const TaskSpec* spec = nullptr;
     TokenSplit data;
     std::vector<uint64_t> seeds;
-    std::vector<std::vector<StepWindow>> windows;  // per seed
+    std::vector<std::vector<StepWindow>> windows;  // per seed: the windows' steps, one by one
     int windows_used = 0;
     int window_steps = 0;
 };
@@ -79,15 +79,10 @@ JobResult run_job(const TaskInputs& in, const Twin& twin, size_t seed_index, boo
     JobResult r;
     if (stop != nullptr && stop()) return r;
     r.heldout = heldout_loss(task, run.params, in.data.heldout);
+    // each window one step at a time, as the verifier checks it (harness/replay.h)
     for (size_t w = 0; w < windows.size(); w++) {
-        const ReferenceSteps recomputed =
-            run_reference_steps(task, in.data.train, seed, run.window_starts[w], windows[w].steps);
-        const std::vector<float> twin_losses(
-            run.losses.begin() + windows[w].start,
-            run.losses.begin() + windows[w].start + windows[w].steps);
-        const WindowDeviation d =
-            compare_window(windows[w], run.window_starts[w], recomputed, twin_losses,
-                           run.window_ends[w], gpt_config_of(task));
+        const WindowDeviation d = check_step(task, in.data.train, seed, run.window_starts[w],
+                                             run.losses[windows[w].start], run.window_ends[w]);
         r.step_loss = std::max(r.step_loss, finite_or_inf(d.max_loss_diff));
         r.step_state = std::max(r.step_state, finite_or_inf(d.state_rel()));
     }
@@ -396,8 +391,8 @@ Result<CalibrationReport> calibrate_suite(const Suite& suite, const CalibrateOpt
         for (int r = 0; r < options.seeds; r++) {
             in.seeds.push_back(seeds.next_u64() >> 16);
             Rng windows(in.seeds.back() ^ kWindowStream);
-            in.windows.push_back(
-                pick_windows(steps, in.windows_used, in.window_steps, windows.next_u64()));
+            in.windows.push_back(single_steps(
+                pick_windows(steps, in.windows_used, in.window_steps, windows.next_u64())));
         }
         inputs.push_back(std::move(in));
     }

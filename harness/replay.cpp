@@ -37,19 +37,23 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
     return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
-bool is_window(const StepWindow& segment, const std::vector<StepWindow>& windows) {
-    for (const StepWindow& w : windows) {
-        if (w.start == segment.start && w.steps == segment.steps) return true;
+// The index of the window holding `segment`, a single step, or -1 when no window does.
+int window_of(const StepWindow& segment, const std::vector<StepWindow>& windows) {
+    if (segment.steps != 1) return -1;
+    for (size_t i = 0; i < windows.size(); i++) {
+        if (windows[i].start <= segment.start &&
+            segment.start < windows[i].start + windows[i].steps)
+            return (int)i;
     }
-    return false;
+    return -1;
 }
 
 // Why a window's deviation from the reference is over the task's step tolerances, if it is.
 std::vector<std::string> window_reasons(const WindowDeviation& d, const Tolerances& tol) {
     std::vector<std::string> reasons;
     const std::string where = "in the window of " + range_name(d.window) +
-                              ", recomputed from the submission's own state with the reference "
-                              "kernels, ";
+                              ", each step recomputed with the reference kernels from the state "
+                              "the submission was in before it, ";
     if (!d.frozen_tensor.empty()) {
         reasons.push_back(where + "the reference's update leaves " + d.frozen_tensor +
                           " exactly where it was although its gradient is not zero: the "
@@ -95,8 +99,11 @@ Result<ReplayCheck> replay_and_check_windows(const HarnessContext& ctx,
     const std::vector<StepWindow> windows =
         pick_windows(total, task.verify.windows, task.verify.window_steps, random);
     ReplayCheck check;
+    // each window's deviation, folded from its steps' as they are checked one at a time
+    std::vector<WindowDeviation> deviations(windows.size());
+    for (size_t i = 0; i < windows.size(); i++) deviations[i].window = windows[i];
     TrainingState state = initial_state(config, seed);
-    for (const StepWindow& segment : replay_segments(windows, total)) {
+    for (const StepWindow& segment : replay_segments(single_steps(windows), total)) {
         const std::string who = "the submission's replay of " + range_name(segment);
         SegmentRequest request;
         request.until = segment.start + segment.steps;
@@ -146,14 +153,13 @@ Result<ReplayCheck> replay_and_check_windows(const HarnessContext& ctx,
                                     kReproducible);
             return check;
         }
-        if (is_window(segment, windows)) {
-            const ReferenceSteps reference =
-                run_reference_steps(task, data.train, seed, state, segment.steps);
-            const WindowDeviation deviation =
-                compare_window(segment, state, reference, outputs->losses, outputs->end, config);
-            check.windows.push_back(deviation);
-            for (const std::string& reason : window_reasons(deviation, task.tolerances))
-                check.reasons.push_back(reason);
+        if (int w = window_of(segment, windows); w >= 0) {
+            include_step(deviations[w], check_step(task, data.train, seed, state,
+                                                   outputs->losses.front(), outputs->end));
+            const bool window_done = segment.start + 1 == windows[w].start + windows[w].steps;
+            const std::vector<std::string> reasons = window_reasons(deviations[w], task.tolerances);
+            if (window_done || !reasons.empty()) check.windows.push_back(deviations[w]);
+            for (const std::string& reason : reasons) check.reasons.push_back(reason);
             if (!check.reasons.empty()) return check;
         }
         state = std::move(outputs->end);

@@ -2,8 +2,9 @@
 // run, the submission's trainer is run again, untimed, in segments cut at windows of steps
 // picked only then: each segment resumes from the state the previous one wrote (as the harness
 // re-serialised it) and must reproduce the timed run's losses bit for bit, the last one its
-// final weights. Each window is recomputed from its start state with the reference kernels
-// (harness/step_check.h) and must match within the task's step tolerances. A trainer that does
+// final weights. Each window's steps are segments of one step, each recomputed with the reference
+// kernels from the state the submission was in before it (harness/step_check.h), and must match
+// within the task's step tolerances. A trainer that does
 // less work in the timed run than in the windows cannot reproduce the timed run from states it
 // did not compute; one that does the same work everywhere is checked on every window.
 #pragma once

@@ -115,6 +115,15 @@ std::vector<StepWindow> pick_windows(int total, int count, int steps, uint64_t r
     return windows;
 }
 
+std::vector<StepWindow> single_steps(const std::vector<StepWindow>& windows) {
+    std::vector<StepWindow> steps;
+    for (const StepWindow& w : windows)
+        for (int i = 0; i < w.steps; i++) steps.push_back({w.start + i, 1});
+    std::sort(steps.begin(), steps.end(),
+              [](const StepWindow& a, const StepWindow& b) { return a.start < b.start; });
+    return steps;
+}
+
 std::vector<StepWindow> replay_segments(const std::vector<StepWindow>& windows, int total) {
     std::vector<int> cuts = {0, total};
     for (const StepWindow& w : windows) {
@@ -231,6 +240,32 @@ WindowDeviation compare_window(const StepWindow& window, const TrainingState& st
     d.m_rel = relative_distance(submission_end.m, reference.end.m, start.m);
     d.v_rel = relative_distance(submission_end.v, reference.end.v, start.v);
     return d;
+}
+
+WindowDeviation check_step(const TaskSpec& task, const std::vector<int>& train_tokens,
+                           uint64_t seed, const TrainingState& before, float submission_loss,
+                           const TrainingState& after) {
+    const ReferenceSteps reference = run_reference_steps(task, train_tokens, seed, before, 1);
+    return compare_window({before.step, 1}, before, reference, {submission_loss}, after,
+                          gpt_config_of(task));
+}
+
+void include_step(WindowDeviation& window, const WindowDeviation& step) {
+    auto larger = [](double candidate, double current) {
+        return candidate > current || (std::isnan(candidate) && !std::isnan(current));
+    };
+    if (larger(step.max_loss_diff, window.max_loss_diff)) {
+        window.max_loss_diff = step.max_loss_diff;
+        window.worst_step = step.worst_step;
+    }
+    if (larger(step.tensor_rel, window.tensor_rel)) {
+        window.tensor_rel = step.tensor_rel;
+        window.worst_tensor = step.worst_tensor;
+    }
+    if (window.frozen_tensor.empty()) window.frozen_tensor = step.frozen_tensor;
+    if (larger(step.params_rel, window.params_rel)) window.params_rel = step.params_rel;
+    if (larger(step.m_rel, window.m_rel)) window.m_rel = step.m_rel;
+    if (larger(step.v_rel, window.v_rel)) window.v_rel = step.v_rel;
 }
 
 }  // namespace trainopt

@@ -73,6 +73,12 @@ struct StepWindow {
 // after the timed run. Requires count * steps <= total.
 std::vector<StepWindow> pick_windows(int total, int count, int steps, uint64_t random);
 
+// Every step of `windows` as a window of one step, in order. A window is checked one step at a
+// time, each step recomputed from the state the submission was in before it: over one step fp32
+// reorderings have no time to grow, while over 20 steps early in a real-text run they reached
+// 4e-4 nats (docs/tolerances.md).
+std::vector<StepWindow> single_steps(const std::vector<StepWindow>& windows);
+
 // The segments a run is replayed in: [0, total) cut at every window's start and end, in order.
 std::vector<StepWindow> replay_segments(const std::vector<StepWindow>& windows, int total);
 
@@ -119,6 +125,17 @@ WindowDeviation compare_window(const StepWindow& window, const TrainingState& st
                                const ReferenceSteps& reference,
                                const std::vector<float>& submission_losses,
                                const TrainingState& submission_end, const GPTConfig& config);
+
+// One step checked from the state the submission was in before it (`before`, at step s): the
+// reference kernels' step s from `before`, compared with the submission's loss at step s and the
+// state it reached after it.
+WindowDeviation check_step(const TaskSpec& task, const std::vector<int>& train_tokens,
+                           uint64_t seed, const TrainingState& before, float submission_loss,
+                           const TrainingState& after);
+
+// Folds one step's deviation into the deviation of the window it belongs to: the largest of each
+// measure, and the first frozen tensor found.
+void include_step(WindowDeviation& window, const WindowDeviation& step);
 
 // Why a state a submission wrote cannot be one AdamW reaches, if it cannot: a first moment
 // larger than the second moment allows (|m| <= sqrt(K v) for every history of gradients, K from

@@ -225,13 +225,23 @@ Verification verify_run(const TaskSpec& task, const ReferenceRun& reference,
     c.heldout_reference = reference.heldout;
     c.heldout_submission = heldout_loss(task, submission.checkpoint.params, heldout_tokens);
     c.heldout_diff = std::fabs(c.heldout_submission - c.heldout_reference);
-    const double heldout_tolerance = whole_run ? tol.heldout_abs : tol.heldout_band;
-    if (!(c.heldout_diff <= heldout_tolerance)) {
+    if (whole_run && !(c.heldout_diff <= tol.heldout_abs)) {
         v.reasons.push_back(
             "held-out loss of the final checkpoint, recomputed by the harness, is " +
             versus(c.heldout_submission, c.heldout_reference) + " (|delta| " +
-            fmt_short(c.heldout_diff) + " > tolerance " + fmt_short(heldout_tolerance) +
-            (whole_run ? "" : ", the task's quality band") + ")");
+            fmt_short(c.heldout_diff) + " > tolerance " + fmt_short(tol.heldout_abs) + ")");
+    }
+    // On a chaotic task legitimate runs end on either side of the reference, by up to 0.38 nats
+    // when one of them hit a late loss spike; the windows check the training, and the band only
+    // rejects a model worse than the reference's by more than it (docs/security.md, "Chaotic
+    // tasks").
+    const double heldout_excess = c.heldout_submission - c.heldout_reference;
+    if (!whole_run && !(heldout_excess <= tol.heldout_band)) {
+        v.reasons.push_back(
+            "held-out loss of the final checkpoint, recomputed by the harness, is " +
+            versus(c.heldout_submission, c.heldout_reference) + ": worse by " +
+            fmt_short(heldout_excess) + " > the task's quality band " +
+            fmt_short(tol.heldout_band));
     }
 
     c.weight_distance = relative_distance(
