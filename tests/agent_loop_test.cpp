@@ -124,6 +124,25 @@ TEST(AgentLoop, AFailedTrajectoryNamesTheFirstAndTheWorstStepWithTheirLosses) {
     EXPECT_EQ(nan.comparison.first_step_over, 3);
 }
 
+TEST(AgentLoop, TheQualityBandOfAChaoticTaskRejectsOnlyAWorseModel) {
+    Fixture f;
+    f.task.verify.check = CheckKind::local;
+    f.task.tolerances.heldout_band = 1e-3;
+    // a better model than the reference's, by more than the band: a legitimate run of a chaotic
+    // task may end there
+    f.reference.heldout += 0.5;
+    ASSERT_TRUE(f.verify().valid()) << f.verify().reasons.front();
+    // a worse one by more than the band is rejected, saying by how much
+    f.reference.heldout -= 1.0;
+    const Verification v = f.verify();
+    ASSERT_FALSE(v.valid());
+    EXPECT_NE(v.reasons.front().find("worse by 0.5"), std::string::npos) << v.reasons.front();
+    EXPECT_NE(v.reasons.front().find("quality band"), std::string::npos) << v.reasons.front();
+    // a held-out loss that is not a number is never within the band
+    f.reference.heldout = NAN;
+    EXPECT_FALSE(f.verify().valid());
+}
+
 TEST(AgentLoop, HeldOutAndWeightReasonsShowTheDifference) {
     Fixture f;
     // one tensor of one layer parted from the reference: the held-out loss and the weights

@@ -177,6 +177,18 @@ TEST(StepWindows, AreApartAnywhereAndCutTheReplay) {
     for (int k = 0; k < 4; k++) EXPECT_EQ(full[k].start, 4 * k);
     EXPECT_EQ(replay_segments(full, 16).size(), 4u);
     EXPECT_NE(pick_windows(1000, 4, 4, 1)[0].start, pick_windows(1000, 4, 4, 2)[0].start);
+    // the replay checks windows one step at a time: every window step is a segment of its own
+    const std::vector<StepWindow> steps = single_steps({{10, 3}, {2, 2}});
+    ASSERT_EQ(steps.size(), 5u);
+    const int starts[] = {2, 3, 10, 11, 12};
+    for (int i = 0; i < 5; i++) {
+        EXPECT_EQ(steps[i].start, starts[i]);
+        EXPECT_EQ(steps[i].steps, 1);
+    }
+    const std::vector<StepWindow> segments = replay_segments(steps, 20);
+    ASSERT_EQ(segments.size(), 8u);  // 0-1, 2, 3, 4-9, 10, 11, 12, 13-19
+    EXPECT_EQ(segments[3].start, 4);
+    EXPECT_EQ(segments[3].steps, 6);
 }
 
 TEST(TrainingState, RoundTripsAndRejectsDamage) {
