@@ -122,11 +122,13 @@ std::vector<MetricSpec> metrics_of(CheckKind check) {
             {Metric::heldout, "heldout_band", &Tolerances::heldout_band}};
 }
 
-// The rule (kCalibrationMargin) applied to one check. The tolerances come from the cheats every
-// task must catch and from the suite-wide cheat `tightening` (empty: none) only; any cheat is
-// caught when one metric's tolerance is exceeded by the margin.
+// The rule (kCalibrationMargin on the cheats' side, `legitimate_margin` on the legitimate side)
+// applied to one check. The tolerances come from the cheats every task must catch and from the
+// suite-wide cheat `tightening` (empty: none) only; any cheat is caught when one metric's
+// tolerance is exceeded by the margin.
 CheckCalibration calibrate_check(CheckKind check, const std::vector<TwinResult>& twins,
-                                 const TaskSpec& task, const std::string& tightening) {
+                                 const TaskSpec& task, const std::string& tightening,
+                                 double legitimate_margin) {
     const Tolerances& current = task.tolerances;
     CheckCalibration c;
     c.check = check;
@@ -145,14 +147,18 @@ CheckCalibration calibrate_check(CheckKind check, const std::vector<TwinResult>&
             if (t.kind != TwinKind::cheating) continue;
             const double ratio = t.summary[i] / legit;
             m.ratios.push_back(ratio);
-            if (ratio >= kCalibrationMargin * kCalibrationMargin &&
+            if (ratio >= legitimate_margin * kCalibrationMargin &&
                 (!t.suite_wide || t.name == tightening))
                 smallest_separated = std::min(smallest_separated, t.summary[i]);
         }
-        // a metric that separates nothing keeps the legitimate side's margin only
-        m.tolerance = std::isfinite(smallest_separated)
-                          ? std::sqrt(legit * smallest_separated)
-                          : legit * kCalibrationMargin * kCalibrationMargin;
+        m.smallest_separated = smallest_separated;
+        // the geometric mean of the two margins' bounds (of legit and the cheat when both are
+        // kCalibrationMargin); a metric that separates nothing keeps the legitimate side's
+        // margin only
+        m.tolerance =
+            std::isfinite(smallest_separated)
+                ? std::sqrt(legitimate_margin * legit * smallest_separated / kCalibrationMargin)
+                : legit * legitimate_margin * kCalibrationMargin;
         for (const TwinResult& t : twins) {
             if (t.kind == TwinKind::cheating && t.summary[i] >= kCalibrationMargin * m.tolerance) {
                 m.separates.push_back(t.name);
@@ -209,8 +215,8 @@ std::string missed_list(const CheckCalibration& c, const std::vector<TwinResult>
 }
 
 // Why the recommended check, or what to change when there is none.
-void decide(TaskCalibration& t, const TaskSpec& task) {
-    const double need = kCalibrationMargin * kCalibrationMargin;
+void decide(TaskCalibration& t, const TaskSpec& task, double legitimate_margin) {
+    const double need = legitimate_margin * kCalibrationMargin;
     if (t.trajectory.separates_task_cheats(t.twins)) {
         t.recommended = CheckKind::trajectory;
     } else if (t.local.separates_task_cheats(t.twins)) {
@@ -224,7 +230,10 @@ void decide(TaskCalibration& t, const TaskSpec& task) {
             for (const MetricSpec& spec : metrics_of(c.check))
                 if (spec.metric == m.metric) t.tolerances.*spec.field = m.tolerance;
         t.verdict = check_name(*t.recommended) + ": catches every cheat with tolerances " +
-                    fmt_ratio(kCalibrationMargin) + " or more from both sides";
+                    (legitimate_margin == kCalibrationMargin
+                         ? fmt_ratio(kCalibrationMargin) + " or more from both sides"
+                         : fmt_ratio(legitimate_margin) + " or more above legitimate runs and " +
+                               fmt_ratio(kCalibrationMargin) + " below cheats");
         if (*t.recommended == CheckKind::local)
             t.verdict += "; trajectory does not (" + missed_list(t.trajectory, t.twins, true) + ")";
         if (!c.missed.empty())
@@ -274,10 +283,11 @@ void apply_rule(CalibrationReport& report, const std::vector<const TaskSpec*>& s
                 twin.summary[i] = v;
             }
         }
-        tc.trajectory = calibrate_check(CheckKind::trajectory, tc.twins, task, "");
-        tc.local = calibrate_check(CheckKind::local, tc.twins, task, "");
+        const double lm = report.legitimate_margin;
+        tc.trajectory = calibrate_check(CheckKind::trajectory, tc.twins, task, "", lm);
+        tc.local = calibrate_check(CheckKind::local, tc.twins, task, "", lm);
         tc.tightened_by.clear();
-        decide(tc, task);
+        decide(tc, task, lm);
     }
 
     // a suite-wide cheat must be caught by at least one accepted task: the one that separates it
@@ -304,13 +314,13 @@ void apply_rule(CalibrationReport& report, const std::vector<const TaskSpec*>& s
             }
         }
         if (caught) continue;
-        if (best != nullptr && best_ratio >= kCalibrationMargin * kCalibrationMargin) {
+        if (best != nullptr && best_ratio >= report.legitimate_margin * kCalibrationMargin) {
             const TaskSpec& task = *specs[best - report.tasks.data()];
             CheckCalibration& c =
                 *best->recommended == CheckKind::trajectory ? best->trajectory : best->local;
-            c = calibrate_check(c.check, best->twins, task, twin.name);
+            c = calibrate_check(c.check, best->twins, task, twin.name, report.legitimate_margin);
             best->tightened_by = twin.name;
-            decide(*best, task);
+            decide(*best, task, report.legitimate_margin);
             continue;
         }
         if (report.whole_suite) {
@@ -436,6 +446,7 @@ Result<CalibrationReport> calibrate_suite(const Suite& suite, const CalibrateOpt
     report.suite = suite.name;
     report.base_seed = options.base_seed;
     report.seeds = options.seeds;
+    report.legitimate_margin = options.legitimate_margin;
     report.whole_suite = inputs.size() == suite.tasks.size();
     for (size_t t = 0; t < inputs.size(); t++) {
         const TaskInputs& in = inputs[t];
@@ -475,7 +486,7 @@ std::string calibration_table(const CalibrationReport& report) {
         << " seeds per task (--seed " << report.base_seed << ")\n"
         << "rule: a tolerance is the geometric mean of the legitimate twin's largest deviation "
            "and the smallest one of the cheats >= "
-        << kCalibrationMargin * kCalibrationMargin
+        << report.legitimate_margin * kCalibrationMargin
         << "x above it (suite-wide cheats: on the task that separates them best only)\n"
         << "cells: legitimate = max over seeds; cheats = min over seeds, then x legitimate "
            "(* = caught: >= "
@@ -542,14 +553,16 @@ std::string calibration_json(const CalibrationReport& report) {
     root["base_seed"] = report.base_seed;
     root["seeds"] = report.seeds;
     root["margin"] = kCalibrationMargin;
+    root["legitimate_margin"] = report.legitimate_margin;
     root["deviation_floor"] = kDeviationFloor;
     root["rule"] =
         "per metric, a cheat is separated when its smallest deviation over the seeds is at least "
-        "margin^2 times the legitimate twin's largest (floored at deviation_floor); the tolerance "
-        "is the geometric mean of the legitimate maximum and the smallest separated cheat "
-        "minimum (cheats every task must catch, and a suite-wide cheat only on the task that "
-        "separates it best), or margin^2 times the legitimate maximum when none is separated; a "
-        "cheat is caught when it exceeds a tolerance of the check by the margin";
+        "legitimate_margin x margin times the legitimate twin's largest (floored at "
+        "deviation_floor); the tolerance is the geometric mean of legitimate_margin x the "
+        "legitimate maximum and the smallest separated cheat minimum / margin (cheats every task "
+        "must catch, and a suite-wide cheat only on the task that separates it best), or "
+        "legitimate_margin x margin times the legitimate maximum when none is separated; a cheat "
+        "is caught when it exceeds a tolerance of the check by the margin";
     root["whole_suite"] = report.whole_suite;
     root["accepted"] = report.accepted();
     root["suite_problems"] = report.suite_problems;
@@ -620,6 +633,11 @@ Result<CalibrationReport> recalibrate(const Suite& suite,
         try {
             report.base_seed = root.at("base_seed").get<uint64_t>();
             report.seeds = root.at("seeds").get<int>();
+            if (root.contains("legitimate_margin")) {
+                report.legitimate_margin = root["legitimate_margin"].get<double>();
+                if (!(report.legitimate_margin >= 1 && report.legitimate_margin <= 1e6))
+                    return failure(name + ": legitimate_margin must be within 1 and 1e6");
+            }
             for (const json& jt : root["tasks"]) {
                 TaskCalibration tc;
                 tc.task = jt.at("task").get<std::string>();

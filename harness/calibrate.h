@@ -25,6 +25,14 @@ namespace trainopt {
 // separates them best, when no task's tolerances catch them already.
 constexpr double kCalibrationMargin = 3.0;
 
+// Generated suites ask more of the legitimate side: a tolerance must sit at least this many times
+// above the reordered twin's largest deviation, and a cheat is separated only at this times
+// kCalibrationMargin. Nobody measures real trainers on a task drawn at scoring time, and they land
+// farther from the reference than the twin does: on generated tasks blas-tbb's loss trajectory
+// reached 26x the twin's (2.0e-4 at step 1990 of a 2000-step task, 3x past bf16's own deviation)
+// and the expert's held-out loss 3.8x the 4-ulp floor (docs/tolerances.md).
+constexpr double kGeneratedLegitimateMargin = 10.0;
+
 // Deviations below this count as this (nats, or relative): rounding of the loss itself. Keeps a
 // legitimate deviation of exactly 0 from giving a tolerance of 0.
 constexpr double kDeviationFloor = 1e-7;
@@ -67,6 +75,8 @@ struct MetricCalibration {
     std::string key;                     // the [tolerances] key: loss_abs, heldout_band, ...
     double legitimate = 0;               // the legitimate twin's largest deviation
     double tolerance = 0;                // recommended
+    double smallest_separated = 0;       // the smallest deviation of the cheats the rule placed
+                                         // the tolerance below (infinite: none)
     double current = 0;                  // the task's value today
     std::vector<double> ratios;          // per cheat (TaskCalibration::twins order, cheats only):
                                          // cheat minimum / max(legitimate, kDeviationFloor)
@@ -102,9 +112,10 @@ struct CalibrationReport {
     uint64_t base_seed = 0;
     int seeds = 0;
     std::vector<TaskCalibration> tasks;
-    bool whole_suite = true;                  // false: --task chose some of its tasks
-    std::vector<std::string> suite_problems;  // a suite-wide cheat no accepted task catches
-                                              // (judged on the whole suite only)
+    double legitimate_margin = kCalibrationMargin;  // CalibrateOptions::legitimate_margin
+    bool whole_suite = true;                        // false: --task chose some of its tasks
+    std::vector<std::string> suite_problems;        // a suite-wide cheat no accepted task catches
+                                                    // (judged on the whole suite only)
 
     bool accepted() const;  // every task has a recommended check and no suite problem
 };
@@ -113,8 +124,12 @@ struct CalibrateOptions {
     std::vector<std::string> only_tasks;  // empty: every task of the suite
     int seeds = 5;
     uint64_t base_seed = 1;
-    int threads = 0;           // 0: all cores
-    bool progress = true;      // a line on stderr per finished run
+    int threads = 0;       // 0: all cores
+    bool progress = true;  // a line on stderr per finished run
+    // how many times above the legitimate twin's largest deviation a tolerance must sit
+    // (a cheat is separated at this times kCalibrationMargin): kCalibrationMargin, or
+    // kGeneratedLegitimateMargin for tasks drawn at scoring time
+    double legitimate_margin = kCalibrationMargin;
     bool (*stop)() = nullptr;  // asked between steps: true ends the calibration (an interrupt)
 };
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <optional>
@@ -46,15 +47,13 @@ void set_tolerance(Tolerances& t, const std::string& key, double value) {
 // legitimate trainer, and real ones (threads, FMA, polynomial exps) land farther from the
 // reference than the twin: on a generated task nobody has measured them on, the headroom goes to
 // them (docs/tolerances.md, "Calibrating a task").
-Tolerances upper_tolerances(const TaskCalibration& result, const TaskSpec& task) {
+Tolerances upper_tolerances(const TaskCalibration& result) {
     Tolerances tol = result.tolerances;
     const CheckCalibration& check =
         *result.recommended == CheckKind::local ? result.local : result.trajectory;
     for (const MetricCalibration& m : check.metrics) {
-        if (m.separates.empty()) continue;
-        const double legit = std::max(m.legitimate, deviation_floor(m.metric, task));
-        const double smallest_separated = m.tolerance * m.tolerance / legit;
-        set_tolerance(tol, m.key, std::max(m.tolerance, smallest_separated / kCalibrationMargin));
+        if (m.separates.empty() || !std::isfinite(m.smallest_separated)) continue;
+        set_tolerance(tol, m.key, std::max(m.tolerance, m.smallest_separated / kCalibrationMargin));
     }
     return tol;
 }
@@ -68,13 +67,14 @@ Result<std::string> calibrated_text(const TaskSpec& task, const DrawnTask& drawn
     calibrate.seeds = options.calibration_seeds;
     calibrate.base_seed = options.name.seed;
     calibrate.progress = false;
+    calibrate.legitimate_margin = kGeneratedLegitimateMargin;
     Result<CalibrationReport> report = calibrate_suite(one, calibrate);
     if (!report) return failure(report.error());
     const TaskCalibration& result = report->tasks.front();
     if (!result.recommended) return failure(result.verdict);
     VerifySpec verify = task.verify;
     verify.check = *result.recommended;
-    return generated_task_toml(drawn, task.train.steps, verify, upper_tolerances(result, task),
+    return generated_task_toml(drawn, task.train.steps, verify, upper_tolerances(result),
                                provenance);
 }
 

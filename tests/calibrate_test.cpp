@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <nlohmann/json.hpp>
 
 #include "harness/step_check.h"
 #include "tasks/data.h"
@@ -110,6 +111,38 @@ TEST(Calibrate, ChaoticTaskWhoseCheatsHideIsRefusedWithWhatToChange) {
     EXPECT_NE(t.verdict.find("window_steps"), std::string::npos) << t.verdict;
     EXPECT_EQ(tolerance_snippet(t), "");
     EXPECT_NE(calibration_table(report).find("REFUSED"), std::string::npos);
+}
+
+TEST(Calibrate, AWiderLegitimateMarginKeepsTolerancesFartherFromTheTwin) {
+    // generated tasks: tolerances at least 10x above the twin, still 3x below the cheats they
+    // are placed under; the same measurements, the rule applied again
+    const Suite suite{"test", {tiny_task()}};
+    nlohmann::json json = nlohmann::json::parse(calibration_json(tiny_report()));
+    json["legitimate_margin"] = kGeneratedLegitimateMargin;
+    Result<CalibrationReport> wide = recalibrate(suite, {json.dump()}, {"wide.json"});
+    ASSERT_TRUE(wide) << wide.error();
+    const TaskCalibration& t = wide->tasks.at(0);
+    ASSERT_TRUE(t.recommended.has_value()) << t.verdict;
+    EXPECT_NE(t.verdict.find("10x or more above legitimate runs"), std::string::npos) << t.verdict;
+    const TaskSpec task = tiny_task();
+    for (const CheckCalibration* c : {&t.trajectory, &t.local}) {
+        for (const MetricCalibration& m : c->metrics) {
+            const double legit = std::max(m.legitimate, deviation_floor(m.metric, task));
+            EXPECT_GE(m.tolerance, kGeneratedLegitimateMargin * legit * 0.999) << m.key;
+            if (std::isfinite(m.smallest_separated)) {
+                EXPECT_GE(m.smallest_separated, kCalibrationMargin * m.tolerance * 0.999) << m.key;
+            }
+        }
+    }
+    // a margin no cheat is that far from refuses the task, saying what it would need
+    json["legitimate_margin"] = 1e6;
+    Result<CalibrationReport> refused = recalibrate(suite, {json.dump()}, {"refused.json"});
+    ASSERT_TRUE(refused) << refused.error();
+    EXPECT_FALSE(refused->tasks.at(0).recommended.has_value());
+    EXPECT_NE(refused->tasks.at(0).verdict.find("refused"), std::string::npos);
+    // and a margin out of range is an error, not a rule
+    json["legitimate_margin"] = 0;
+    EXPECT_FALSE(recalibrate(suite, {json.dump()}, {"bad.json"}));
 }
 
 TEST(Calibrate, CliWritesTheJsonAndTheTolerances) {
