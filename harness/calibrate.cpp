@@ -214,8 +214,38 @@ std::string missed_list(const CheckCalibration& c, const std::vector<TwinResult>
     return out;
 }
 
+bool measured_cheats(const TaskCalibration& t) {
+    return std::any_of(t.twins.begin(), t.twins.end(),
+                       [](const TwinResult& twin) { return twin.kind == TwinKind::cheating; });
+}
+
+// Without cheats (--legitimate-only): whether the task's own check and tolerances admit the
+// legitimate twin on every seed measured.
+void judge_legitimate_only(TaskCalibration& t, const TaskSpec& task) {
+    const CheckCalibration& c = task.verify.check == CheckKind::trajectory ? t.trajectory : t.local;
+    std::string within, over;
+    for (const MetricCalibration& m : c.metrics) {
+        const std::string cell = m.key + " " + fmt_e(m.legitimate) + " of " + fmt_e(m.current);
+        std::string& list = m.legitimate <= m.current ? within : over;
+        list += (list.empty() ? "" : ", ") + cell;
+    }
+    t.tolerances = task.tolerances;
+    if (over.empty()) {
+        t.recommended = task.verify.check;
+        t.verdict = "legitimate twin only: within the task's " + check_name(c.check) +
+                    " tolerances on every seed (largest " + within + ")";
+    } else {
+        t.verdict = "legitimate twin only: OVER the task's " + check_name(c.check) +
+                    " tolerances (" + over + "); a legitimate reordering would be rejected";
+    }
+}
+
 // Why the recommended check, or what to change when there is none.
 void decide(TaskCalibration& t, const TaskSpec& task, double legitimate_margin) {
+    if (!measured_cheats(t)) {
+        judge_legitimate_only(t, task);
+        return;
+    }
     const double need = legitimate_margin * kCalibrationMargin;
     if (t.trajectory.separates_task_cheats(t.twins)) {
         t.recommended = CheckKind::trajectory;
@@ -379,7 +409,9 @@ Result<CalibrationReport> calibrate_suite(const Suite& suite, const CalibrateOpt
             return failure("suite " + suite.name + " has no task " + name);
     }
     const Twin reference = reference_twin();
-    const std::vector<Twin> twins = calibration_twins();
+    std::vector<Twin> twins = calibration_twins();
+    if (options.legitimate_only)
+        std::erase_if(twins, [](const Twin& t) { return t.kind != TwinKind::legitimate; });
 
     // inputs: data, the seeds `trainopt score --seed base` gives the task, windows per seed
     std::vector<TaskInputs> inputs;
@@ -483,8 +515,11 @@ std::string calibration_table(const CalibrationReport& report) {
     std::ostringstream out;
     char line[512];
     out << "calibration of suite " << report.suite << ": " << report.seeds
-        << " seeds per task (--seed " << report.base_seed << ")\n"
-        << "rule: a tolerance is the geometric mean of the legitimate twin's largest deviation "
+        << " seeds per task (--seed " << report.base_seed << ")\n";
+    if (!report.tasks.empty() && !measured_cheats(report.tasks.front()))
+        out << "legitimate twin only: compare legit (its largest deviation) with now (the task's "
+               "tolerance); the tolerance column is what 9x legit would give\n";
+    out << "rule: a tolerance is the geometric mean of the legitimate twin's largest deviation "
            "and the smallest one of the cheats >= "
         << report.legitimate_margin * kCalibrationMargin
         << "x above it (suite-wide cheats: on the task that separates them best only)\n"
@@ -680,7 +715,7 @@ Result<CalibrationReport> recalibrate(const Suite& suite,
 }
 
 std::string tolerance_snippet(const TaskCalibration& t) {
-    if (!t.recommended) return "";
+    if (!t.recommended || !measured_cheats(t)) return "";
     std::ostringstream out;
     char line[128];
     out << "# trainopt calibrate: task " << t.task << "\n[verify]\ncheck = \""

@@ -101,7 +101,8 @@ struct TaskCalibration {
     std::vector<TwinResult> twins;  // the legitimate twin first, then the cheats
     CheckCalibration trajectory;
     CheckCalibration local;
-    std::optional<CheckKind> recommended;  // none: refused
+    std::optional<CheckKind> recommended;  // none: refused (legitimate twin only: the task's
+                                           // check, when its tolerances admit the twin)
     std::string tightened_by;              // the suite-wide cheat this task catches for the suite
     std::string verdict;                   // why this check, or what to change
     Tolerances tolerances;                 // the task's, with the recommended check's replaced
@@ -130,6 +131,9 @@ struct CalibrateOptions {
     // (a cheat is separated at this times kCalibrationMargin): kCalibrationMargin, or
     // kGeneratedLegitimateMargin for tasks drawn at scoring time
     double legitimate_margin = kCalibrationMargin;
+    // train the reference and the legitimate twin only, on many seeds cheaply: each task is then
+    // judged on whether its tolerances today admit the twin (no recommendation)
+    bool legitimate_only = false;
     bool (*stop)() = nullptr;  // asked between steps: true ends the calibration (an interrupt)
 };
 

@@ -674,6 +674,10 @@ void add_other_commands(CommandLine& cl) {
     cl.calibrate_cmd->add_option("--seeds", c.options.seeds, "seeds per task")
         ->capture_default_str()
         ->check(CLI::Range(1, 1000));
+    cl.calibrate_cmd->add_flag("--legitimate-only", c.options.legitimate_only,
+                               "train the reference and the legitimate twin only (many seeds, "
+                               "cheaply): exit 0 when every task's tolerances admit the twin, 3 "
+                               "when one does not; no recommendation");
     cl.calibrate_cmd->add_option("--seed", c.options.base_seed, "base seed, as for score")
         ->capture_default_str();
     cl.calibrate_cmd->add_option("--task", c.options.only_tasks,
