@@ -337,17 +337,8 @@ CollectedOutputs collect_outputs(const TrainerRun& run, const TaskSpec& task) {
     return read_run_outputs(run.export_dir, task);
 }
 
-// The baseline's run of one repetition, kept in memory: its outputs are the reference.
-struct BaselineRun {
-    bool cached = false;  // the outputs came from the baseline cache; nothing ran or was timed
-    double seconds = 0;
-    double max_rss_mb = 0;
-    ReferenceRun reference;  // outputs only; the rest when there is something to verify
-};
+}  // namespace
 
-// Runs the baseline with the seed, reads its outputs and deletes its run: nothing of it is left
-// on disk while the submission runs. Fails, with its log, when the baseline gives no usable
-// outputs.
 Result<BaselineRun> run_baseline(const HarnessContext& ctx, const TrainerBuild& baseline,
                                  const TaskSpec& task, const TaskData& data, uint64_t seed) {
     const std::string who = "the baseline trainer";
@@ -372,6 +363,8 @@ Result<BaselineRun> run_baseline(const HarnessContext& ctx, const TrainerBuild& 
     base.max_rss_mb = run->process.max_rss_mb;
     return base;
 }
+
+namespace {
 
 // The baseline's outputs for the seed: from ctx.baseline_cache when it holds them for exactly
 // these inputs, else from a run (stored in the cache afterwards). Problems of the cache itself
@@ -442,10 +435,8 @@ Status check_memory(const HarnessContext& ctx, const RepResult& rep) {
     return failure(buf);
 }
 
-// Runs the submission with the repetition's seed and a fresh nonce and verifies its outputs
-// against the baseline's; completes the baseline's reference (initial weights, held-out loss)
-// only when there is something to verify; on a task checked "local", replays it in segments
-// (harness/replay.h). Fails only when the harness was interrupted.
+}  // namespace
+
 Result<RepResult> run_submission(const HarnessContext& ctx, const TrainerBuild& submission,
                                  const TaskSpec& task, const TaskData& data, uint64_t seed,
                                  BaselineRun& base,
@@ -481,9 +472,12 @@ Result<RepResult> run_submission(const HarnessContext& ctx, const TrainerBuild& 
         const double verify_started = monotonic_seconds();
         const GPTConfig config = gpt_config_of(task);
         ReferenceRun& reference = base.reference;
-        reference.init_params.assign(num_parameters(config), 0.0f);
-        init_params(reference.init_params.data(), config, seed);
-        reference.heldout = heldout_loss(task, reference.outputs.checkpoint.params, data.heldout);
+        if (reference.init_params.empty()) {  // a batch verifies many runs against one reference
+            reference.init_params.assign(num_parameters(config), 0.0f);
+            init_params(reference.init_params.data(), config, seed);
+            reference.heldout =
+                heldout_loss(task, reference.outputs.checkpoint.params, data.heldout);
+        }
         rep.verification = verify_run(task, reference, collected.outputs, nonce, data.heldout);
         rep.submission_kernel_seconds = collected.outputs.kernel_seconds;
         if (task.verify.check == CheckKind::local && rep.verification.valid()) {
@@ -508,7 +502,6 @@ Result<RepResult> run_submission(const HarnessContext& ctx, const TrainerBuild& 
     return rep;
 }
 
-// Adds a finished repetition to the task's evaluation.
 void record_repetition(TaskEvaluation& eval, RepResult rep) {
     if (!rep.verification.valid()) eval.valid = false;
     for (const std::string& reason : rep.verification.reasons) add_unique(eval.reasons, reason);
@@ -516,7 +509,12 @@ void record_repetition(TaskEvaluation& eval, RepResult rep) {
     eval.reps.push_back(std::move(rep));
 }
 
-}  // namespace
+std::vector<uint64_t> repetition_seeds(uint64_t base_seed, int reps) {
+    Rng rng(base_seed);
+    std::vector<uint64_t> seeds;
+    for (int r = 0; r < reps; r++) seeds.push_back(rng.next_u64() >> 16);
+    return seeds;
+}
 
 Status evaluate_task(const HarnessContext& ctx, const TrainerBuild& baseline,
                      const TrainerBuild& submission, int reps, uint64_t base_seed,
@@ -529,12 +527,12 @@ Status evaluate_task(const HarnessContext& ctx, const TrainerBuild& baseline,
         eval.valid = false;
         return failure(data.error());
     }
-    Rng seeds(base_seed);
+    const std::vector<uint64_t> seeds = repetition_seeds(base_seed, reps);
     for (int r = 0; r < reps; r++) {
         auto announce = [&](const std::string& stage) {
             if (on_progress) on_progress(eval, r, stage);
         };
-        const uint64_t seed = seeds.next_u64() >> 16;
+        const uint64_t seed = seeds[(size_t)r];
         announce("baseline");
         Result<BaselineRun> base = obtain_baseline(ctx, baseline, task, *data, seed);
         if (interrupted()) return failure(kInterrupted);  // what was verified so far stands

@@ -112,6 +112,30 @@ struct RepResult {
     std::map<std::string, double> submission_kernel_seconds;
 };
 
+// The baseline's run of one repetition, kept in memory: its outputs are the reference.
+struct BaselineRun {
+    bool cached = false;  // the outputs came from the baseline cache; nothing ran or was timed
+    double seconds = 0;
+    double max_rss_mb = 0;
+    ReferenceRun reference;  // outputs only; the rest when there is something to verify
+};
+
+// Runs the baseline with the seed, reads its outputs and deletes its run: nothing of it is left
+// on disk while the submission runs. Fails, with its log, when the baseline gives no usable
+// outputs.
+Result<BaselineRun> run_baseline(const HarnessContext& ctx, const TrainerBuild& baseline,
+                                 const TaskSpec& task, const TaskData& data, uint64_t seed);
+
+// Runs the submission with the repetition's seed and a fresh nonce and verifies its outputs
+// against the baseline's; completes the baseline's reference (initial weights, held-out loss)
+// the first time there is something to verify, so a batch computes it once per seed; on a task
+// checked "local", replays it in segments (harness/replay.h). Fails only when the harness was
+// interrupted. `announce` is told "verify" and "replay" as they start.
+Result<RepResult> run_submission(const HarnessContext& ctx, const TrainerBuild& submission,
+                                 const TaskSpec& task, const TaskData& data, uint64_t seed,
+                                 BaselineRun& base,
+                                 const std::function<void(const std::string&)>& announce);
+
 struct TaskEvaluation {
     TaskSpec task;
     double data_seconds = 0;  // generating the task's tokens
@@ -121,10 +145,17 @@ struct TaskEvaluation {
     std::vector<std::string> warnings;  // flagged but not invalidating
 };
 
+// Adds a finished repetition to the task's evaluation (invalid when the repetition is).
+void record_repetition(TaskEvaluation& eval, RepResult rep);
+
 // Called as a repetition moves through its stages: "baseline", "submission", "verify" (only
 // when the submission's outputs are usable), "replay" (step-local verification, tasks checked
 // "local", when the whole run passed) and "done" (the repetition is in eval.reps).
 using RepCallback = std::function<void(const TaskEvaluation&, int rep, const std::string& stage)>;
+
+// The seeds of a task's repetitions: drawn from base_seed (the score's seed plus the task's
+// offset), the same for a score and a batch.
+std::vector<uint64_t> repetition_seeds(uint64_t base_seed, int reps);
 
 // Runs up to `reps` repetitions of eval.task, seeds drawn from base_seed, and records each
 // finished one in `eval` (stopping after the first invalid one). A repetition runs the

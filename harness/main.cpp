@@ -15,6 +15,9 @@
 //   trainopt compare A.json B.json [--max-slowdown P] [--md F] [--json F]
 //   trainopt history DB [--suite S] [--task T] [--submission X] [--md F] [--html F]
 //   trainopt history add DB REPORT.json [--commit REV]   (score and ci take --history DB too)
+//   trainopt batch [SUBMISSION...] [--dir D] [--list F] --out OUT [--retime-every K] [--slurm]
+//                                                    many submissions, one set of references
+//   trainopt leaderboard DB [--batch OUT] [--md F] [--html F] [--sort COLUMN]
 //   trainopt workspace init DIR                      an editable copy plus TASK.md
 //   trainopt tasks list [--suite S]
 //   trainopt data TASK.toml --out DIR                write train.bin and val.bin
@@ -39,6 +42,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "harness/batch_command.h"
 #include "harness/calibrate.h"
 #include "harness/check.h"
 #include "harness/checkpoint_eval.h"
@@ -46,6 +50,7 @@
 #include "harness/compare_command.h"
 #include "harness/history_command.h"
 #include "harness/intake.h"
+#include "harness/leaderboard_command.h"
 #include "harness/paired_ci.h"
 #include "harness/process.h"
 #include "harness/profile.h"
@@ -119,7 +124,9 @@ void add_run_options(CLI::App* cmd, ScoreOptions& o) {
         "run without bubblewrap, as on a machine without it (testing; flagged in reports)");
 }
 
-void add_score_options(CLI::App* cmd, ScoreOptions& o, std::optional<uint64_t>& seed) {
+// What a suite-wide command scores: the suite (built-in, generated or a directory) and the base
+// seed. For score, verify, baseline, ci and batch.
+void add_suite_options(CLI::App* cmd, ScoreOptions& o, std::optional<uint64_t>& seed) {
     cmd->add_option("--suite", o.suite,
                     "a built-in suite (default, edge, test, text, text-test), generated:SEED[:N] "
                     "(N tasks drawn, sized and calibrated now) or a directory of task files (not "
@@ -127,12 +134,18 @@ void add_score_options(CLI::App* cmd, ScoreOptions& o, std::optional<uint64_t>& 
         ->capture_default_str();
     cmd->add_option("--generator", o.generator_ranges,
                     "a TOML file whose [generator] section sets the ranges of a generated suite");
+    cmd->add_option("--seed", seed, "base seed (default: a fresh random seed)");
+}
+
+// The suite, the run options and what a single score adds: a companion generated suite, some
+// tasks only, the report files.
+void add_score_options(CLI::App* cmd, ScoreOptions& o, std::optional<uint64_t>& seed) {
+    add_suite_options(cmd, o, seed);
     cmd->add_option("--with-generated", o.with_generated,
                     "also score a generated suite next to --suite, side by side with a "
                     "generalization ratio: N tasks from a seed drawn now, or generated:SEED[:N]");
     cmd->add_option("--task", o.only_tasks,
                     "score only this task of the suite (repeatable; not an official score)");
-    cmd->add_option("--seed", seed, "base seed (default: a fresh random seed)");
     add_run_options(cmd, o);
     cmd->add_option("--json", o.json_path, "write the JSON report here");
     cmd->add_option("--md", o.markdown_path, "write the Markdown report here");
@@ -453,6 +466,12 @@ struct CommandLine {
     CLI::App* ci = nullptr;
     HistoryOption score_history, ci_history;  // --history, --commit of score and ci
 
+    BatchCommand batch;
+    std::optional<uint64_t> batch_seed;
+    CLI::App* batch_cmd = nullptr;
+    LeaderboardCommand leaderboard;
+    CLI::App* leaderboard_cmd = nullptr;
+
     CompareCommand compare;
     CLI::App* compare_cmd = nullptr;
     HistoryShowCommand history_show;
@@ -597,6 +616,61 @@ void add_profile_command(CommandLine& cl) {
     add_build_cache_options(cl.profile, o);
 }
 
+// trainopt batch and trainopt leaderboard (harness/batch_command.h, leaderboard_command.h).
+void add_batch_commands(CommandLine& cl) {
+    BatchCommand& b = cl.batch;
+    cl.batch_cmd = cl.app.add_subcommand(
+        "batch",
+        "score many submissions against one set of baseline references, resumably (docs/batch.md)");
+    cl.batch_cmd->add_option("submissions", b.options.submissions,
+                             "patch files, overlay or workspace directories");
+    cl.batch_cmd->add_option("--dir", b.dir, "score every entry of this directory");
+    cl.batch_cmd->add_option("--list", b.list, "score the paths this file lists, one a line");
+    cl.batch_cmd->add_option("--out", b.options.out_dir,
+                             "reports, leaderboard and (by default) the database go here; the "
+                             "same --out resumes the batch");
+    cl.batch_cmd->add_option("--db", b.options.db,
+                             "the SQLite history to keep the batch in (default OUT/batch.db)");
+    cl.batch_cmd->add_option("--reps", b.options.score.reps, "repetitions (seeds) per task")
+        ->capture_default_str();
+    cl.batch_cmd
+        ->add_option("--retime-every", b.options.retime_every,
+                     "time the baseline again after this many submissions (0: only at the start)")
+        ->capture_default_str();
+    cl.batch_cmd
+        ->add_option("--kill-factor", b.options.kill_factor,
+                     "kill a submission run after this many times the baseline's time")
+        ->capture_default_str();
+    cl.batch_cmd->add_option("--commit", b.options.commit,
+                             "the commit to record in the history (default: git describe)");
+    add_suite_options(cl.batch_cmd, b.options.score, cl.batch_seed);
+    add_run_options(cl.batch_cmd, b.options.score);
+    add_build_cache_options(cl.batch_cmd, b.options.score);
+    cl.batch_cmd->add_flag("--slurm", b.slurm,
+                           "submit a Slurm job array, one submission per exclusive node, and a "
+                           "merge job (docs/batch.md)");
+    cl.batch_cmd->add_option("--slurm-option", b.slurm_options,
+                             "an extra #SBATCH option for both jobs, e.g. --partition=cpu "
+                             "(repeatable)");
+    cl.batch_cmd->add_flag("--slurm-no-submit", b.slurm_no_submit,
+                           "with --slurm: write the job scripts, do not submit them");
+    cl.batch_cmd->add_flag("--merge-shards", b.merge_shards,
+                           "record the Slurm shards' reports in OUT's database (the merge job)");
+
+    LeaderboardCommand& l = cl.leaderboard;
+    cl.leaderboard_cmd = cl.app.add_subcommand(
+        "leaderboard", "a batch's submissions ranked, as Markdown and HTML tables");
+    cl.leaderboard_cmd->add_option("db", l.db, "the batch's database")->required();
+    cl.leaderboard_cmd->add_option("--batch", l.batch,
+                                   "the batch's output directory (default: the latest batch)");
+    cl.leaderboard_cmd
+        ->add_option("--sort", l.sort,
+                     "speedup (with the 4x line), submission, verdict or position")
+        ->capture_default_str();
+    cl.leaderboard_cmd->add_option("--md", l.markdown_path, "write the Markdown table here");
+    cl.leaderboard_cmd->add_option("--html", l.html_path, "write the HTML page here");
+}
+
 // trainopt compare and trainopt history (harness/compare_command.h, history_command.h).
 void add_history_commands(CommandLine& cl) {
     CompareCommand& c = cl.compare;
@@ -734,6 +808,11 @@ int run_command(CommandLine& cl) {
     if (*cl.report) return rerender_report(cl.report_json, cl.report_md, cl.report_html);
     if (*cl.eval) return eval_checkpoint(cl.eval_checkpoint, cl.eval_task, cl.eval_json);
     if (*cl.calibrate_cmd) return calibrate(cl.calibrate);
+    if (*cl.batch_cmd) {
+        cl.batch.options.score.seed = cl.batch_seed;
+        return run_batch_command(cl.batch);
+    }
+    if (*cl.leaderboard_cmd) return run_leaderboard(cl.leaderboard);
     if (*cl.compare_cmd) return run_compare(cl.compare);
     if (*cl.history_add_cmd) return run_history_add(cl.history_add);
     if (*cl.history) {
@@ -785,6 +864,7 @@ int main(int argc, char** argv) {
     add_profile_command(cl);
     add_other_commands(cl);
     add_history_commands(cl);
+    add_batch_commands(cl);
     if (const std::string unknown = unknown_command(cl.app, argc, argv); !unknown.empty()) {
         fprintf(stderr, "trainopt: error: %s\n", safe(unknown).c_str());
         return kExitUsage;

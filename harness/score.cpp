@@ -11,6 +11,7 @@
 
 #include "harness/evaluation.h"
 #include "harness/safe_file.h"
+#include "harness/score_report.h"
 #include "harness/scored_suite.h"
 #include "harness/session.h"
 #include "harness/trusted_inputs.h"
@@ -21,8 +22,6 @@
 namespace trainopt {
 
 namespace fs = std::filesystem;
-
-namespace {
 
 // Finalizes the report and writes every report file asked for.
 Status write_reports(const ScoreOptions& options, ScoreReport& report) {
@@ -43,6 +42,8 @@ Status write_reports(const ScoreOptions& options, ScoreReport& report) {
     return {};
 }
 
+namespace {
+
 // Where a repetition's losses went furthest from the reference's, and its per-tensor distances
 // of the final weights when it is the one to show: an invalid repetition (the last), else the
 // one with the largest weight distance.
@@ -61,6 +62,8 @@ void add_loss_and_tensors(const RepResult& rep, TaskReport& t, double& shown_dis
         }
     }
 }
+
+}  // namespace
 
 TaskReport task_report_of(const TaskEvaluation& eval) {
     TaskReport t;
@@ -105,6 +108,8 @@ TaskReport task_report_of(const TaskEvaluation& eval) {
     }
     return t;
 }
+
+namespace {
 
 // ---- the runs ----
 
@@ -189,8 +194,6 @@ int exit_code_for(const ScoreReport& report) {
     return report.verdict == Verdict::valid ? 0 : 3;
 }
 
-namespace {
-
 // A report with what is known before anything runs, and the warnings so far.
 ScoreReport start_report(const ScoreOptions& options, const TrustedInputs& trusted,
                          const SuiteToScore& scored, const HarnessContext& ctx) {
@@ -213,6 +216,8 @@ ScoreReport start_report(const ScoreOptions& options, const TrustedInputs& trust
     report.machine = identify_machine();
     return report;
 }
+
+namespace {
 
 // A refused submission gets a complete REJECTED report and no runs.
 Result<ScoreReport> reject(const ScoreOptions& options, ScoreReport report,

@@ -65,10 +65,16 @@ Result<std::string> make_workdir(const ScoreOptions& options) {
     return workdir;
 }
 
+void release_scratch(const std::string& workdir) {
+    // the scratch tree's tmpfs (cap_directory_size) first, or its mount point stays busy
+    umount2((workdir + "/scratch").c_str(), MNT_DETACH);
+    std::error_code ec;
+    fs::remove_all(workdir + "/scratch", ec);
+}
+
 WorkdirGuard::~WorkdirGuard() {
     if (!keep && !path.empty()) {
-        // the scratch tree's tmpfs (cap_directory_size) first, or its mount point stays busy
-        umount2((path + "/scratch").c_str(), MNT_DETACH);
+        release_scratch(path);
         std::error_code ec;
         fs::remove_all(path, ec);
     }

@@ -27,6 +27,10 @@ constexpr const char* kUnsandboxedWarning =
 // A fresh private work directory: under /tmp, or under --workdir when given.
 Result<std::string> make_workdir(const ScoreOptions& options);
 
+// Unmounts and deletes the scratch tree prepare_submission built in (workdir/scratch); the
+// trainer it left in workdir/private stays.
+void release_scratch(const std::string& workdir);
+
 // Removes the private work directory when the score is done (unless asked to keep it).
 struct WorkdirGuard {
     std::string path;

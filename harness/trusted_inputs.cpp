@@ -269,16 +269,19 @@ std::string workspace_document_text(const EmbeddedFile& doc, const std::string& 
     return text;
 }
 
-std::string own_command() {
-    const std::string exe = self_executable();
-    if (exe.empty()) return "trainopt";
-    const bool plain = std::all_of(exe.begin(), exe.end(), [](char c) {
+std::string shell_word(const std::string& text) {
+    const bool plain = !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
         return std::isalnum((unsigned char)c) || std::strchr("/._+-", c) != nullptr;
     });
-    if (plain) return exe;
+    if (plain) return text;
     std::string quoted = "'";
-    for (char c : exe) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    for (char c : text) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
     return quoted + "'";
+}
+
+std::string own_command() {
+    const std::string exe = self_executable();
+    return exe.empty() ? "trainopt" : shell_word(exe);
 }
 
 std::vector<std::string> builtin_suite_names() {

@@ -86,6 +86,10 @@ constexpr std::string_view kTrainoptPlaceholder = "@TRAINOPT@";
 // A workspace document's text with every kTrainoptPlaceholder replaced by `trainopt_command`.
 std::string workspace_document_text(const EmbeddedFile& doc, const std::string& trainopt_command);
 
+// `text` as one word of a POSIX shell: as it is when it holds only letters, digits and
+// "/._+-", else single-quoted with ' written as '\''.
+std::string shell_word(const std::string& text);
+
 // The running trainopt as one shell word: its absolute path (/proc/self/exe), single-quoted
 // when it holds anything but letters, digits and "/._+-"; "trainopt" when it cannot be found.
 std::string own_command();

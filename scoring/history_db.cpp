@@ -11,6 +11,7 @@
 #include <ctime>
 #include <map>
 
+#include "scoring/history_sql.h"
 #include "scoring/report_format.h"
 
 namespace trainopt {
@@ -54,92 +55,41 @@ CREATE INDEX runs_by_time ON runs (created_at, id);
 CREATE INDEX task_results_by_task ON task_results (task, spec_hash);
 )sql";
 
-// A prepared statement, finalized when it goes out of scope.
-struct Statement {
-    sqlite3_stmt* stmt = nullptr;
-    ~Statement() { sqlite3_finalize(stmt); }
-};
-
-// A transaction rolled back unless committed.
-struct Transaction {
-    sqlite3* db = nullptr;
-    bool open = false;
-    ~Transaction() {
-        if (open) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
-    }
-};
-
-class Sql {
-  public:
-    explicit Sql(const HistoryDb& db) : db_(db.handle()), path_(db.path()) {}
-
-    // "history PATH: what failed: SQLite's message".
-    std::string error(const std::string& what) const {
-        return "history " + path_ + ": " + what + ": " + sqlite3_errmsg(db_);
-    }
-
-    Status exec(const char* sql, const std::string& what) const {
-        if (sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) != SQLITE_OK)
-            return failure(error(what));
-        return {};
-    }
-
-    Status prepare(const char* sql, Statement& st, const std::string& what) const {
-        if (sqlite3_prepare_v2(db_, sql, -1, &st.stmt, nullptr) != SQLITE_OK)
-            return failure(error(what));
-        return {};
-    }
-
-    Status begin(Transaction& tx, const std::string& what) const {
-        // IMMEDIATE takes the write lock now (waiting up to the busy timeout for another
-        // writer), so two trainopt processes appending at once do not deadlock
-        if (Status begun = exec("BEGIN IMMEDIATE", what); !begun) return begun;
-        tx.db = db_;
-        tx.open = true;
-        return {};
-    }
-
-    Status commit(Transaction& tx, const std::string& what) const {
-        if (Status done = exec("COMMIT", what); !done) return done;
-        tx.open = false;
-        return {};
-    }
-
-    // A single integer a query returns (PRAGMA application_id, user_version, a count).
-    Result<int64_t> integer(const char* sql, const std::string& what) const {
-        Statement st;
-        if (Status prepared = prepare(sql, st, what); !prepared) return failure(prepared.error());
-        if (sqlite3_step(st.stmt) != SQLITE_ROW) return failure(error(what));
-        return sqlite3_column_int64(st.stmt, 0);
-    }
-
-  private:
-    sqlite3* db_;
-    std::string path_;
-};
-
-void bind_text(sqlite3_stmt* st, int index, const std::string& text) {
-    sqlite3_bind_text(st, index, text.data(), (int)text.size(), SQLITE_TRANSIENT);
-}
-
-// SQLite stores NaN as NULL anyway; say so explicitly for every non-finite value.
-void bind_real(sqlite3_stmt* st, int index, double v) {
-    if (std::isfinite(v)) {
-        sqlite3_bind_double(st, index, v);
-    } else {
-        sqlite3_bind_null(st, index);
-    }
-}
-
-std::string column_text(sqlite3_stmt* st, int index) {
-    const unsigned char* text = sqlite3_column_text(st, index);
-    return text ? std::string((const char*)text, (size_t)sqlite3_column_bytes(st, index)) : "";
-}
-
-double column_real(sqlite3_stmt* st, int index) {
-    return sqlite3_column_type(st, index) == SQLITE_NULL ? std::nan("")
-                                                         : sqlite3_column_double(st, index);
-}
+// Added by version 2: the state of `trainopt batch` (scoring/batch_db.h). A batch is keyed by
+// its output directory; its seed is a decimal string (SQLite integers are signed); a
+// submission's run_id stays NULL until its report is final; calibrations are the baseline's
+// timed runs, `at_unix` on the harness's wall clock.
+constexpr const char* kBatchSchema = R"sql(
+CREATE TABLE batches (
+  id INTEGER PRIMARY KEY,
+  out_dir TEXT NOT NULL UNIQUE,
+  created_at TEXT NOT NULL,
+  suite TEXT NOT NULL,
+  reps INTEGER NOT NULL,
+  seed TEXT NOT NULL,
+  retime_every INTEGER NOT NULL,
+  machine TEXT NOT NULL,
+  finished_at TEXT
+);
+CREATE TABLE batch_submissions (
+  batch_id INTEGER NOT NULL REFERENCES batches(id) ON DELETE CASCADE,
+  position INTEGER NOT NULL,
+  submission TEXT NOT NULL,
+  name TEXT NOT NULL,
+  run_id INTEGER REFERENCES runs(id),
+  report_path TEXT,
+  PRIMARY KEY (batch_id, position)
+);
+CREATE TABLE batch_calibrations (
+  batch_id INTEGER NOT NULL REFERENCES batches(id) ON DELETE CASCADE,
+  ordinal INTEGER NOT NULL,
+  task TEXT NOT NULL,
+  rep INTEGER NOT NULL,
+  at_unix REAL NOT NULL,
+  seconds REAL NOT NULL,
+  PRIMARY KEY (batch_id, ordinal, task, rep)
+);
+)sql";
 
 // What is at `path`: nothing (ENOENT), a regular file, or something refused.
 Result<bool> regular_file_exists(const std::string& path) {
@@ -183,6 +133,8 @@ Status create_schema(const Sql& sql) {
     if (*objects == 0) {
         if (Status created = sql.exec(kSchema, "cannot create the schema"); !created)
             return created;
+        if (Status created = sql.exec(kBatchSchema, "cannot create the batch tables"); !created)
+            return created;
         const std::string header =
             "PRAGMA application_id=" + std::to_string(kHistoryApplicationId) +
             "; PRAGMA user_version=" + std::to_string(kHistorySchemaVersion);
@@ -190,6 +142,24 @@ Status create_schema(const Sql& sql) {
             return set;
     }
     return sql.commit(tx, "cannot commit the schema");
+}
+
+// Brings a history of an older schema to the current one in one transaction: version 1 gains
+// the batch tables. Another process migrating at the same time is waited for (BEGIN IMMEDIATE)
+// and its work not repeated.
+Status migrate_schema(const Sql& sql, int64_t version) {
+    Transaction tx;
+    if (Status begun = sql.begin(tx, "cannot start the schema migration"); !begun) return begun;
+    Result<int64_t> now = sql.integer("PRAGMA user_version", "cannot read the database header");
+    if (!now) return failure(now.error());
+    if (*now == 1 && version == 1) {
+        if (Status created = sql.exec(kBatchSchema, "cannot add the batch tables"); !created)
+            return created;
+        const std::string header = "PRAGMA user_version=" + std::to_string(kHistorySchemaVersion);
+        if (Status set = sql.exec(header.c_str(), "cannot write the schema version"); !set)
+            return set;
+    }
+    return sql.commit(tx, "cannot commit the schema migration");
 }
 
 }  // namespace
@@ -281,14 +251,15 @@ Result<HistoryDb> open_history(const std::string& path, HistoryOpen mode) {
     }
     if (Status ours = check_header(*application_id, *version, path); !ours)
         return failure(ours.error());
+    if (*version < kHistorySchemaVersion) {
+        if (Status migrated = migrate_schema(sql, *version); !migrated)
+            return failure(migrated.error());
+    }
     return db;
 }
 
-Result<int64_t> append_run(HistoryDb& db, const HistoryRun& run, const std::string& report_json) {
-    const Sql sql(db);
-    Transaction tx;
-    if (Status begun = sql.begin(tx, "cannot start the append"); !begun)
-        return failure(begun.error());
+Result<int64_t> insert_run_rows(const Sql& sql, HistoryDb& db, const HistoryRun& run,
+                                const std::string& report_json) {
     Statement insert_run;
     if (Status prepared = sql.prepare(
             "INSERT INTO runs (created_at, added_at, revision, submission, suite, suite_hash, "
@@ -341,6 +312,16 @@ Result<int64_t> append_run(HistoryDb& db, const HistoryRun& run, const std::stri
         sqlite3_bind_int(ts, 9, t.valid ? 1 : 0);
         if (sqlite3_step(ts) != SQLITE_DONE) return failure(sql.error("cannot add task " + t.task));
     }
+    return run_id;
+}
+
+Result<int64_t> append_run(HistoryDb& db, const HistoryRun& run, const std::string& report_json) {
+    const Sql sql(db);
+    Transaction tx;
+    if (Status begun = sql.begin(tx, "cannot start the append"); !begun)
+        return failure(begun.error());
+    Result<int64_t> run_id = insert_run_rows(sql, db, run, report_json);
+    if (!run_id) return run_id;
     if (Status done = sql.commit(tx, "cannot commit the run"); !done) return failure(done.error());
     return run_id;
 }

@@ -18,7 +18,9 @@ namespace trainopt {
 // Written into the database header (PRAGMA application_id / user_version): a file that is not a
 // trainopt history, or one written by a newer schema, is refused rather than changed.
 constexpr int32_t kHistoryApplicationId = 0x74724f50;  // "trOP"
-constexpr int kHistorySchemaVersion = 1;
+// Version 2 added the tables of `trainopt batch` (scoring/batch_db.h); a version 1 file is
+// migrated when opened.
+constexpr int kHistorySchemaVersion = 2;
 
 // One task of a run, as the series (history_series.h) need it.
 struct HistoryTaskResult {

@@ -133,7 +133,7 @@ struct TwoSuiteReport {
 };
 
 // The commands whose report a ScoreReport is; the reports' headings name it.
-constexpr const char* kReportCommands[] = {"score", "verify", "baseline", "ci"};
+constexpr const char* kReportCommands[] = {"score", "verify", "baseline", "ci", "batch"};
 
 // How the submission's trainer was obtained (harness/build_cache.h). Added within schema 1: a
 // report without it reads as a trainer built on the spot, with no cache key.

@@ -9,6 +9,8 @@ packages=(
   # trainopt profile's sampling (perf record -e cpu-clock); without it the profile prints the
   # per-kernel table alone
   linux-perf
+  # trainopt batch --slurm (docs/batch.md); tests/slurm_batch_test.sh starts a one-node cluster
+  slurmctld slurmd slurm-client munge
 )
 as_root=()
 if [ "$(id -u)" -ne 0 ]; then as_root=(sudo); fi

@@ -31,24 +31,8 @@ const std::string kSpecA(64, 'a'), kSpecB(64, 'b');
 ScoreReport report_at(const std::string& created_at, double scale,
                       const std::string& submission = "subs/s",
                       const std::string& y_spec = kSpecB) {
-    ScoreReport r;
+    ScoreReport r = testing::two_task_report(submission, scale, y_spec);
     r.created_at = created_at;
-    r.submission = submission;
-    r.submission_kind = "overlay";
-    r.suite = "test";
-    r.sandbox = "bubblewrap";
-    r.machine = {"host", "CPU", 2};
-    r.reps = 3;
-    r.complete = true;
-    for (const auto& [name, spec] : {std::pair{"x", kSpecA}, {"y", y_spec}}) {
-        TaskReport t;
-        t.name = name;
-        t.spec_hash = spec;
-        t.baseline_seconds = {10, 10.1, 9.9};
-        t.submission_seconds = {scale, scale * 1.01, scale * 0.99};
-        t.steps = 1;
-        r.tasks.push_back(t);
-    }
     finalize_report(r);
     return r;
 }

@@ -10,6 +10,7 @@
 
 #include "harness/process.h"
 #include "harness/sandbox.h"
+#include "scoring/report.h"
 
 namespace trainopt::testing {
 
@@ -97,6 +98,32 @@ inline std::vector<std::string> cache_entries(const std::string& cache) {
         if (name.size() == 64) out.push_back(name);
     }
     return out;
+}
+
+// A complete score of tasks "x" and "y" (spec hashes of 'a's and y_spec) with three repetitions
+// on a 2-core test machine, not yet finalized: baseline runs of 10, 10.1 and 9.9 s, submission
+// runs of `scale` times 1, 1.01 and 0.99 s. The caller sets what its test varies, then calls
+// finalize_report.
+inline ScoreReport two_task_report(const std::string& submission, double scale,
+                                   const std::string& y_spec = std::string(64, 'b')) {
+    ScoreReport r;
+    r.submission = submission;
+    r.submission_kind = "overlay";
+    r.suite = "test";
+    r.sandbox = "bubblewrap";
+    r.machine = {"host", "CPU", 2};
+    r.reps = 3;
+    r.complete = true;
+    for (const auto& [name, spec] : {std::pair{"x", std::string(64, 'a')}, {"y", y_spec}}) {
+        TaskReport t;
+        t.name = name;
+        t.spec_hash = spec;
+        t.baseline_seconds = {10, 10.1, 9.9};
+        t.submission_seconds = {scale, scale * 1.01, scale * 0.99};
+        t.steps = 1;
+        r.tasks.push_back(t);
+    }
+    return r;
 }
 
 }  // namespace trainopt::testing
