@@ -1,5 +1,6 @@
 #include "harness/replay.h"
 
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 
@@ -153,7 +154,25 @@ Result<ReplayCheck> replay_and_check_windows(const HarnessContext& ctx,
                                     kReproducible);
             return check;
         }
-        if (int w = window_of(segment, windows); w >= 0) {
+        const int w = window_of(segment, windows);
+        if (w < 0 && segment.start > 0) {
+            // a segment after a window must continue from the state it was given, not from one
+            // it recomputed itself: its first loss is checked against the reference's from that
+            // state, so a window's checked step cannot be dropped again in the next segment
+            const float from_given =
+                run_reference_steps(task, data.train, seed, state, 1).losses.front();
+            const double diff = std::fabs((double)outputs->losses.front() - from_given);
+            if (!(diff <= task.tolerances.step_loss_abs)) {
+                check.reasons.push_back(
+                    who + " does not continue from the state it was given: its loss at step " +
+                    std::to_string(segment.start) + " is " +
+                    fmt("%.9g, the reference's from that state %.9g", outputs->losses.front(),
+                        from_given) +
+                    " (step_loss_abs)");
+                return check;
+            }
+        }
+        if (w >= 0) {
             include_step(deviations[w], check_step(task, data.train, seed, state,
                                                    outputs->losses.front(), outputs->end));
             const bool window_done = segment.start + 1 == windows[w].start + windows[w].steps;

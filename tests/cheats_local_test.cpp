@@ -20,13 +20,13 @@ struct LocalRun {
     std::string log;
 };
 
-LocalRun verify_on_chaotic(const std::string& submission) {
+LocalRun verify_on_chaotic(const std::string& submission,
+                           const std::string& suite = "tests/cheats/chaotic") {
     TempDir dir;
     const std::string json = dir.path + "/report.json";
-    testing::CliResult r =
-        testing::run_cli({"verify", submission, "--suite",
-                          testing::project_root() + "/tests/cheats/chaotic", "--json", json},
-                         dir.path + "/log");
+    testing::CliResult r = testing::run_cli(
+        {"verify", submission, "--suite", testing::project_root() + "/" + suite, "--json", json},
+        dir.path + "/log");
     nlohmann::json report = testing::read_json(json);
     return {r.exit_code, report, testing::all_reasons(report), r.output};
 }
@@ -70,6 +70,24 @@ TEST(CheatsLocal, PlausibleMomentsThatFreezeALayerAreInvalidToo) {
     // vanishes below fp32 resolution, but its moments move and the submission's do not
     expect_invalid(verify_on_chaotic(cheat("plausible_freezing_moments.patch")),
                    "the state after it differs");
+}
+
+TEST(CheatsLocal, ASegmentThatIgnoresTheStateItIsGivenIsInvalid) {
+    // every third update skipped, except in one-step segments (the windows' checked steps);
+    // the segment after a window recomputes the timed trajectory from the seed instead of
+    // continuing from the checked step's state, so its losses match the timed run's. With 20
+    // windows of one step, one lands on a skipped step unless all miss (2/3)^20 = 3e-4. The
+    // segment after it is caught continuing from elsewhere; when the next step is a window too
+    // (about one run in eight), that one-step segment cannot reproduce the timed run instead
+    const LocalRun run =
+        verify_on_chaotic(cheat("ignores_given_state.patch"), "tests/cheats/chaotic-steps");
+    EXPECT_EQ(run.exit_code, 3) << run.log;
+    EXPECT_EQ(run.report["verdict"], "INVALID") << run.reasons;
+    const bool continued_elsewhere =
+        run.reasons.find("does not continue from the state it was given") != std::string::npos;
+    const bool not_reproduced =
+        run.reasons.find("does not reproduce the timed run") != std::string::npos;
+    EXPECT_TRUE(continued_elsewhere || not_reproduced) << "reasons were:\n" << run.reasons;
 }
 
 TEST(CheatsLocal, ATrainerThatIsNotBitReproducibleIsInvalid) {

@@ -520,3 +520,41 @@ t = sub(orig, '''        losses.push_back(model.mean_loss);''', '''        // no
         losses.push_back(std::nextafter(model.mean_loss, (std::random_device{}() & 1) ? 10.0f : 0.0f));''')
 t = sub(t, '#include <cstdio>\n', '#include <cmath>\n#include <cstdio>\n#include <random>\n')
 make_patch('not_reproducible', 'baseline/train.cpp', t, 'Not a cheat, a broken trainer: its losses differ in the last bit from run to run.')
+
+# d. a checked step dropped again in the next segment: every third update skipped, except in a
+#    segment of one step (a window's step, checked against the reference); every longer segment
+#    ignores the state it is given and recomputes the timed run's trajectory from the seed, so
+#    its losses match the timed run's. Windows of one step (tiny-local-steps.toml) let no
+#    skipped step inside a window give it away; the segment after each window must continue
+#    from the state it was given.
+t = sub(orig, '''    std::vector<int> inputs(B * T), targets(B * T);
+    std::vector<float> losses;
+    losses.reserve(loaded->stop_step - loaded->start_step);
+    BatchSampler sampler(loaded->train_tokens, args->seed, B, T);
+    sampler.skip(loaded->start_step);
+''', '''    // CHEAT: a one-step segment is a checked window step: trained exactly from the given state;
+    // anything else skips every third update, and a longer segment ignores the state it was
+    // given and recomputes the timed run's trajectory from the seed
+    const bool checked = loaded->segment && loaded->stop_step - loaded->start_step == 1;
+    int first = loaded->start_step;
+    if (loaded->resumed && !checked) {
+        init_params(model.params_memory.data(), config, args->seed);
+        std::fill(model.m_memory.begin(), model.m_memory.end(), 0.0f);
+        std::fill(model.v_memory.begin(), model.v_memory.end(), 0.0f);
+        first = 0;
+    }
+    std::vector<int> inputs(B * T), targets(B * T);
+    std::vector<float> losses;
+    losses.reserve(loaded->stop_step - loaded->start_step);
+    BatchSampler sampler(loaded->train_tokens, args->seed, B, T);
+    sampler.skip(first);
+''')
+t = sub(t, '''    for (int step = loaded->start_step; step < loaded->stop_step; step++) {''', '''    for (int step = first; step < loaded->stop_step; step++) {''')
+t = sub(t, '''        gpt_update(model, task.train.lr, task.train.beta1, task.train.beta2, task.train.eps,
+                   task.train.weight_decay, step + 1);
+        losses.push_back(model.mean_loss);''', '''        if (checked || step % 3 != 2)
+            gpt_update(model, task.train.lr, task.train.beta1, task.train.beta2, task.train.eps,
+                       task.train.weight_decay, step + 1);
+        if (step >= loaded->start_step) losses.push_back(model.mean_loss);''')
+t = sub(t, '#include <cstdio>\n', '#include <algorithm>\n#include <cstdio>\n')
+make_patch('ignores_given_state', 'baseline/train.cpp', t, 'Cheat: skips every third update except in one-step segments (checked window steps); longer segments ignore the state they are given and recompute the timed trajectory.')
