@@ -123,5 +123,30 @@ TEST(Generator, SizesTasksToTheTargetAndRedrawsWhatDoesNotFit) {
         << none.error();
 }
 
+TEST(Generator, ALongRunIsCheckedLocallyWithTolerancesFarFromTheTwin) {
+    // tiny shapes, sized to more than kGeneratedTrajectoryMaxSteps: calibrated with the wider
+    // legitimate margin, checked local whatever calibration recommends
+    testing::TempDir dir;
+    GenerateOptions options;
+    options.name = {9, 1};
+    options.ranges.context = {8, 16};
+    options.ranges.d_model = {16, 32};
+    options.ranges.head_sizes = {8};
+    options.ranges.layers = {1, 1};
+    options.ranges.vocab_size = {32, 64};
+    options.ranges.batch = {1, 2};
+    options.ranges.target_seconds = 1e9;  // as many steps as the range allows
+    options.ranges.steps = {kGeneratedTrajectoryMaxSteps + 1, kGeneratedTrajectoryMaxSteps + 100};
+    options.calibration_seeds = 1;
+    options.out_dir = dir.path + "/suite";
+    auto suite = generate_suite(options);
+    ASSERT_TRUE(suite) << suite.error();
+    const TaskSpec& task = suite->suite.tasks.at(0);
+    EXPECT_GT(task.train.steps, kGeneratedTrajectoryMaxSteps);
+    EXPECT_EQ(task.verify.check, CheckKind::local) << suite->tasks[0].toml;
+    EXPECT_EQ(task.verify.windows, 4);
+    EXPECT_EQ(task.verify.window_steps, 20);
+}
+
 }  // namespace
 }  // namespace trainopt
