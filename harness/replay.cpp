@@ -67,6 +67,15 @@ std::vector<std::string> window_reasons(const WindowDeviation& d, const Toleranc
                  d.worst_tensor.c_str(), d.tensor_rel);
         reasons.push_back(where + buf);
     }
+    if (!(d.min_adam_step >= kMinAdamStep)) {
+        char buf[300];
+        snprintf(buf, sizeof(buf),
+                 "the reference's AdamW step from the submission's state at step %d does not "
+                 "train: RMS of m_hat / (sqrt(v_hat) + eps) is %.3g < %.3g (zero gradients, or a "
+                 "second moment that dwarfs them: a state training cannot continue from)",
+                 d.weakest_step, d.min_adam_step, kMinAdamStep);
+        reasons.push_back(where + buf);
+    }
     if (!(d.max_loss_diff <= tol.step_loss_abs)) {
         char buf[200];
         snprintf(buf, sizeof(buf),

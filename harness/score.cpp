@@ -95,6 +95,9 @@ TaskReport task_report_of(const TaskEvaluation& eval) {
             t.max_window_loss_diff = std::max(t.max_window_loss_diff, w.max_loss_diff);
             t.max_window_state_rel = std::max(t.max_window_state_rel, w.state_rel());
             t.max_window_tensor_rel = std::max(t.max_window_tensor_rel, w.tensor_rel);
+            t.min_window_adam_step = t.windows_checked == 1
+                                         ? w.min_adam_step
+                                         : std::min(t.min_window_adam_step, w.min_adam_step);
         }
         const double unmeasured = std::nan("");
         t.baseline_final_loss.push_back(c.compared ? c.final_loss_reference : unmeasured);

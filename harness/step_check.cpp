@@ -242,12 +242,30 @@ WindowDeviation compare_window(const StepWindow& window, const TrainingState& st
     return d;
 }
 
+double adam_step_rms(const TrainingState& state, const TrainSpec& train) {
+    const int t = std::max(1, state.step);
+    const double m_correction = 1 - std::pow((double)train.beta1, t);
+    const double v_correction = 1 - std::pow((double)train.beta2, t);
+    double sum = 0;
+    for (size_t i = 0; i < state.m.size(); i++) {
+        const double m_hat = state.m[i] / m_correction;
+        const double v_hat = std::max(0.0, (double)state.v[i]) / v_correction;
+        const double r = m_hat / (std::sqrt(v_hat) + train.eps);
+        sum += r * r;
+    }
+    return state.m.empty() ? 0 : std::sqrt(sum / (double)state.m.size());
+}
+
 WindowDeviation check_step(const TaskSpec& task, const std::vector<int>& train_tokens,
                            uint64_t seed, const TrainingState& before, float submission_loss,
                            const TrainingState& after) {
     const ReferenceSteps reference = run_reference_steps(task, train_tokens, seed, before, 1);
-    return compare_window({before.step, 1}, before, reference, {submission_loss}, after,
-                          gpt_config_of(task));
+    WindowDeviation d = compare_window({before.step, 1}, before, reference, {submission_loss},
+                                       after, gpt_config_of(task));
+    d.min_adam_step = adam_step_rms(reference.end, task.train);
+    if (!std::isfinite(d.min_adam_step)) d.min_adam_step = 0;
+    d.weakest_step = before.step;
+    return d;
 }
 
 void include_step(WindowDeviation& window, const WindowDeviation& step) {
@@ -263,6 +281,10 @@ void include_step(WindowDeviation& window, const WindowDeviation& step) {
         window.worst_tensor = step.worst_tensor;
     }
     if (window.frozen_tensor.empty()) window.frozen_tensor = step.frozen_tensor;
+    if (step.min_adam_step < window.min_adam_step || window.weakest_step < 0) {
+        window.min_adam_step = step.min_adam_step;
+        window.weakest_step = step.weakest_step;
+    }
     if (larger(step.params_rel, window.params_rel)) window.params_rel = step.params_rel;
     if (larger(step.m_rel, window.m_rel)) window.m_rel = step.m_rel;
     if (larger(step.v_rel, window.v_rel)) window.v_rel = step.v_rel;

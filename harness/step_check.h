@@ -5,6 +5,7 @@
 // tasks"; harness/replay.h runs the submission's side).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -112,6 +113,11 @@ struct WindowDeviation {
     // a parameter tensor the reference's steps from the submission's state left exactly where it
     // was although its gradient was not zero: moments that freeze it (empty: none)
     std::string frozen_tensor;
+    // the reference's AdamW step from the submission's state: the RMS over the parameters of
+    // m_hat / (sqrt(v_hat) + eps) after the step, the smallest over the window's steps. About 0.1
+    // to 1 in training; near 0 in a state that does not train (zero gradients, inflated v)
+    double min_adam_step = HUGE_VAL;
+    int weakest_step = -1;
 
     double state_rel() const;  // the largest of params_rel, m_rel and v_rel
 };
@@ -120,6 +126,16 @@ struct WindowDeviation {
 // tenth of the reference's movement of it. Legitimate reorderings stay far below (at most 0.14 on
 // the chaotic real-text task, docs/tolerances.md).
 constexpr double kUntrainedTensorRel = 0.9;
+
+// A window step whose reference AdamW step (WindowDeviation::min_adam_step) is below this comes
+// from a state that does not train: the all-zero model (every gradient exactly 0) or moments
+// whose second moment dwarfs the gradients. Such a fixed point lets a trainer hand the windows
+// states that every check of one step accepts while its timed run trains little
+// (docs/security.md, "Chaotic tasks"). Legitimate runs stay far above (docs/tolerances.md).
+constexpr double kMinAdamStep = 1e-2;
+
+// RMS over the parameters of m_hat / (sqrt(v_hat) + eps) of a state after `step` AdamW updates.
+double adam_step_rms(const TrainingState& state, const TrainSpec& train);
 
 WindowDeviation compare_window(const StepWindow& window, const TrainingState& start,
                                const ReferenceSteps& reference,

@@ -87,6 +87,8 @@ Tolerances upper_tolerances(const TaskCalibration& result, CheckKind check,
                           ? std::max(m.tolerance, m.smallest_separated / kCalibrationMargin)
                           : m.tolerance);
     }
+    if (check == CheckKind::local)
+        tol.heldout_band = std::max(tol.heldout_band, kGeneratedHeldoutBandFloor);
     return tol;
 }
 

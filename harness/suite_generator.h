@@ -21,6 +21,12 @@ namespace trainopt {
 // seeds do not show (harness/suite_generator.cpp, generated_check).
 constexpr int kGeneratedTrajectoryMaxSteps = 500;
 
+// The held-out quality band of a generated task checked `local` is at least this (nats): the band
+// is a backstop against gross damage, the windows separate the cheats, and a long run's held-out
+// loss moves with chaos far beyond what two calibration seeds show (a 2000-step task calibrated
+// to 7.3e-4 saw legitimate trainers end 5.8e-3 and 1.1e-2 worse than the baseline).
+constexpr double kGeneratedHeldoutBandFloor = 0.1;
+
 struct GenerateOptions {
     GeneratedSuiteName name;
     GeneratorRanges ranges;

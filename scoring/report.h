@@ -112,6 +112,7 @@ struct TaskReport {
     double max_window_loss_diff = 0;
     double max_window_state_rel = 0;
     double max_window_tensor_rel = 0;  // the per-tensor (per-layer) weight distance
+    double min_window_adam_step = 0;   // the reference's smallest AdamW step from a window state
     // SHA-256 of the task's canonical spec (spec_hash.h); kUnknownHash in reports from before it
     std::string spec_hash = kUnknownHash;
 };

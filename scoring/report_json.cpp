@@ -279,6 +279,7 @@ nlohmann::json report_to_json(const ScoreReport& r) {
              {"windows_checked", t.windows_checked},
              {"max_window_loss_diff", t.max_window_loss_diff},
              {"max_window_state_rel", t.max_window_state_rel},
+             {"min_window_adam_step", t.min_window_adam_step},
              {"max_window_tensor_rel", t.max_window_tensor_rel},
              {"spec_hash", t.spec_hash}});
     }
@@ -393,6 +394,7 @@ Result<ScoreReport> report_from_json(const nlohmann::json& j) {
             t.windows_checked = jt.value("windows_checked", 0);
             t.max_window_loss_diff = jt.value("max_window_loss_diff", 0.0);
             t.max_window_state_rel = jt.value("max_window_state_rel", 0.0);
+            t.min_window_adam_step = jt.value("min_window_adam_step", 0.0);
             t.max_window_tensor_rel = jt.value("max_window_tensor_rel", 0.0);
             t.spec_hash = hash_from_json(jt, "spec_hash");
             t.baseline_kernel_seconds =

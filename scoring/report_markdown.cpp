@@ -153,7 +153,8 @@ std::string report_to_markdown(const ScoreReport& r) {
             md << "- " << markdown_inline(t.name) << ": " << t.windows_checked
                << " windows recomputed with the reference kernels; largest loss deviation "
                << format_scientific(t.max_window_loss_diff) << " nats, largest state deviation "
-               << format_scientific(t.max_window_state_rel) << "\n";
+               << format_scientific(t.max_window_state_rel) << ", smallest AdamW step "
+               << format_scientific(t.min_window_adam_step) << "\n";
         }
     }
     md << md_tensors(r);

@@ -150,7 +150,8 @@ std::string text_local(const ScoreReport& r) {
         out += "  " + cell(t.name) + ": " + std::to_string(t.windows_checked) +
                " windows recomputed with the reference kernels; largest loss deviation " +
                format_scientific(t.max_window_loss_diff) + " nats, largest state deviation " +
-               format_scientific(t.max_window_state_rel) + "\n";
+               format_scientific(t.max_window_state_rel) + ", smallest AdamW step " +
+               format_scientific(t.min_window_adam_step) + "\n";
     }
     if (out.empty()) return out;
     return "\nStep-local verification (tasks checked \"local\": the loss and weight columns above "

@@ -90,6 +90,14 @@ TEST(CheatsLocal, ASegmentThatIgnoresTheStateItIsGivenIsInvalid) {
     EXPECT_TRUE(continued_elsewhere || not_reproduced) << "reasons were:\n" << run.reasons;
 }
 
+TEST(CheatsLocal, HandingTheWindowsAStateThatDoesNotTrainIsInvalid) {
+    // the all-zero model is a fixed point of AdamW: every window's step from it matches the
+    // reference exactly, the losses are its constant ln V in every run, and only the final
+    // weights (half the training) pass the quality band. The reference's AdamW step from
+    // such a state is zero
+    expect_invalid(verify_on_chaotic(cheat("zero_fixed_point.patch")), "does not train");
+}
+
 TEST(CheatsLocal, ATrainerThatIsNotBitReproducibleIsInvalid) {
     expect_invalid(verify_on_chaotic(cheat("not_reproducible.patch")),
                    "a trainer must be bit-reproducible");

@@ -3,6 +3,7 @@
 // training states round-trip.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <limits>
@@ -145,6 +146,44 @@ TEST(Training, SegmentsReproduceTheWholeRunBitForBit) {
     EXPECT_NE(train(dir.path + "/bad", {"--until", std::to_string(steps + 1)}), 0);
     EXPECT_NE(train(dir.path + "/bad2", {"--resume", dir.path + "/s2/state.bin", "--until", "43"}),
               0);
+}
+
+TEST(Training, TheAdamStepOfTrainingStaysFarAboveTheFrozenFloor) {
+    // kMinAdamStep rejects window states training cannot continue from; the reference's own
+    // training of the step-locally checked test tasks keeps its AdamW step 10x above it on every
+    // step, and the all-zero model's step is 0
+    const char* env = std::getenv("TRAINOPT_ADAM_STEP_TASKS");  // more task files, ':'-separated
+    std::vector<std::string> files = {
+        testing::project_root() + "/tests/cheats/chaotic/tiny-local.toml",
+        testing::project_root() + "/tasks/text-test/licenses-tiny.toml"};
+    for (std::string rest = env ? env : ""; !rest.empty();) {
+        const size_t colon = rest.find(':');
+        files.push_back(rest.substr(0, colon));
+        rest = colon == std::string::npos ? "" : rest.substr(colon + 1);
+    }
+    for (const std::string& file : files) {
+        Result<TaskSpec> task = load_task(file);
+        ASSERT_TRUE(task) << task.error();
+        Result<TokenSplit> split = make_task_data(*task);
+        ASSERT_TRUE(split) << split.error();
+        TrainingState state = initial_state(gpt_config_of(*task), 3);
+        double smallest = HUGE_VAL;
+        int where = -1;
+        for (int step = 0; step < task->train.steps; step++) {
+            state = run_reference_steps(*task, split->train, 3, state, 1).end;
+            const double rms = adam_step_rms(state, task->train);
+            if (rms < smallest) {
+                smallest = rms;
+                where = step;
+            }
+        }
+        printf("%s: smallest AdamW step %.3g at step %d\n", task->name.c_str(), smallest, where);
+        EXPECT_GE(smallest, 10 * kMinAdamStep) << task->name << " at step " << where;
+        TrainingState zero = initial_state(gpt_config_of(*task), 3);
+        std::fill(zero.params.begin(), zero.params.end(), 0.0f);
+        zero = run_reference_steps(*task, split->train, 3, zero, 1).end;
+        EXPECT_EQ(adam_step_rms(zero, task->train), 0.0) << task->name;
+    }
 }
 
 TEST(StepWindows, AreApartAnywhereAndCutTheReplay) {
