@@ -249,9 +249,9 @@ Result<ObtainedTrainer> build_trainer_with_cache(const BuildCacheOptions& option
         }
         if (found->hit) {
             const CacheEntry& hit = *found->hit;
-            spdlog::info("build: reused cached build {} (built{} in {:.1f} s on {})",
-                         short_key(keys[k]), k > 0 ? " incrementally" : "", hit.build_seconds,
-                         hit.created_at);
+            spdlog::info("build: reused cached build {} (built in {:.1f} s on {}{})",
+                         short_key(keys[k]), hit.build_seconds, hit.created_at,
+                         k > 0 ? ", incrementally" : "");
             BuildInfo info;
             info.cache_key = keys[k];
             info.from_cache = true;
