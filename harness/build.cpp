@@ -39,6 +39,9 @@ constexpr const char* kCcacheMaxSize = "200M";
 // ccache's per-compilation log, where the build's compilations are counted (CompileCounts)
 constexpr const char* kCcacheStatsLog = "ccache-stats.log";
 constexpr size_t kMaxStatsLogBytes = (size_t)4 << 20;
+// ccache's directory holds DIR/x/y/FILE at most: a saved compile cache deeper than that is refused
+// (the harness removes a state with a walk of bounded depth, harness/cache_dir.h)
+constexpr int kMaxCompileCacheDepth = 2;
 
 // The two steps' commands; the build step gets "-j N" appended. An incremental build compiles
 // through ccache.
@@ -204,17 +207,24 @@ std::optional<CompileCounts> count_compilations(const std::string& source_dir) {
 }
 
 // The bytes and entries of the untrusted tree `dir`, from its metadata alone (no file read, no
-// link followed); stops counting past `max_files` entries.
+// link followed); stops counting past `max_files` entries or `max_depth` levels.
+
+// `too_deep`: something lies more than `max_depth` directories below `dir`.
 struct TreeSize {
     size_t bytes = 0;
     size_t entries = 0;
+    bool too_deep = false;
 };
 
-TreeSize measure_tree(const std::string& dir, size_t max_files) {
+TreeSize measure_tree(const std::string& dir, size_t max_files, int max_depth) {
     TreeSize size;
     std::error_code ec;
     for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
         if (++size.entries > max_files) break;
+        if (it.depth() > max_depth) {
+            size.too_deep = true;
+            break;
+        }
         const fs::file_status st = it->symlink_status(ec);
         if (!ec && fs::is_regular_file(st)) size.bytes += it->file_size(ec);
     }
@@ -271,9 +281,14 @@ Result<BuiltTrainer> build_trainer(const std::string& scratch_root, const std::s
 Status save_compile_cache(const std::string& scratch_root, const std::string& save_to,
                           const std::string& sandbox_init, size_t max_bytes, size_t max_files) {
     const std::string dir = scratch_root + "/ccache";
-    const TreeSize size = measure_tree(dir, max_files);
+    const TreeSize size = measure_tree(dir, max_files, kMaxCompileCacheDepth);
     if (size.entries > max_files)
         return failure("it holds more than " + std::to_string(max_files) + " files");
+    if (size.too_deep) {
+        // what ccache never writes, and deeper than the harness's removal walks
+        return failure("it nests directories deeper than the " +
+                       std::to_string(kMaxCompileCacheDepth) + " levels ccache uses");
+    }
     if (size.bytes > max_bytes) {
         return failure("it holds " + std::to_string(size.bytes >> 20) + " MiB, more than the " +
                        std::to_string(max_bytes >> 20) + " MiB kept");

@@ -56,7 +56,8 @@ Result<BuiltTrainer> build_trainer(const std::string& scratch_root, const std::s
 // After an incremental build (successful or not): copies scratch_root/ccache into `save_to`, an
 // empty directory the harness made for the untrusted user, by a sandboxed `cp` as that user.
 // Refused, before anything is copied, when the compile cache holds more than `max_bytes` or
-// `max_files` (counted without reading a file or following a link).
+// `max_files`, or directories deeper than ccache makes (counted without reading a file or
+// following a link).
 Status save_compile_cache(const std::string& scratch_root, const std::string& save_to,
                           const std::string& sandbox_init, size_t max_bytes, size_t max_files);
 

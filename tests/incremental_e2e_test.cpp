@@ -1,7 +1,9 @@
 // Incremental builds through the CLI (harness/incremental.h): a second check after a one-file
 // edit compiles that file alone, from the workspace's compile cache, and the edit takes effect;
 // a tampered state (a link, another owner, open permissions) is discarded, saying why, and the
-// trainer compiled from nothing; --no-incremental builds from scratch; `score` never builds
+// trainer compiled from nothing; links a hostile build plants in its compile cache are kept as
+// links and never followed, and a cache deeper than ccache's is not saved; --no-incremental
+// builds from scratch; `score` never builds
 // incrementally nor reuses an incremental build. The tests assert on the counts the build
 // reports ("compiled N of M files"), never on times. Each test has its own build cache,
 // baseline cache and incremental directory. Needs bubblewrap and ccache (skipped otherwise).
@@ -180,6 +182,62 @@ TEST(IncrementalEndToEnd, ATamperedStateIsDiscardedAndEverythingCompiled) {
     testing::CliResult again = check_after([] {});
     EXPECT_EQ(again.output.find("discarded"), std::string::npos) << again.output;
     EXPECT_EQ(compiled(again.output), std::make_pair(0, 3)) << again.output;
+}
+
+// An overlay like fast_trainer whose configure step first runs `plant` in a shell, with
+// $CCACHE_DIR the build's compile cache.
+std::string planting_trainer(const std::string& dir, const std::string& plant) {
+    fast_trainer(dir, "planting trainer ran");
+    write_text(dir + "/baseline/CMakeLists.txt",
+               "execute_process(COMMAND /bin/sh -c [==[" + plant +
+                   "]==])\n"
+                   "add_executable(trainopt-train main.cpp one.cpp two.cpp)\n");
+    return dir;
+}
+
+TEST(IncrementalEndToEnd, AHostileBuildsLinksAreKeptAsLinksAndNeverFollowed) {
+    REQUIRE_INCREMENTAL();
+    TempDir dir;
+    // what the harness would delete or change if it followed the planted links
+    const std::string canary = dir.path + "/canary";
+    write_text(canary + "/kept", "never reached through a link\n");
+    const std::string sub = planting_trainer(
+        dir.path + "/sub",
+        "ln -s " + canary + " \"$CCACHE_DIR/canary\"; ln -s / \"$CCACHE_DIR/root\"");
+    testing::CliResult first = check(sub, dir.path);
+    ASSERT_EQ(first.exit_code, 3) << first.output;
+    EXPECT_EQ(first.output.find("not saved"), std::string::npos) << first.output;
+    const std::string state = only_state(dir.path + "/incremental");
+    ASSERT_FALSE(state.empty());
+    EXPECT_TRUE(fs::is_symlink(state + "/ccache/canary")) << "saved as a link";
+
+    // restored, saved again (the old one removed), then the whole state cleared
+    write_text(sub + "/baseline/two.cpp", "int two() { return 1; }  // edited\n");
+    testing::CliResult second = check(sub, dir.path);
+    EXPECT_EQ(compiled(second.output), std::make_pair(0, 3)) << second.output;
+    write_text(sub + "/baseline/two.cpp", "int two() { return 1; }  // edited again\n");
+    testing::CliResult cleared = check(sub, dir.path, {"--clear-incremental"});
+    EXPECT_NE(cleared.output.find("state was cleared"), std::string::npos) << cleared.output;
+    EXPECT_EQ(compiled(cleared.output), std::make_pair(3, 3)) << cleared.output;
+    EXPECT_EQ(read_text(canary + "/kept"), "never reached through a link\n");
+    EXPECT_TRUE(fs::exists("/etc/passwd"));
+}
+
+TEST(IncrementalEndToEnd, ACompileCacheDeeperThanCcachesIsNotSaved) {
+    REQUIRE_INCREMENTAL();
+    TempDir dir;
+    const std::string sub = planting_trainer(dir.path + "/sub",
+                                             "mkdir -p \"$CCACHE_DIR/a/b/c/d\" && "
+                                             "echo deep > \"$CCACHE_DIR/a/b/c/d/file\"");
+    testing::CliResult first = check(sub, dir.path);
+    ASSERT_EQ(first.exit_code, 3) << first.output;
+    EXPECT_NE(first.output.find("the compile cache was not saved: it nests directories deeper "
+                                "than the 2 levels ccache uses"),
+              std::string::npos)
+        << first.output;
+    const std::string state = only_state(dir.path + "/incremental");
+    ASSERT_FALSE(state.empty());
+    EXPECT_FALSE(fs::exists(state + "/ccache")) << "nothing was saved";
 }
 
 TEST(IncrementalEndToEnd, NoIncrementalAndScoreBuildFromScratch) {
