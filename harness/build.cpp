@@ -266,6 +266,8 @@ Result<BuiltTrainer> build_trainer(const std::string& scratch_root, const std::s
                    {"build", compile_argv, scratch_root + "/build.log", mounts, env});
     if (!compile) return failure(compile.error());
     built.seconds = *configure + *compile;
+    spdlog::info("build: configured in {:.1f} s, compiled and linked in {:.1f} s", *configure,
+                 *compile);
     if (incremental) built.compilations = count_compilations(source_dir);
     // The binary that is audited and run is this private copy, read without following links.
     built.trainer_copy = private_dir + "/trainopt-train";
