@@ -1,5 +1,6 @@
 #include "harness/incremental.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -10,6 +11,7 @@
 #include <ctime>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "harness/safe_file.h"
 #include "harness/sandbox.h"
@@ -24,6 +26,7 @@ namespace {
 constexpr const char* kSavedName = "ccache";  // the saved compile cache in a state's entry
 constexpr const char* kSavingPrefix = "saving-";
 constexpr size_t kMaxManifestBytes = (size_t)64 << 10;
+constexpr time_t kStaleSavingSeconds = 3600;
 
 std::string octal(mode_t mode) {
     char buf[16];
@@ -98,6 +101,31 @@ Result<int> open_state(const CacheDir& cache, const std::string& key, bool& save
     return failure("the state " + key.substr(0, 12) + " keeps changing under trainopt");
 }
 
+// Removes the directories a killed trainopt left while saving into the entry (older than an
+// hour: a younger one may be another trainopt's, saving now), with no link followed.
+void remove_stale_saving_dirs(int entry_fd) {
+    const int listing = dup(entry_fd);
+    if (listing < 0) return;
+    DIR* dir = fdopendir(listing);
+    if (dir == nullptr) {
+        close(listing);
+        return;
+    }
+    rewinddir(dir);
+    std::vector<std::string> stale;
+    const time_t now = time(nullptr);
+    while (dirent* e = readdir(dir)) {
+        const std::string name = e->d_name;
+        struct stat st;
+        if (name.rfind(kSavingPrefix, 0) == 0 &&
+            fstatat(entry_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            now - st.st_mtim.tv_sec > kStaleSavingSeconds)
+            stale.push_back(name);
+    }
+    closedir(dir);
+    for (const std::string& name : stale) evict_cache_entry(entry_fd, name);
+}
+
 // Makes an empty directory in the entry for the build user to save the compile cache into.
 Result<std::string> make_saving_dir(int entry_fd) {
     char suffix[32];
@@ -149,6 +177,7 @@ Status reach(int entry_fd, const std::string& entry_path, const std::string& nam
 // directory, which then replaces the old one. Fails, saying why, when it is not saved.
 Status save_state(int entry_fd, const std::string& entry_path, const std::string& scratch_root,
                   const std::string& sandbox_init) {
+    remove_stale_saving_dirs(entry_fd);
     Result<std::string> saving = make_saving_dir(entry_fd);
     if (!saving) return failure(saving.error());
     Status copied = [&]() -> Status {

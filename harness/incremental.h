@@ -9,7 +9,8 @@
 // and ccache/, the saved compile cache, which builds wrote: untrusted. The harness never reads
 // its files: a sandboxed `cp` as the untrusted user copies it into the scratch tree's tmpfs
 // before a build and back into a fresh directory after it (refused beyond kIncrementalMaxBytes,
-// kIncrementalMaxFiles or a depth ccache never uses, counted from metadata alone). A trainer
+// kIncrementalMaxFiles or a depth ccache never uses, counted from metadata alone; what a killed
+// trainopt left half saved is removed after an hour). A trainer
 // built this way is stored in the build cache under a key of its own (incremental_build_key),
 // which `score` and `ci` never compute, and is audited and verified like any other.
 // docs/security.md explains why that is safe.
