@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "harness/cache_dir.h"
+#include "harness/incremental.h"
 #include "harness/process.h"
 #include "harness/safe_file.h"
 #include "scoring/report_format.h"
@@ -162,23 +163,67 @@ Result<ObtainedTrainer> build_trainer_with_cache(const BuildCacheOptions& option
                                                  const std::string& scratch_root,
                                                  const std::string& private_dir,
                                                  const std::string& sandbox_init, SandboxMode mode,
-                                                 int jobs) {
-    auto build_now = [&](BuildInfo info) -> Result<ObtainedTrainer> {
+                                                 int jobs, const IncrementalRequest* incremental) {
+    // `state_key` non-empty: an incremental build with that workspace state
+    auto build_now = [&](BuildInfo info, const std::string& state_key) -> Result<ObtainedTrainer> {
+        info.from_cache = false;
+        if (!state_key.empty()) {
+            spdlog::info("build: compiling the submission's trainer incrementally (sandbox: {})",
+                         to_string(mode));
+            Result<IncrementalBuild> built = build_trainer_incrementally(
+                incremental->options, state_key, scratch_root, private_dir, sandbox_init, jobs);
+            if (built) {
+                if (!built->trainer) return failure(built->trainer.error());
+                info.incremental = true;
+                if (const std::optional<CompileCounts>& counts = built->trainer->compilations) {
+                    info.compiled_files = counts->compiled;
+                    info.files_from_compile_cache = counts->from_cache;
+                }
+                info.seconds = built->trainer->seconds;
+                info.built_at = utc_iso(time(nullptr));
+                spdlog::info("build: done in {:.1f} s, incrementally{}", info.seconds,
+                             compile_counts_text(info));
+                return ObtainedTrainer{*built->trainer, info};
+            }
+            spdlog::warn("incremental build not used: {}; building from scratch", built.error());
+            info.cache_key.clear();  // the key of an incremental build; this one is not
+        }
         spdlog::info("build: compiling the submission's trainer (sandbox: {})", to_string(mode));
         Result<BuiltTrainer> built =
             build_trainer(scratch_root, private_dir, sandbox_init, mode, jobs);
         if (!built) return failure(built.error());
         spdlog::info("build: done in {:.1f} s", built->seconds);
-        info.from_cache = false;
         info.seconds = built->seconds;
         info.built_at = utc_iso(time(nullptr));
         return ObtainedTrainer{*built, info};
     };
+    std::string state_key;  // set once the incremental build is known to be possible
+    bool want_incremental = incremental != nullptr && incremental->options.enabled;
+    if (want_incremental) {
+        if (const std::string why = incremental_unavailable(mode); !why.empty()) {
+            spdlog::warn("incremental build not used: {}", why);
+            want_incremental = false;
+        }
+    }
     auto without_cache = [&](const std::string& why) {
         spdlog::warn("build cache not used: {}", why);
-        return build_now({});
+        return build_now({}, state_key);
     };
-    if (!options.enabled) return build_now({});
+    Result<BuildKeyInputs> inputs = failure("not needed");
+    if (options.enabled || want_incremental) {
+        inputs = build_key_inputs(scratch_root + "/src", mode);
+        if (inputs && want_incremental) {
+            std::error_code ec;
+            const fs::path canonical = fs::canonical(incremental->submission, ec);
+            if (ec)
+                spdlog::warn("incremental build not used: the submission's path: {}", ec.message());
+            else
+                state_key = incremental_state_key(canonical.string(), *inputs);
+        } else if (want_incremental) {
+            spdlog::warn("incremental build not used: {}", inputs.error());
+        }
+    }
+    if (!options.enabled) return build_now({}, state_key);
     if (mode == SandboxMode::none && untrusted_uid() < 0) {
         return without_cache(
             "without bubblewrap and not root, the submission's code runs as this user and could "
@@ -188,42 +233,53 @@ Result<ObtainedTrainer> build_trainer_with_cache(const BuildCacheOptions& option
     if (!dir) return without_cache(dir.error());
     Result<BuildCache> cache = open_build_cache(*dir);
     if (!cache) return without_cache(cache.error());
-    Result<BuildKeyInputs> inputs = build_key_inputs(scratch_root + "/src", mode);
     if (!inputs) return without_cache(inputs.error());
 
-    BuildInfo info;
-    info.cache_key = build_cache_key(*inputs);
+    // A clean build of this tree (`score`'s, or a check's without an incremental build) is
+    // reused by anyone; an incremental one only by an incremental build of the same state.
+    std::vector<std::string> keys = {build_cache_key(*inputs)};
+    if (!state_key.empty()) keys.push_back(incremental_build_key(keys[0], state_key));
     const std::string dest = private_dir + "/" + kBinaryName;
-    Result<CacheLookup> found = lookup_build(*cache, info.cache_key, dest);
-    if (!found) {
-        unlink(dest.c_str());  // a partial copy; build_trainer writes a new one
-        spdlog::warn("build cache: {}; building instead", found.error());
-        return build_now(info);
+    for (size_t k = 0; k < keys.size(); k++) {
+        Result<CacheLookup> found = lookup_build(*cache, keys[k], dest);
+        if (!found) {
+            unlink(dest.c_str());  // a partial copy; build_trainer writes a new one
+            spdlog::warn("build cache: {}; building instead", found.error());
+            break;
+        }
+        if (found->hit) {
+            const CacheEntry& hit = *found->hit;
+            spdlog::info("build: reused cached build {} (built in {:.1f} s on {}{})",
+                         short_key(keys[k]), hit.build_seconds, hit.created_at,
+                         k > 0 ? ", incrementally" : "");
+            BuildInfo info;
+            info.cache_key = keys[k];
+            info.from_cache = true;
+            info.incremental = k > 0;
+            info.seconds = hit.build_seconds;
+            info.built_at = hit.created_at;
+            return ObtainedTrainer{BuiltTrainer{dest, hit.build_seconds, std::nullopt}, info};
+        }
+        if (!found->distrusted.empty()) {
+            spdlog::warn(
+                "build cache: the entry {} was not trusted and was removed ({}); building again",
+                short_key(keys[k]), found->distrusted);
+        }
     }
-    if (found->hit) {
-        const CacheEntry& hit = *found->hit;
-        spdlog::info("build: reused cached build {} (built in {:.1f} s on {})",
-                     short_key(info.cache_key), hit.build_seconds, hit.created_at);
-        info.from_cache = true;
-        info.seconds = hit.build_seconds;
-        info.built_at = hit.created_at;
-        return ObtainedTrainer{BuiltTrainer{dest, hit.build_seconds}, info};
-    }
-    if (!found->distrusted.empty()) {
-        spdlog::warn(
-            "build cache: the entry {} was not trusted and was removed ({}); building again",
-            short_key(info.cache_key), found->distrusted);
-    }
-    Result<ObtainedTrainer> built = build_now(info);
+    BuildInfo info;
+    info.cache_key = keys.back();
+    Result<ObtainedTrainer> built = build_now(info, state_key);
     if (!built || interrupted()) return built;  // a failed or interrupted build is not stored
-    Result<bool> stored = store_build(*cache, info.cache_key, dest, built->trainer.seconds);
+    const std::string& key = built->info.cache_key.empty() ? keys.front() : built->info.cache_key;
+    Result<bool> stored = store_build(*cache, key, dest, built->trainer.seconds);
     if (!stored)
         spdlog::warn("build cache: not stored: {}", stored.error());
     else if (*stored)
-        spdlog::info("build: cached as {} in {}", short_key(info.cache_key), cache->path);
+        spdlog::info("build: cached as {} in {}", short_key(key), cache->path);
     else
         spdlog::info("build: {} was cached meanwhile by another trainopt; that entry is kept",
-                     short_key(info.cache_key));
+                     short_key(key));
+    built->info.cache_key = key;
     return built;
 }
 

@@ -95,10 +95,16 @@ struct ObtainedTrainer {
 // is built without it. The cache is not used when a submission's code would run as this user
 // outside bubblewrap (no sandbox and not root), since it could then write the cache. Fails only
 // as build_trainer does (the submission does not build), and a failed build is never stored.
+// With `incremental` (`check` and `verify` only), a miss is built incrementally
+// (harness/incremental.h) when that is possible here, and stored under its own key
+// (incremental_build_key), which only an incremental build of the same workspace state looks up;
+// a clean build of the same tree in the cache is reused first.
+struct IncrementalRequest;
 Result<ObtainedTrainer> build_trainer_with_cache(const BuildCacheOptions& options,
                                                  const std::string& scratch_root,
                                                  const std::string& private_dir,
                                                  const std::string& sandbox_init, SandboxMode mode,
-                                                 int jobs);
+                                                 int jobs,
+                                                 const IncrementalRequest* incremental = nullptr);
 
 }  // namespace trainopt

@@ -225,6 +225,7 @@ Result<CheckReport> run_check(const CheckOptions& options) {
     if (!submission) return failure(submission.error());
     report.submission_kind = submission->kind;
     report.trainer_from_build_cache = submission->build.from_cache;
+    report.build = submission->build;
     for (const std::string& w : submission->warnings) report.warnings.push_back(w);
     report.rejected = submission->rejected;
     if (!report.rejected.empty()) return report;
@@ -261,7 +262,9 @@ std::string check_to_text(const CheckReport& r) {
         << terminal_safe_line(r.submission_kind) << ")";
     if (r.rejected.empty() && r.submission_kind != "baseline")
         out << ", trainer "
-            << (r.trainer_from_build_cache ? "reused from the build cache" : "built");
+            << (r.trainer_from_build_cache ? "reused from the build cache"
+                : r.build.incremental      ? "built incrementally" + compile_counts_text(r.build)
+                                           : "built");
     out << "\n  task: " << task << " of the suite " << terminal_safe_line(r.suite) << ", steps 0-"
         << r.steps - 1;
     if (r.ran) {

@@ -42,6 +42,7 @@ struct CheckReport {
     std::string submission;
     std::string submission_kind;
     bool trainer_from_build_cache = false;
+    BuildInfo build;  // how the trainer was obtained (built incrementally, how many files)
     std::string suite;
     std::string task;
     int steps = 0;       // checked

@@ -162,6 +162,18 @@ void add_build_cache_options(CLI::App* cmd, ScoreOptions& o) {
         "build the submission's trainer even when the build cache holds it, and store nothing");
 }
 
+// Incremental builds (harness/incremental.h): for the agent's loop, `check` and `verify`.
+void add_incremental_options(CLI::App* cmd, ScoreOptions& o) {
+    cmd->add_flag_function(
+        "--no-incremental", [&o](int64_t) { o.incremental.enabled = false; },
+        "build the trainer from scratch, without the workspace's compile cache");
+    cmd->add_flag("--clear-incremental", o.incremental.clear,
+                  "discard the workspace's compile cache first, then build and keep a new one");
+    cmd->add_option("--incremental-dir", o.incremental.dir,
+                    "keep the workspaces' compile caches in this directory (default: "
+                    "$XDG_CACHE_HOME/trainopt/incremental or ~/.cache/trainopt/incremental)");
+}
+
 // The baseline cache (harness/baseline_cache.h): for the commands with a fixed seed.
 void add_baseline_cache_options(CLI::App* cmd, ScoreOptions& o) {
     cmd->add_option("--baseline-cache", o.baseline_cache.dir,
@@ -525,6 +537,7 @@ void add_scoring_commands(CommandLine& cl) {
     add_score_options(cl.verify, cl.verify_options, cl.seed);
     add_build_cache_options(cl.verify, cl.verify_options);
     add_baseline_cache_options(cl.verify, cl.verify_options);
+    add_incremental_options(cl.verify, cl.verify_options);
 
     CheckOptions& c = cl.check_options;
     cl.check = app.add_subcommand(
@@ -545,6 +558,7 @@ void add_scoring_commands(CommandLine& cl) {
     add_run_options(cl.check, c.run);
     add_build_cache_options(cl.check, c.run);
     add_baseline_cache_options(cl.check, c.run);
+    add_incremental_options(cl.check, c.run);
 
     cl.baseline_options.submission = "baseline";
     cl.baseline = app.add_subcommand("baseline", "time the pristine baseline against itself");
@@ -780,6 +794,7 @@ int run_command(CommandLine& cl) {
             o.measure_peak = false;
             // a fixed seed's baseline outputs are worth keeping (harness/baseline_cache.h)
             o.reuse_baseline_outputs = o.seed.has_value();
+            o.incremental_build = true;  // the agent's loop, not an official number
         }
         if (*cl.ci && cl.previous.empty() && cl.against.empty())
             return fail("ci needs --previous (the previous version) or --against (a report)");
@@ -799,6 +814,7 @@ int run_command(CommandLine& cl) {
         cl.check_options.run.command = "check";
         cl.check_options.run.reps = 1;
         cl.check_options.run.reuse_baseline_outputs = true;
+        cl.check_options.run.incremental_build = true;
         return check(cl.check_options);
     }
     if (*cl.workspace_init) return workspace_init(cl.workspace_dir);

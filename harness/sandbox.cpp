@@ -140,15 +140,38 @@ SandboxMode detect_sandbox_mode() {
     return probe_run && probe_run->succeeded() ? SandboxMode::bubblewrap : SandboxMode::none;
 }
 
-Status cap_directory_size(const std::string& dir, size_t max_bytes) {
+// Moves trainopt into a mount namespace of its own, whose mounts no other process sees; once per
+// process: a second namespace would leave the descriptors opened in the first one unmountable
+// (a bind mount's source must be in the caller's namespace).
+static Status enter_private_mount_namespace() {
+    static bool entered = false;  // a fact about this process, as its mount namespace is
+    if (entered) return {};
     if (geteuid() != 0) return failure("not root");
     if (unshare(CLONE_NEWNS) != 0 ||
         mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
         return failure(std::string("cannot make a mount namespace: ") + strerror(errno));
+    entered = true;
+    return {};
+}
+
+Status cap_directory_size(const std::string& dir, size_t max_bytes) {
+    if (Status entered = enter_private_mount_namespace(); !entered) return entered;
     const std::string options = "size=" + std::to_string(max_bytes) + ",mode=0711";
     if (mount("trainopt-scratch", dir.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, options.c_str()) != 0)
         return failure("cannot mount a tmpfs on " + dir + ": " + strerror(errno));
     return {};
+}
+
+Status bind_privately(int source_fd, const std::string& mount_point) {
+    if (Status entered = enter_private_mount_namespace(); !entered) return entered;
+    const std::string source = "/proc/self/fd/" + std::to_string(source_fd);
+    if (mount(source.c_str(), mount_point.c_str(), nullptr, MS_BIND, nullptr) != 0)
+        return failure("cannot bind it onto " + mount_point + ": " + strerror(errno));
+    return {};
+}
+
+void unbind_privately(const std::string& mount_point) {
+    umount2(mount_point.c_str(), MNT_DETACH);
 }
 
 }  // namespace trainopt

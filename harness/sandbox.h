@@ -79,4 +79,12 @@ Status give_tree_to_untrusted_user(const std::string& root);
 // single-threaded process; false with the reason otherwise.
 Status cap_directory_size(const std::string& dir, size_t max_bytes);
 
+// Makes the directory open as `source_fd` appear at `mount_point` (an empty directory the harness
+// created where untrusted_uid() may pass), by a bind mount in a mount namespace of trainopt's own:
+// the untrusted user then reaches it there (bubblewrap can bind it into a sandbox) without being
+// let through the directories above it, and nothing outside trainopt sees the mount. Needs root
+// and a single-threaded process; false with the reason otherwise. unbind_privately undoes it.
+Status bind_privately(int source_fd, const std::string& mount_point);
+void unbind_privately(const std::string& mount_point);
+
 }  // namespace trainopt

@@ -23,5 +23,9 @@ constexpr const char* kSandboxData = "/sandbox/data";
 constexpr const char* kSandboxOut = "/sandbox/out";
 constexpr const char* kSandboxState = "/sandbox/state.bin";  // a segment's state to resume from
 constexpr const char* kSandboxSource = "/sandbox/src";       // a submission's scratch tree (builds)
+// an incremental build's compile cache (ccache's directory, in the scratch tree's tmpfs), and the
+// workspace's saved one it is restored from and saved to (harness/incremental.h)
+constexpr const char* kSandboxCompileCache = "/sandbox/ccache";
+constexpr const char* kSandboxSavedCompileCache = "/sandbox/saved-ccache";
 
 }  // namespace trainopt

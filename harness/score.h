@@ -11,6 +11,7 @@
 #include "contract/result.h"
 #include "harness/baseline_cache.h"
 #include "harness/build_cache.h"
+#include "harness/incremental.h"
 #include "scoring/report.h"
 
 namespace trainopt {
@@ -53,6 +54,12 @@ struct ScoreOptions {
     bool reuse_baseline_outputs = false;
     // --baseline-cache DIR, --no-baseline-cache
     BaselineCacheOptions baseline_cache;
+    // a submission's trainer is built incrementally (harness/incremental.h): `check` and
+    // `verify`, the agent's loop. The official numbers (`score`, `ci`) never set it: they build
+    // from scratch or reuse a clean build from the build cache.
+    bool incremental_build = false;
+    // --no-incremental, --clear-incremental, --incremental-dir DIR
+    IncrementalOptions incremental;
 };
 
 // The shipped reference submissions, by role (kReferenceRoles), as folders of a checkout's

@@ -13,6 +13,7 @@
 #include "harness/binary_audit.h"
 #include "harness/build.h"
 #include "harness/build_cache.h"
+#include "harness/incremental.h"
 #include "harness/intake.h"
 #include "scoring/untrusted_text.h"
 
@@ -165,8 +166,10 @@ Result<PreparedSubmission> prepare_submission(const ScoreOptions& options,
         return prepared;
     }
     // built in the sandbox, or reused from the build cache; audited either way
+    const IncrementalRequest incremental{options.incremental, options.submission};
     Result<ObtainedTrainer> built = build_trainer_with_cache(
-        options.build_cache, scratch, private_dir, ctx.sandbox_init, ctx.sandbox, ctx.threads);
+        options.build_cache, scratch, private_dir, ctx.sandbox_init, ctx.sandbox, ctx.threads,
+        options.incremental_build ? &incremental : nullptr);
     if (interrupted()) return failure("interrupted during the build");
     if (!built) {
         prepared.rejected.push_back("the submission does not build: " + built.error());

@@ -143,6 +143,13 @@ struct BuildInfo {
     std::string cache_key;    // the build's cache key (SHA-256 hex); empty: none computed
     double seconds = 0;       // the build's wall time (reused: the original build's)
     std::string built_at;     // UTC, ISO 8601, when the trainer was built; empty: unknown
+    // built incrementally (`check`, `verify`: harness/incremental.h), through the workspace's
+    // compile cache; never for `score` or `ci`
+    bool incremental = false;
+    // an incremental build's compilations as ccache counted them (informational: the build
+    // wrote the count); -1: not known
+    int compiled_files = -1;
+    int files_from_compile_cache = -1;
 };
 
 // A shipped reference submission scored next to the submission (`score --references`): the

@@ -22,10 +22,19 @@ std::string peak_text(const ScoreReport& r) {
                              : "peak not measured";
 }
 
+std::string compile_counts_text(const BuildInfo& build) {
+    if (build.compiled_files < 0 || build.files_from_compile_cache < 0) return "";
+    return " (compiled " + std::to_string(build.compiled_files) + " of " +
+           std::to_string(build.compiled_files + build.files_from_compile_cache) +
+           " files, the others from the workspace's compile cache)";
+}
+
 std::string build_text(const BuildInfo& build) {
     const std::string seconds = format_fixed(build.seconds, 1) + " s";
     if (!build.from_cache) {
-        return build.seconds > 0 ? "built in " + seconds : "build time not recorded";
+        if (build.seconds <= 0) return "build time not recorded";
+        return (build.incremental ? "built incrementally in " : "built in ") + seconds +
+               compile_counts_text(build);
     }
     std::string text = "reused from the build cache (key " + build.cache_key.substr(0, 12);
     if (!build.built_at.empty()) text += ", built " + build.built_at + " in " + seconds;

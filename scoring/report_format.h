@@ -24,6 +24,10 @@ std::string peak_text(const ScoreReport& r);
 // date come from trainopt's own cache, but a loaded report is untrusted, so callers escape it.
 std::string build_text(const BuildInfo& build);
 
+// " (compiled N of M files, the others from the workspace's compile cache)" for an incremental
+// build whose compilations were counted; empty otherwise.
+std::string compile_counts_text(const BuildInfo& build);
+
 // A per-tensor row's layer: the number, or "-" for a tensor not stacked over layers.
 std::string layer_text(int layer);
 

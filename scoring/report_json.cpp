@@ -176,10 +176,16 @@ PhaseSeconds phases_from_json(const nlohmann::json& j) {
 }  // namespace
 
 nlohmann::json build_info_to_json(const BuildInfo& build) {
-    return {{"from_cache", build.from_cache},
-            {"cache_key", build.cache_key},
-            {"seconds", build.seconds},
-            {"built_at", build.built_at}};
+    nlohmann::json j = {{"from_cache", build.from_cache},
+                        {"cache_key", build.cache_key},
+                        {"seconds", build.seconds},
+                        {"built_at", build.built_at}};
+    if (build.incremental) {
+        j["incremental"] = true;
+        j["compiled_files"] = build.compiled_files;
+        j["files_from_compile_cache"] = build.files_from_compile_cache;
+    }
+    return j;
 }
 
 BuildInfo build_info_from_json(const nlohmann::json& j) {
@@ -188,6 +194,9 @@ BuildInfo build_info_from_json(const nlohmann::json& j) {
     build.cache_key = j.value("cache_key", std::string());
     build.seconds = j.value("seconds", 0.0);
     build.built_at = j.value("built_at", std::string());
+    build.incremental = j.value("incremental", false);
+    build.compiled_files = j.value("compiled_files", -1);
+    build.files_from_compile_cache = j.value("files_from_compile_cache", -1);
     return build;
 }
 

@@ -6,6 +6,9 @@ packages=(
   libopenblas-dev libtbb-dev libbenchmark-dev libgtest-dev libgmock-dev
   libspdlog-dev libfmt-dev libseccomp-dev libtomlplusplus-dev nlohmann-json3-dev libcli11-dev
   libsqlite3-dev
+  # check and verify compile a workspace's trainer incrementally through ccache (docs/security.md,
+  # "Incremental builds"); without it they build from scratch
+  ccache
   # trainopt profile's sampling (perf record -e cpu-clock); without it the profile prints the
   # per-kernel table alone
   linux-perf
