@@ -63,8 +63,7 @@ Result<CheckKind> generated_check(const TaskCalibration& result, int steps) {
     }
     if (result.local.separates_task_cheats(result.twins)) return CheckKind::local;
     return failure(std::to_string(steps) +
-                   " steps are too many for the trajectory check (more "
-                   "than " +
+                   " steps are too many for the trajectory check (more than " +
                    std::to_string(kGeneratedTrajectoryMaxSteps) +
                    ": chaotic), and the local check misses a cheat: " + result.verdict);
 }
