@@ -298,6 +298,7 @@ Result<CiReport> run_paired_ci(const CiOptions& options) {
     double timed_rounds_seconds = 0;  // rounds after the first, which has the baseline
     bool budget_spent = false;
     SequentialLook look;
+    report.setup_seconds = elapsed();
     for (int round = 0; round < options.test.max_rounds; round++) {
         const double mean_round = round > 1 ? timed_rounds_seconds / (round - 1) : 0;
         if (round > 0 && elapsed() + mean_round > options.budget_seconds) {
@@ -357,9 +358,10 @@ Result<CiReport> run_paired_ci(const CiOptions& options) {
             if (!report.invalid.empty()) break;
         }
         if (!report.invalid.empty()) break;  // nothing to compare: a version does not verify
-        if (round > 0)
-            timed_rounds_seconds +=
-                std::chrono::duration<double>(Clock::now() - round_started).count();
+        const double round_seconds =
+            std::chrono::duration<double>(Clock::now() - round_started).count();
+        report.round_seconds.push_back(round_seconds);
+        if (round > 0) timed_rounds_seconds += round_seconds;
         wall_rounds.push_back(wall);
         cpu_rounds.push_back(cpu);
         report.rounds = (int)wall_rounds.size();

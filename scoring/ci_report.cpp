@@ -52,6 +52,8 @@ nlohmann::json ci_report_to_json(const CiReport& r) {
                  {"max_rounds", r.test.max_rounds},
                  {"budget_seconds", r.budget_seconds}};
     j["elapsed_seconds"] = r.elapsed_seconds;
+    j["setup_seconds"] = r.setup_seconds;
+    j["round_seconds"] = r.round_seconds;
     j["rounds"] = r.rounds;
     j["complete"] = r.complete;
     j["verdict"] = r.invalid.empty() ? to_string(r.verdict) : "INVALID";

@@ -40,6 +40,8 @@ struct CiReport {
     SequentialOptions test;
     double budget_seconds = 0;
     double elapsed_seconds = 0;
+    double setup_seconds = 0;           // builds and task inputs, before the first round
+    std::vector<double> round_seconds;  // wall time of each round; the first has the baseline
     int rounds = 0;
     bool complete = false;  // false while running or when interrupted
     CiVerdict verdict = CiVerdict::undecided;

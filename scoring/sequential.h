@@ -28,7 +28,7 @@ struct SequentialOptions {
 };
 
 // The rounds after which the test looks: min_rounds, then about 1.35x the previous, up to
-// max_rounds (3, 4, 6, 8, 11, 15, 20, 27, 36, 48 by default), plus one more for a look forced by
+// max_rounds (3, 4, 5, 7, 9, 12, 16, 22, 30, 41, 48 by default), plus one more for a look forced by
 // the budget.
 std::vector<int> look_schedule(const SequentialOptions& options);
 int planned_looks(const SequentialOptions& options);

@@ -307,6 +307,9 @@ TEST(EndToEnd, PairedCiComparesTwoVersionsDirectly) {
     EXPECT_GE(report["rounds"].get<int>(), 3);
     EXPECT_EQ(report["tasks"][0]["previous_seconds"].size(),
               report["tasks"][0]["current_seconds"].size());
+    // every round's wall time, for scripts/ci-replay.sh
+    EXPECT_EQ(report["round_seconds"].size(), report["rounds"].get<size_t>());
+    EXPECT_GT(report["setup_seconds"].get<double>(), 0);
 
     const std::string slow = slowed_baseline_overlay(dir.path + "/slow", 1.0);
     ASSERT_FALSE(slow.empty()) << "the trainer's step loop moved; update the injection";
