@@ -129,7 +129,9 @@ int main(int argc, char** argv) {
     app.add_option("--max-slowdown", test.max_slowdown, "trainopt ci --max-slowdown");
     app.add_option("--alpha", test.alpha, "trainopt ci --alpha");
     app.add_option("--max-rounds", test.max_rounds, "trainopt ci --max-rounds");
-    app.add_option("--slowdowns", slowdowns, "injected slowdowns")->delimiter(',');
+    app.add_option("--slowdowns", slowdowns, "injected slowdowns, comma-separated")
+        ->delimiter(',')
+        ->allow_extra_args(false);
     app.add_option("--seed", seed, "the replay's random seed");
     app.add_option("reports", paths, "JSON reports of trainopt ci VERSION --previous VERSION")
         ->required();
