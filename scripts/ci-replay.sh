@@ -10,8 +10,8 @@
 # (--max-slowdown 0.001, so the test rarely stops early) for up to 48 rounds (--budget 900): a
 # long series of measured pairs of identical code. build/tests/ci_replay_study (built by
 # scripts/build.sh) then replays trainopt ci's own test on those rounds, each replay from a
-# random round, with the slowdowns injected into the current version's times (REPLAY_OPTIONS, default: trainopt ci's --budget 300
-# and --max-slowdown 0.05). Traces already in $OUT (default /tmp/ci-replay) are kept and used;
+# random round, with the slowdowns injected into the current version's times (REPLAY_OPTIONS,
+# default: trainopt ci's --budget 300 and --max-slowdown 0.05). Traces already in $OUT (default /tmp/ci-replay) are kept and used;
 # TRACES=0 replays them only. scripts/ci-power.sh measures the same thing end to end, at about a
 # run per 2-5 minutes.
 set -euo pipefail
