@@ -57,7 +57,8 @@ bool read_run(const std::string& path, MeasuredRun& run) {
         MeasuredRound round;
         round.seconds = round_seconds[r];
         for (const nlohmann::json& task : j["tasks"]) {
-            const std::vector<double> previous = task["previous_seconds"].get<std::vector<double>>();
+            const std::vector<double> previous =
+                task["previous_seconds"].get<std::vector<double>>();
             const std::vector<double> current = task["current_seconds"].get<std::vector<double>>();
             if (r >= previous.size() || r >= current.size()) {
                 fprintf(stderr, "%s: round %zu misses a task's times\n", path.c_str(), r + 1);
