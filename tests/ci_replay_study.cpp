@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "scoring/sequential.h"
+#include "scoring/stats.h"
 
 using namespace trainopt;
 
@@ -109,12 +110,6 @@ ReplayedRun replay(const MeasuredRun& run, size_t first, double slowdown,
     return {look.verdict, (int)log_ratios.size(), elapsed};
 }
 
-double percentile(std::vector<double> values, double p) {
-    if (values.empty()) return NAN;
-    std::sort(values.begin(), values.end());
-    return values[std::min(values.size() - 1, (size_t)std::floor(p * (double)values.size()))];
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -139,25 +134,17 @@ int main(int argc, char** argv) {
     CLI11_PARSE(app, argc, argv);
 
     std::vector<MeasuredRun> measured;
-    size_t rounds = 0;
-    std::vector<double> round_means;
+    std::vector<std::vector<double>> all_rounds;  // every measured round's log-ratios, pooled
     for (const std::string& path : paths) {
         MeasuredRun run;
         if (!read_run(path, run)) return 1;
-        rounds += run.rounds.size();
-        for (const MeasuredRound& r : run.rounds) {
-            double sum = 0;
-            for (double v : r.log_ratios) sum += v;
-            round_means.push_back(sum / (double)r.log_ratios.size());
-        }
+        for (const MeasuredRound& r : run.rounds) all_rounds.push_back(r.log_ratios);
         measured.push_back(run);
     }
-    double mean = 0, square = 0;
-    for (double v : round_means) mean += v / (double)round_means.size();
-    for (double v : round_means) square += (v - mean) * (v - mean);
-    const double spread = std::sqrt(square / (double)(round_means.size() - 1));
+    // the suite's mean log-ratio per round and its spread, as the test computes them
+    const PairedEstimate pooled = look_at_rounds(all_rounds, test).suite;
     printf("%zu measured runs, %zu rounds; suite log-ratio per round: mean %+.4f, sd %.4f\n",
-           measured.size(), rounds, mean, spread);
+           measured.size(), all_rounds.size(), pooled.mean, pooled.spread);
     printf("allowance %.1f%%, alpha %.3f, budget %.0f s, up to %d rounds, %d replays each\n\n",
            test.max_slowdown * 100, test.alpha, budget_seconds, test.max_rounds, runs);
     printf(
@@ -178,8 +165,8 @@ int main(int argc, char** argv) {
         printf("| %.0f%% | %.1f%% | %.1f%% | %.1f%% | %.0f | %.0f | %.0f |\n", slowdown * 100,
                100.0 * verdicts[(int)CiVerdict::regression] / runs,
                100.0 * verdicts[(int)CiVerdict::no_regression] / runs,
-               100.0 * verdicts[(int)CiVerdict::undecided] / runs, percentile(round_counts, 0.5),
-               percentile(seconds, 0.5), percentile(seconds, 0.9));
+               100.0 * verdicts[(int)CiVerdict::undecided] / runs, median(round_counts),
+               median(seconds), percentile(seconds, 90));
     }
     return 0;
 }
