@@ -168,8 +168,7 @@ Result<ReplayCheck> replay_and_check_windows(const HarnessContext& ctx,
             // a segment after a window must continue from the state it was given, not from one
             // it recomputed itself: its first loss is checked against the reference's from that
             // state, so a window's checked step cannot be dropped again in the next segment
-            const float from_given =
-                run_reference_steps(task, data.train, seed, state, 1).losses.front();
+            const float from_given = reference_loss(task, data.train, seed, state);
             const double diff = std::fabs((double)outputs->losses.front() - from_given);
             if (!(diff <= task.tolerances.step_loss_abs)) {
                 check.reasons.push_back(

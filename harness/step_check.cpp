@@ -148,23 +148,40 @@ TrainingState initial_state(const GPTConfig& config, uint64_t seed) {
     return state;
 }
 
+namespace {
+
+// The reference kernels' model holding `start`'s weights, and the batch sampler at its step.
+struct ReferenceModel {
+    GPT model;
+    std::vector<int> inputs, targets;
+    BatchSampler sampler;
+
+    ReferenceModel(const TaskSpec& task, const std::vector<int>& train_tokens, uint64_t seed,
+                   const TrainingState& start)
+        : inputs(task.train.batch * task.model.context),
+          targets(task.train.batch * task.model.context),
+          sampler(train_tokens, seed, task.train.batch, task.model.context) {
+        gpt_create(model, gpt_config_of(task), task.train.batch, task.model.context,
+                   reference_kernels());
+        model.params_memory = start.params;
+        sampler.skip(start.step);
+    }
+};
+
+}  // namespace
+
 ReferenceSteps run_reference_steps(const TaskSpec& task, const std::vector<int>& train_tokens,
                                    uint64_t seed, const TrainingState& start, int steps) {
-    const int B = task.train.batch, T = task.model.context;
-    GPT model;
-    gpt_create(model, gpt_config_of(task), B, T, reference_kernels());
-    model.params_memory = start.params;
+    ReferenceModel r(task, train_tokens, seed, start);
+    GPT& model = r.model;
     model.m_memory = start.m;
     model.v_memory = start.v;
-    std::vector<int> inputs(B * T), targets(B * T);
-    BatchSampler sampler(train_tokens, seed, B, T);
-    sampler.skip(start.step);
     ReferenceSteps out;
     for (int step = start.step; step < start.step + steps; step++) {
-        sampler.next(inputs.data(), targets.data());
-        gpt_forward(model, inputs.data(), targets.data());
+        r.sampler.next(r.inputs.data(), r.targets.data());
+        gpt_forward(model, r.inputs.data(), r.targets.data());
         gpt_zero_grad(model);
-        gpt_backward(model, inputs.data(), targets.data());
+        gpt_backward(model, r.inputs.data(), r.targets.data());
         gpt_update(model, task.train.lr, task.train.beta1, task.train.beta2, task.train.eps,
                    task.train.weight_decay, step + 1);
         out.losses.push_back(model.mean_loss);
@@ -174,6 +191,14 @@ ReferenceSteps run_reference_steps(const TaskSpec& task, const std::vector<int>&
     out.end.m = std::move(model.m_memory);
     out.end.v = std::move(model.v_memory);
     return out;
+}
+
+float reference_loss(const TaskSpec& task, const std::vector<int>& train_tokens, uint64_t seed,
+                     const TrainingState& state) {
+    ReferenceModel r(task, train_tokens, seed, state);
+    r.sampler.next(r.inputs.data(), r.targets.data());
+    gpt_forward(r.model, r.inputs.data(), r.targets.data());
+    return r.model.mean_loss;
 }
 
 double WindowDeviation::state_rel() const {

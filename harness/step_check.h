@@ -96,6 +96,11 @@ struct ReferenceSteps {
 ReferenceSteps run_reference_steps(const TaskSpec& task, const std::vector<int>& train_tokens,
                                    uint64_t seed, const TrainingState& start, int steps);
 
+// The reference kernels' loss at `state`'s step on the batch the seed gives it: the first loss
+// of run_reference_steps from `state`, by a forward pass alone.
+float reference_loss(const TaskSpec& task, const std::vector<int>& train_tokens, uint64_t seed,
+                     const TrainingState& state);
+
 // How far a submission's window is from the reference's recomputation of it.
 struct WindowDeviation {
     StepWindow window;
