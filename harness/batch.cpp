@@ -62,6 +62,8 @@ struct BatchSession {
     Seeds seeds;
     std::vector<TaskData> data;                        // per task, generated once
     std::vector<std::vector<BaselineRun>> references;  // [task][rep]: the first calibration's
+    Calibration first;                                 // its times
+    int retimings = 0;                                 // re-timings since the first calibration
 };
 
 // One submission between its build and its final report.
@@ -138,8 +140,8 @@ Result<BatchRecord> open_batch(HistoryDb& db, const BatchOptions& o, const std::
         Result<int64_t> id = create_batch(db, batch);
         if (!id) return failure(id.error());
         batch.id = *id;
-        spdlog::info("batch: {} submissions, suite {}, {} reps, re-timing the baseline every {}",
-                     batch.entries.size(), batch.suite, batch.reps, batch.retime_every);
+        spdlog::info("batch: {} submissions, suite {}, {} reps", batch.entries.size(), batch.suite,
+                     batch.reps);
         return batch;
     }
     BatchRecord& batch = **found;
@@ -159,31 +161,62 @@ namespace {
 
 // ---- calibrations ----
 
-// Times the baseline on every task and seed; with `references`, keeps each run's outputs as
-// the reference every submission's run of that seed is verified against.
-Result<Calibration> calibrate_baseline(BatchSession& s, bool keep_references) {
+// One timed run of the pristine baseline on task t with repetition r's seed.
+Result<BaselineRun> time_baseline(BatchSession& s, size_t t, size_t r, BaselineTiming& timing) {
+    const TaskSpec& task = s.scored.suite.tasks[t];
+    const double started = unix_now();
+    Result<BaselineRun> base = run_baseline(s.ctx, s.baseline, task, s.data[t], s.seeds[t][r]);
+    if (interrupted()) return failure("interrupted while timing the baseline");
+    if (!base) return failure("task " + task.name + ": " + base.error());
+    timing = {started + base->seconds / 2, base->seconds};
+    spdlog::info("baseline [{} rep {}/{}]: {:.2f} s", task.name, r + 1, s.seeds[t].size(),
+                 base->seconds);
+    return base;
+}
+
+// The first calibration: the baseline on every task and seed, each run's outputs kept as the
+// reference every submission's run of that seed is verified against, its times as the
+// baseline times every report starts from.
+Status calibrate_baseline(BatchSession& s) {
     const std::vector<TaskSpec>& tasks = s.scored.suite.tasks;
-    Calibration calibration(tasks.size());
-    if (keep_references) s.references.assign(tasks.size(), {});
+    s.first.assign(tasks.size(), {});
+    s.references.assign(tasks.size(), {});
     std::vector<CalibrationSample> samples;
     for (size_t t = 0; t < tasks.size(); t++) {
         for (size_t r = 0; r < s.seeds[t].size(); r++) {
-            const double started = unix_now();
-            Result<BaselineRun> base =
-                run_baseline(s.ctx, s.baseline, tasks[t], s.data[t], s.seeds[t][r]);
-            if (interrupted()) return failure("interrupted during a calibration");
-            if (!base) return failure("task " + tasks[t].name + ": " + base.error());
-            const BaselineTiming timing{started + base->seconds / 2, base->seconds};
-            calibration[t].push_back(timing);
+            BaselineTiming timing;
+            Result<BaselineRun> base = time_baseline(s, t, r, timing);
+            if (!base) return failure(base.error());
+            s.first[t].push_back(timing);
             samples.push_back({tasks[t].name, (int)r, timing.at_unix, timing.seconds});
-            spdlog::info("calibration [{} rep {}/{}]: baseline {:.2f} s", tasks[t].name, r + 1,
-                         s.seeds[t].size(), base->seconds);
-            if (keep_references) s.references[t].push_back(std::move(*base));
+            s.references[t].push_back(std::move(*base));
         }
     }
     Result<int> ordinal = record_calibration(s.db, s.batch.id, samples);
     if (!ordinal) return failure(ordinal.error());
-    return calibration;
+    return {};
+}
+
+// A re-timing: the baseline once per task, on the next seed in turn, to follow the machine's
+// drift since the first calibration (docs/batch.md, "Why the ratios stay fair").
+Result<DriftPoint> retime_baseline(BatchSession& s) {
+    const std::vector<TaskSpec>& tasks = s.scored.suite.tasks;
+    Retiming retiming;
+    retiming.rep = (size_t)s.retimings % (size_t)s.batch.reps;
+    std::vector<CalibrationSample> samples;
+    for (size_t t = 0; t < tasks.size(); t++) {
+        BaselineTiming timing;
+        Result<BaselineRun> base = time_baseline(s, t, retiming.rep, timing);
+        if (!base) return failure(base.error());
+        retiming.runs.push_back(timing);
+        samples.push_back({tasks[t].name, (int)retiming.rep, timing.at_unix, timing.seconds});
+    }
+    Result<int> ordinal = record_calibration(s.db, s.batch.id, samples);
+    if (!ordinal) return failure(ordinal.error());
+    s.retimings++;
+    const DriftPoint point = drift_point(s.first, retiming);
+    if (!std::isfinite(point.factor)) return failure("the baseline's re-timing has no usable time");
+    return point;
 }
 
 // ---- a submission ----
@@ -227,21 +260,21 @@ Result<SubmissionRun> prepare(BatchSession& s, const BatchEntry& entry) {
 
 // The kill time of a submission's runs on task t: kill_factor times the task's slowest
 // baseline run in the first calibration, within [kMinKillSeconds, --timeout].
-double kill_seconds(const BatchSession& s, const Calibration& first, size_t t) {
+double kill_seconds(const BatchSession& s, size_t t) {
     double slowest = 0;
-    for (const BaselineTiming& b : first[t]) slowest = std::max(slowest, b.seconds);
+    for (const BaselineTiming& b : s.first[t]) slowest = std::max(slowest, b.seconds);
     return std::min(s.options.score.timeout_seconds,
                     std::max(kMinKillSeconds, s.options.kill_factor * slowest));
 }
 
 // Runs the submission on every task and seed against the references (the first invalid
 // repetition ends a task, as in a score). Fails only on an interrupt.
-Status run_submission_tasks(BatchSession& s, const Calibration& first, SubmissionRun& run) {
+Status run_submission_tasks(BatchSession& s, SubmissionRun& run) {
     const std::vector<TaskSpec>& tasks = s.scored.suite.tasks;
     const std::string name = terminal_safe_line(run.entry.submission);
     for (size_t t = 0; t < tasks.size(); t++) {
         HarnessContext ctx = s.ctx;
-        ctx.timeout_seconds = kill_seconds(s, first, t);
+        ctx.timeout_seconds = kill_seconds(s, t);
         TaskEvaluation eval;
         eval.task = tasks[t];
         run.at.emplace_back();
@@ -265,34 +298,33 @@ Status run_submission_tasks(BatchSession& s, const Calibration& first, Submissio
     return {};
 }
 
-// Each repetition's baseline time: interpolated between the calibrations around the run, or
-// the one calibration when there is no later one.
-void set_baseline_times(SubmissionRun& run, const Calibration& before, const Calibration* after) {
+// Each repetition's baseline time: the first calibration's time of its task and seed, scaled
+// by the drift interpolated between the points around the run (none after: `before`'s).
+void set_baseline_times(SubmissionRun& run, const Calibration& first, const DriftPoint& before,
+                        const DriftPoint* after) {
     for (size_t t = 0; t < run.evals.size(); t++) {
         for (size_t r = 0; r < run.evals[t].reps.size(); r++) {
-            const BaselineTiming& b = before[t][r];
-            run.evals[t].reps[r].baseline_seconds =
-                after ? interpolated_baseline_seconds(b, (*after)[t][r], run.at[t][r]) : b.seconds;
+            const double factor =
+                after ? interpolated_factor(before, *after, run.at[t][r]) : before.factor;
+            run.evals[t].reps[r].baseline_seconds = first[t][r].seconds * factor;
         }
     }
 }
 
-std::string drift_note(const Calibration* before, const Calibration* after) {
-    if (before == nullptr) return "";
+std::string drift_note(const DriftPoint& before, const DriftPoint* after) {
     if (after == nullptr)
-        return "scored in a batch: the baseline times are those of the batch's calibration "
-               "(docs/batch.md)";
-    const double drift = calibration_drift(*before, *after);
-    return "scored in a batch: each baseline time is interpolated between the calibrations "
-           "before and after this submission, which differ by " +
-           (std::isfinite(drift) ? format_fixed(100 * drift, 1) + "%" : std::string("?")) +
-           " (docs/batch.md)";
+        return "scored in a batch: the baseline times are those of the batch's first "
+               "calibration (docs/batch.md)";
+    return "scored in a batch: each baseline time is the batch's first calibration of its task "
+           "and seed, scaled by the drift interpolated between the timings before (" +
+           fmt::format("{:+.1f}%", 100 * (before.factor - 1)) + ") and after (" +
+           fmt::format("{:+.1f}%", 100 * (after->factor - 1)) + ") this submission (docs/batch.md)";
 }
 
 // The submission's final report: written, recorded in the history and marked scored in the
 // batch, in one transaction.
-Status finish_submission(BatchSession& s, SubmissionRun& run, const Calibration* before,
-                         const Calibration* after) {
+Status finish_submission(BatchSession& s, SubmissionRun& run, const DriftPoint& before,
+                         const DriftPoint* after) {
     const ScoreOptions so = report_options(s, run.entry);
     ScoreReport report = start_report(so, s.trusted, s.scored, s.ctx);
     report.submission_kind = run.prepared.kind;
@@ -302,7 +334,7 @@ Status finish_submission(BatchSession& s, SubmissionRun& run, const Calibration*
     if (!run.prepared.rejected.empty()) {
         for (const std::string& reason : run.prepared.rejected) report.rejected.push_back(reason);
     } else {
-        set_baseline_times(run, *before, after);
+        set_baseline_times(run, s.first, before, after);
         report.warnings.push_back(drift_note(before, after));
         report.fma_ceiling = s.peaks.fma_ceiling;
         report.peak_gflops = s.peaks.sgemm_gflops;
@@ -358,37 +390,53 @@ Status prepare_task_data(BatchSession& s) {
     return {};
 }
 
-// Scores the batch's pending submissions in blocks of retime_every between calibrations.
+// Whether a block of `count` submissions whose runs took `run_seconds` is complete.
+bool block_complete(const BatchOptions& o, size_t count, double run_seconds) {
+    return (o.retime_every > 0 && count >= (size_t)o.retime_every) ||
+           (o.retime_minutes > 0 && run_seconds >= 60 * o.retime_minutes);
+}
+
+// Scores the batch's pending submissions in blocks, each closed by a re-timing of the baseline
+// (none when both limits are 0: each report is finished after its runs).
 Status score_pending(BatchSession& s, std::vector<SubmissionRun>& runs, BatchOutcome& outcome) {
     if (Status prepared = prepare_task_data(s); !prepared) return prepared;
     s.peaks = measure_machine(s.ctx.threads, true);
-    Result<Calibration> first = calibrate_baseline(s, true);
-    if (!first) return failure(first.error());
-    Calibration before = *first;
-    const size_t block = s.options.retime_every > 0 ? (size_t)s.options.retime_every : runs.size();
-    for (size_t start = 0; start < runs.size(); start += block) {
-        const size_t end = std::min(runs.size(), start + block);
-        for (size_t i = start; i < end; i++) {
-            if (Status ran = run_submission_tasks(s, *first, runs[i]); !ran) return ran;
-            if (s.options.retime_every == 0) {
-                if (Status done = finish_submission(s, runs[i], &before, nullptr); !done)
+    if (Status calibrated = calibrate_baseline(s); !calibrated) return calibrated;
+    const bool retime = s.options.retime_every > 0 || s.options.retime_minutes > 0;
+    DriftPoint before = first_drift_point(s.first);
+    size_t start = 0;
+    while (start < runs.size()) {
+        size_t end = start;
+        double run_seconds = 0;
+        while (end < runs.size()) {
+            const double started = unix_now();
+            if (Status ran = run_submission_tasks(s, runs[end]); !ran) return ran;
+            run_seconds += unix_now() - started;
+            end++;
+            if (!retime) {
+                if (Status done = finish_submission(s, runs[end - 1], before, nullptr); !done)
                     return done;
                 outcome.scored++;
+            } else if (block_complete(s.options, end - start, run_seconds)) {
+                break;
             }
         }
-        if (s.options.retime_every > 0) {
-            Result<Calibration> after = calibrate_baseline(s, false);
+        if (retime) {
+            Result<DriftPoint> after = retime_baseline(s);
             if (!after) return failure(after.error());
-            spdlog::info("batch: the baseline moved {:.1f}% since the last calibration",
-                         100 * calibration_drift(before, *after));
+            spdlog::info(
+                "batch: the baseline's time is {:+.1f}% against the first calibration "
+                "({:+.1f}% before this block)",
+                100 * (after->factor - 1), 100 * (before.factor - 1));
             for (size_t i = start; i < end; i++) {
-                if (Status done = finish_submission(s, runs[i], &before, &*after); !done)
+                if (Status done = finish_submission(s, runs[i], before, &*after); !done)
                     return done;
                 outcome.scored++;
             }
-            before = std::move(*after);
+            before = *after;
         }
         if (Status written = write_leaderboard(s, outcome); !written) return written;
+        start = end;
     }
     return {};
 }
@@ -399,6 +447,8 @@ Result<BatchOutcome> batch_unguarded(const BatchOptions& o) {
     if (o.submissions.empty()) return failure("batch: no submissions to score");
     if (o.score.reps < 1 || o.score.reps > 100) return failure("--reps must be between 1 and 100");
     if (o.retime_every < 0) return failure("--retime-every must be 0 or more");
+    if (!(o.retime_minutes >= 0) || !std::isfinite(o.retime_minutes))
+        return failure("--retime-minutes must be 0 or more");
     if (!(o.kill_factor >= 2)) return failure("--kill-factor must be at least 2");
     if (is_generated_suite_name(o.score.suite)) {
         if (Result<GeneratedSuiteName> name = parse_generated_suite_name(o.score.suite); !name)
@@ -430,7 +480,7 @@ Result<BatchOutcome> batch_unguarded(const BatchOptions& o) {
     WorkdirGuard guard{*workdir, o.score.keep_workdir};
     BatchSession s{
         o,  *trusted, {}, {}, {}, {}, std::move(*db), std::move(*batch), run_commit(o.commit),
-        {}, {},       {}};
+        {}, {},       {}, {}, 0};
     if (Status started = start_session(s, *workdir, *sandbox); !started)
         return failure(started.error());
 
@@ -450,7 +500,7 @@ Result<BatchOutcome> batch_unguarded(const BatchOptions& o) {
         for (const std::string& reason : run->prepared.rejected)
             spdlog::error("{}: rejected: {}", terminal_safe_line(entry.submission),
                           terminal_safe(reason));
-        if (Status done = finish_submission(s, *run, nullptr, nullptr); !done)
+        if (Status done = finish_submission(s, *run, DriftPoint{}, nullptr); !done)
             return failure(done.error());
         outcome.scored++;
     }

@@ -1,9 +1,10 @@
 // `trainopt batch`: many submissions scored against one set of baseline references
 // (docs/batch.md). Every submission is built once up front; the seeds are drawn when the batch
 // starts and kept in the harness's database; the baseline runs once per task and seed as the
-// reference every submission is verified against, and is timed again every `retime_every`
-// submissions, each submission's runs compared with the baseline time interpolated between the
-// calibrations around them (scoring/baseline_drift.h). Each submission gets a full report and a
+// reference every submission is verified against, and is timed again (once per task) after
+// every block of submissions, each submission's runs compared with its seed's first baseline
+// time scaled by the drift interpolated between the re-timings around them
+// (scoring/baseline_drift.h). Each submission gets a full report and a
 // row in the score history; an interrupted batch, run again with the same command, resumes
 // with the first submission whose report is not final.
 #pragma once
@@ -24,7 +25,11 @@ struct BatchOptions {
     std::vector<std::string> submissions;  // in the order they are scored
     std::string out_dir;                   // reports, leaderboard; the batch's key in the database
     std::string db;                        // the history database (default out_dir/batch.db)
-    int retime_every = 10;    // submissions between calibrations; 0: calibrate once at the start
+    // A block of submissions ends with a re-timing of the baseline once it has `retime_every`
+    // submissions (0: no limit by count) or its runs took `retime_minutes` (0: no limit by
+    // time), whichever comes first. Both 0: the baseline is timed only at the start.
+    int retime_every = 0;
+    double retime_minutes = 10;
     double kill_factor = 20;  // a submission run is killed after this many baseline times
     std::string commit;       // recorded with each run in the history (default: git describe)
 };

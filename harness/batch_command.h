@@ -1,6 +1,7 @@
 // `trainopt batch` on the command line (harness/batch.h, harness/slurm_batch.h):
 //   trainopt batch [SUBMISSION...] [--dir D] [--list F] --out OUT [--db DB] [--suite S]
-//                  [--reps R] [--retime-every K] [--kill-factor F] [--slurm [--slurm-option O]...]
+//                  [--reps R] [--retime-minutes M] [--retime-every K] [--kill-factor F]
+//                  [--slurm [--slurm-option O]...]
 #pragma once
 
 #include <string>

@@ -15,7 +15,7 @@
 //   trainopt compare A.json B.json [--max-slowdown P] [--md F] [--json F]
 //   trainopt history DB [--suite S] [--task T] [--submission X] [--md F] [--html F]
 //   trainopt history add DB REPORT.json [--commit REV]   (score and ci take --history DB too)
-//   trainopt batch [SUBMISSION...] [--dir D] [--list F] --out OUT [--retime-every K] [--slurm]
+//   trainopt batch [SUBMISSION...] [--dir D] [--list F] --out OUT [--retime-minutes M] [--slurm]
 //                                                    many submissions, one set of references
 //   trainopt leaderboard DB [--batch OUT] [--md F] [--html F] [--sort COLUMN]
 //   trainopt workspace init DIR                      an editable copy plus TASK.md
@@ -649,7 +649,12 @@ void add_batch_commands(CommandLine& cl) {
         ->capture_default_str();
     cl.batch_cmd
         ->add_option("--retime-every", b.options.retime_every,
-                     "time the baseline again after this many submissions (0: only at the start)")
+                     "time the baseline again after this many submissions (0: no limit by count)")
+        ->capture_default_str();
+    cl.batch_cmd
+        ->add_option("--retime-minutes", b.options.retime_minutes,
+                     "time the baseline again once the submissions' runs since the last timing "
+                     "took this long (0: no limit by time; both 0: only at the start)")
         ->capture_default_str();
     cl.batch_cmd
         ->add_option("--kill-factor", b.options.kill_factor,

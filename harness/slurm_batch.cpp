@@ -135,15 +135,26 @@ Status write_script(const std::string& path, const std::string& text) {
 std::vector<std::string> shard_arguments(const BatchOptions& o, const BatchRecord& batch,
                                          int position) {
     const ScoreOptions& so = o.score;
-    std::vector<std::string> args = {"batch",           batch.entries[(size_t)position].submission,
-                                     "--out",           shard_dir(batch.out_dir, position),
-                                     "--suite",         batch.suite,
-                                     "--reps",          std::to_string(batch.reps),
-                                     "--seed",          std::to_string(batch.seed),
-                                     "--retime-every",  "0",
-                                     "--kill-factor",   format_fixed(o.kill_factor, 2),
-                                     "--timeout",       format_fixed(so.timeout_seconds, 0),
-                                     "--max-memory-mb", std::to_string(so.max_memory_mb)};
+    std::vector<std::string> args = {"batch",
+                                     batch.entries[(size_t)position].submission,
+                                     "--out",
+                                     shard_dir(batch.out_dir, position),
+                                     "--suite",
+                                     batch.suite,
+                                     "--reps",
+                                     std::to_string(batch.reps),
+                                     "--seed",
+                                     std::to_string(batch.seed),
+                                     "--retime-every",
+                                     "0",
+                                     "--retime-minutes",
+                                     "0",
+                                     "--kill-factor",
+                                     format_fixed(o.kill_factor, 2),
+                                     "--timeout",
+                                     format_fixed(so.timeout_seconds, 0),
+                                     "--max-memory-mb",
+                                     std::to_string(so.max_memory_mb)};
     if (so.threads > 0) args.insert(args.end(), {"--threads", std::to_string(so.threads)});
     if (!so.generator_ranges.empty())
         args.insert(args.end(), {"--generator", fs::absolute(so.generator_ranges).string()});

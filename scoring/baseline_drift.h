@@ -1,29 +1,46 @@
-// The baseline time a batch's submission run is compared with (docs/batch.md, "Drift"): the
-// baseline of the same task and seed is timed at calibrations through the batch, and a
-// submission run between two calibrations gets the baseline time interpolated linearly, by the
-// harness's clock, between that seed's runs in the calibrations before and after it.
+// The baseline time a batch's submission run is compared with (docs/batch.md, "Re-timing").
+// The first calibration times the baseline once per task and seed. A re-timing later runs it
+// once per task, on one seed (each re-timing the next seed in turn), and measures how much
+// slower or faster the baseline has become since the first calibration: the median over the
+// tasks of each run's time over the same task and seed's first time. A submission's repetition
+// is compared with the first calibration's time of its task and seed, scaled by that factor
+// interpolated linearly, by the harness's clock, between the re-timings before and after it.
 #pragma once
 
-#include <string>
+#include <cstddef>
 #include <vector>
 
 namespace trainopt {
 
-// One calibration: per task (the suite's order) and repetition (seed), when the baseline ran
-// and its wall time.
+// One timed run of the baseline: when it ran (the middle of the run) and its wall time.
 struct BaselineTiming {
     double at_unix = 0;
     double seconds = 0;
 };
-using Calibration = std::vector<std::vector<BaselineTiming>>;  // [task][rep]
+using Calibration = std::vector<std::vector<BaselineTiming>>;  // [task][rep]: the first one
 
-// The baseline time at `at_unix` between `before` and `after` (each one timed run of the same
-// task and seed): linear in time, clamped to the two. Equal times give `before`'s seconds.
-double interpolated_baseline_seconds(const BaselineTiming& before, const BaselineTiming& after,
-                                     double at_unix);
+// A re-timing: one run per task (the suite's order), each of repetition `rep`'s seed.
+struct Retiming {
+    size_t rep = 0;
+    std::vector<BaselineTiming> runs;  // [task]
+};
 
-// How far the baseline moved between two calibrations: median over every (task, rep) of
-// after / before - 1 (0.03: 3% slower). NaN when they share no timing.
-double calibration_drift(const Calibration& before, const Calibration& after);
+// How fast the baseline was at one moment relative to the first calibration (1.03: 3% slower).
+struct DriftPoint {
+    double at_unix = 0;
+    double factor = 1;
+};
+
+// The first calibration's own point: factor 1 at the middle of its runs.
+DriftPoint first_drift_point(const Calibration& first);
+
+// The re-timing's point: at the middle of its runs, the median over tasks of
+// runs[t].seconds / first[t][rep].seconds. Tasks without both times (positive) are left out;
+// with none left the factor is NaN.
+DriftPoint drift_point(const Calibration& first, const Retiming& retiming);
+
+// The factor at `at_unix`: linear between two points, clamped to them; `before`'s factor when
+// they are at the same time.
+double interpolated_factor(const DriftPoint& before, const DriftPoint& after, double at_unix);
 
 }  // namespace trainopt

@@ -81,9 +81,14 @@ TEST(BatchEndToEnd, ScoresResumesAndRanksABatch) {
     const std::string db = out + "/batch.db";
     EXPECT_EQ(query_integer(db, "SELECT count(*) FROM runs"), 3);
     EXPECT_EQ(query_integer(db, "SELECT count(*) FROM batch_submissions WHERE run_id IS NULL"), 0);
-    // a calibration at the start and after each of the two submissions that ran
+    // a calibration of every seed at the start, a re-timing of one seed after each of the two
+    // submissions that ran (the first seed, then the second)
     EXPECT_EQ(query_integer(db, "SELECT count(DISTINCT ordinal) FROM batch_calibrations"), 3);
-    EXPECT_EQ(query_integer(db, "SELECT count(*) FROM batch_calibrations"), 3 * 2);
+    EXPECT_EQ(query_integer(db, "SELECT count(*) FROM batch_calibrations"), 2 + 1 + 1);
+    EXPECT_EQ(query_integer(db,
+                            "SELECT count(DISTINCT rep) FROM batch_calibrations "
+                            "WHERE ordinal > 0"),
+              2);
     EXPECT_EQ(query_integer(db, "SELECT count(*) FROM batches WHERE finished_at IS NOT NULL"), 1);
 
     const std::string board_md = read_text(out + "/leaderboard.md");

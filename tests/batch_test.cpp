@@ -22,17 +22,32 @@ using testing::read_text;
 using testing::TempDir;
 using testing::write_text;
 
-TEST(BatchDrift, InterpolatesLinearlyInTimeAndClamps) {
-    const BaselineTiming before{100, 10}, after{200, 12};
-    EXPECT_DOUBLE_EQ(interpolated_baseline_seconds(before, after, 100), 10);
-    EXPECT_DOUBLE_EQ(interpolated_baseline_seconds(before, after, 150), 11);
-    EXPECT_DOUBLE_EQ(interpolated_baseline_seconds(before, after, 200), 12);
-    EXPECT_DOUBLE_EQ(interpolated_baseline_seconds(before, after, 50), 10);  // clamped
-    EXPECT_DOUBLE_EQ(interpolated_baseline_seconds(before, after, 900), 12);
-    EXPECT_DOUBLE_EQ(interpolated_baseline_seconds(before, before, 150), 10);  // no span
-    const Calibration a = {{{0, 10}, {0, 20}}}, b = {{{1, 11}, {1, 22}}};
-    EXPECT_NEAR(calibration_drift(a, b), 0.10, 1e-12);
-    EXPECT_TRUE(std::isnan(calibration_drift(a, Calibration{})));
+TEST(BatchDrift, TheFactorIsTheMedianOverTasksOfTheSameSeedsTimes) {
+    // two tasks, two seeds; the re-timing runs seed 1 of each, 10% and 30% slower, then a third
+    // task 20% slower: the median of the tasks' ratios
+    const Calibration first = {
+        {{100, 10}, {110, 20}}, {{120, 40}, {130, 50}}, {{140, 5}, {150, 5}}};
+    const DriftPoint start = first_drift_point(first);
+    EXPECT_DOUBLE_EQ(start.at_unix, 125);
+    EXPECT_DOUBLE_EQ(start.factor, 1);
+    const Retiming retiming{1, {{300, 22}, {310, 65}, {320, 6}}};
+    const DriftPoint later = drift_point(first, retiming);
+    EXPECT_DOUBLE_EQ(later.at_unix, 310);
+    EXPECT_NEAR(later.factor, 1.2, 1e-12);
+    // a task without a time is left out; none left: NaN, never a factor made up
+    EXPECT_NEAR(drift_point(first, {1, {{300, 22}, {310, 0}}}).factor, 1.1, 1e-12);
+    EXPECT_TRUE(std::isnan(drift_point(first, {5, {{300, 22}}}).factor));
+    EXPECT_TRUE(std::isnan(drift_point(first, {0, {}}).factor));
+}
+
+TEST(BatchDrift, InterpolatesTheFactorLinearlyInTimeAndClamps) {
+    const DriftPoint before{100, 1.0}, after{200, 1.2};
+    EXPECT_DOUBLE_EQ(interpolated_factor(before, after, 100), 1.0);
+    EXPECT_DOUBLE_EQ(interpolated_factor(before, after, 150), 1.1);
+    EXPECT_DOUBLE_EQ(interpolated_factor(before, after, 200), 1.2);
+    EXPECT_DOUBLE_EQ(interpolated_factor(before, after, 50), 1.0);  // clamped
+    EXPECT_DOUBLE_EQ(interpolated_factor(before, after, 900), 1.2);
+    EXPECT_DOUBLE_EQ(interpolated_factor(before, before, 150), 1.0);  // no span
 }
 
 // A finished report of tasks "x" and "y" with the given speedup (VALID unless `invalid`).
@@ -267,7 +282,7 @@ TEST(BatchSlurm, WritesAnExclusiveArrayAndAMergeJob) {
     EXPECT_NE(array.find("#SBATCH --exclusive\n"), std::string::npos);
     EXPECT_NE(array.find("#SBATCH --partition=cpu\n"), std::string::npos);
     EXPECT_NE(array.find("'/subs/it'\\''s'"), std::string::npos);
-    EXPECT_NE(array.find("--seed 77 --retime-every 0"), std::string::npos);
+    EXPECT_NE(array.find("--seed 77 --retime-every 0 --retime-minutes 0"), std::string::npos);
     EXPECT_NE(array.find("/out/shards/1 "), std::string::npos);
     const std::string merge = read_text(plan->merge_script);
     EXPECT_NE(merge.find("batch --merge-shards --out " + dir.path + "/out"), std::string::npos);
