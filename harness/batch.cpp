@@ -214,8 +214,12 @@ Result<DriftPoint> retime_baseline(BatchSession& s) {
     Result<int> ordinal = record_calibration(s.db, s.batch.id, samples);
     if (!ordinal) return failure(ordinal.error());
     s.retimings++;
-    const DriftPoint point = drift_point(s.first, retiming);
-    if (!std::isfinite(point.factor)) return failure("the baseline's re-timing has no usable time");
+    DriftPoint point = drift_point(s.first, retiming);
+    for (size_t t = 0; t < tasks.size(); t++) {
+        if (!std::isfinite(point.factors[t]))
+            return failure("task " + tasks[t].name +
+                           ": the baseline's re-timing has no usable time");
+    }
     return point;
 }
 
@@ -299,13 +303,13 @@ Status run_submission_tasks(BatchSession& s, SubmissionRun& run) {
 }
 
 // Each repetition's baseline time: the first calibration's time of its task and seed, scaled
-// by the drift interpolated between the points around the run (none after: `before`'s).
+// by the task's drift interpolated between the points around the run (none after: `before`'s).
 void set_baseline_times(SubmissionRun& run, const Calibration& first, const DriftPoint& before,
                         const DriftPoint* after) {
     for (size_t t = 0; t < run.evals.size(); t++) {
         for (size_t r = 0; r < run.evals[t].reps.size(); r++) {
             const double factor =
-                after ? interpolated_factor(before, *after, run.at[t][r]) : before.factor;
+                after ? interpolated_factor(before, *after, t, run.at[t][r]) : before.factors[t];
             run.evals[t].reps[r].baseline_seconds = first[t][r].seconds * factor;
         }
     }
@@ -316,9 +320,11 @@ std::string drift_note(const DriftPoint& before, const DriftPoint* after) {
         return "scored in a batch: the baseline times are those of the batch's first "
                "calibration (docs/batch.md)";
     return "scored in a batch: each baseline time is the batch's first calibration of its task "
-           "and seed, scaled by the drift interpolated between the timings before (" +
-           fmt::format("{:+.1f}%", 100 * (before.factor - 1)) + ") and after (" +
-           fmt::format("{:+.1f}%", 100 * (after->factor - 1)) + ") this submission (docs/batch.md)";
+           "and seed, scaled by the task's drift interpolated between the timings before and after "
+           "this submission (median over tasks " +
+           fmt::format("{:+.1f}% and {:+.1f}%", 100 * (median_factor(before) - 1),
+                       100 * (median_factor(*after) - 1)) +
+           "; docs/batch.md)";
 }
 
 // The submission's final report: written, recorded in the history and marked scored in the
@@ -424,10 +430,11 @@ Status score_pending(BatchSession& s, std::vector<SubmissionRun>& runs, BatchOut
         if (retime) {
             Result<DriftPoint> after = retime_baseline(s);
             if (!after) return failure(after.error());
-            spdlog::info(
-                "batch: the baseline's time is {:+.1f}% against the first calibration "
-                "({:+.1f}% before this block)",
-                100 * (after->factor - 1), 100 * (before.factor - 1));
+            std::string drifts;
+            for (size_t t = 0; t < after->factors.size(); t++)
+                drifts += fmt::format("{}{} {:+.1f}%", t ? ", " : "", s.scored.suite.tasks[t].name,
+                                      100 * (after->factors[t] - 1));
+            spdlog::info("batch: the baseline against the first calibration: {}", drifts);
             for (size_t i = start; i < end; i++) {
                 if (Status done = finish_submission(s, runs[i], before, &*after); !done)
                     return done;

@@ -47,8 +47,7 @@ total=$(wc -l < "$list")
 
 now() { date +%s.%N; }
 "$trainopt" batch --list "$list" --out "$out/warm-up" --suite test --reps 1 --retime-every 0 \
-  --retime-minutes 0
-  > "$out/warm-up.log" 2>&1
+  --retime-minutes 0 > "$out/warm-up.log" 2>&1
 if [ "${WARM_UP_ONLY:-0}" = 1 ]; then
   echo "{\"phase\": \"warm-up\", \"submissions\": $total}"
   exit 0

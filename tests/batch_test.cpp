@@ -22,32 +22,34 @@ using testing::read_text;
 using testing::TempDir;
 using testing::write_text;
 
-TEST(BatchDrift, TheFactorIsTheMedianOverTasksOfTheSameSeedsTimes) {
-    // two tasks, two seeds; the re-timing runs seed 1 of each, 10% and 30% slower, then a third
-    // task 20% slower: the median of the tasks' ratios
-    const Calibration first = {
-        {{100, 10}, {110, 20}}, {{120, 40}, {130, 50}}, {{140, 5}, {150, 5}}};
+TEST(BatchDrift, EachTasksFactorIsItsRunOverTheMedianOfItsFirstRuns) {
+    const Calibration first = {{{100, 10}, {110, 20}, {120, 12}}, {{130, 40}, {140, 50}, {150, 0}}};
     const DriftPoint start = first_drift_point(first);
     EXPECT_DOUBLE_EQ(start.at_unix, 125);
-    EXPECT_DOUBLE_EQ(start.factor, 1);
-    const Retiming retiming{1, {{300, 22}, {310, 65}, {320, 6}}};
-    const DriftPoint later = drift_point(first, retiming);
+    EXPECT_EQ(start.factors, (std::vector<double>{1, 1}));
+    const DriftPoint later = drift_point(first, {1, {{300, 13.2}, {320, 22.5}}});
     EXPECT_DOUBLE_EQ(later.at_unix, 310);
-    EXPECT_NEAR(later.factor, 1.2, 1e-12);
-    // a task without a time is left out; none left: NaN, never a factor made up
-    EXPECT_NEAR(drift_point(first, {1, {{300, 22}, {310, 0}}}).factor, 1.1, 1e-12);
-    EXPECT_TRUE(std::isnan(drift_point(first, {5, {{300, 22}}}).factor));
-    EXPECT_TRUE(std::isnan(drift_point(first, {0, {}}).factor));
+    ASSERT_EQ(later.factors.size(), 2u);
+    EXPECT_NEAR(later.factors[0], 1.1, 1e-12);        // over the median, 12
+    EXPECT_NEAR(later.factors[1], 22.5 / 40, 1e-12);  // the median of 40, 50 and 0
+    EXPECT_NEAR(median_factor(later), (1.1 + 22.5 / 40) / 2, 1e-12);
+    // a task without a time: NaN, never a factor made up
+    const DriftPoint missing = drift_point(first, {0, {{300, 12}}});
+    EXPECT_DOUBLE_EQ(missing.factors[0], 1);
+    EXPECT_TRUE(std::isnan(missing.factors[1]));
+    EXPECT_TRUE(std::isnan(drift_point(first, {0, {{300, 0}, {310, 0}}}).factors[0]));
+    EXPECT_TRUE(std::isnan(median_factor(drift_point(first, {0, {}}))));
 }
 
-TEST(BatchDrift, InterpolatesTheFactorLinearlyInTimeAndClamps) {
-    const DriftPoint before{100, 1.0}, after{200, 1.2};
-    EXPECT_DOUBLE_EQ(interpolated_factor(before, after, 100), 1.0);
-    EXPECT_DOUBLE_EQ(interpolated_factor(before, after, 150), 1.1);
-    EXPECT_DOUBLE_EQ(interpolated_factor(before, after, 200), 1.2);
-    EXPECT_DOUBLE_EQ(interpolated_factor(before, after, 50), 1.0);  // clamped
-    EXPECT_DOUBLE_EQ(interpolated_factor(before, after, 900), 1.2);
-    EXPECT_DOUBLE_EQ(interpolated_factor(before, before, 150), 1.0);  // no span
+TEST(BatchDrift, InterpolatesEachTasksFactorLinearlyInTimeAndClamps) {
+    const DriftPoint before{100, {1.0, 1.0}}, after{200, {1.2, 0.9}};
+    EXPECT_DOUBLE_EQ(interpolated_factor(before, after, 0, 100), 1.0);
+    EXPECT_DOUBLE_EQ(interpolated_factor(before, after, 0, 150), 1.1);
+    EXPECT_DOUBLE_EQ(interpolated_factor(before, after, 1, 150), 0.95);
+    EXPECT_DOUBLE_EQ(interpolated_factor(before, after, 0, 200), 1.2);
+    EXPECT_DOUBLE_EQ(interpolated_factor(before, after, 0, 50), 1.0);  // clamped
+    EXPECT_DOUBLE_EQ(interpolated_factor(before, after, 1, 900), 0.9);
+    EXPECT_DOUBLE_EQ(interpolated_factor(before, before, 0, 150), 1.0);  // no span
 }
 
 // A finished report of tasks "x" and "y" with the given speedup (VALID unless `invalid`).
