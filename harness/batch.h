@@ -70,6 +70,10 @@ std::string batch_db_path(const BatchOptions& options, const std::string& key);
 // repetitions; refused otherwise), else created with a fresh seed (options.score.seed in tests).
 Result<BatchRecord> open_batch(HistoryDb& db, const BatchOptions& options, const std::string& key);
 
+// Whether a block of `submissions` whose runs took `run_seconds` ends here with a re-timing:
+// it holds retime_every of them, or its runs took retime_minutes (each limit off at 0).
+bool batch_block_complete(const BatchOptions& options, size_t submissions, double run_seconds);
+
 // KEY/leaderboard.md and .html from the database (their paths go into outcome).
 Status write_batch_leaderboard(HistoryDb& db, const std::string& key, BatchOutcome& outcome);
 

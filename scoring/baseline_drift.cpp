@@ -9,7 +9,6 @@ namespace trainopt {
 
 namespace {
 
-// The mean of the runs' mid-run times.
 double middle_of(const std::vector<BaselineTiming>& runs) {
     double sum = 0;
     for (const BaselineTiming& b : runs) sum += b.at_unix;
@@ -22,34 +21,30 @@ DriftPoint first_drift_point(const Calibration& first) {
     std::vector<BaselineTiming> all;
     for (const std::vector<BaselineTiming>& task : first)
         all.insert(all.end(), task.begin(), task.end());
-    return {middle_of(all), std::vector<double>(first.size(), 1.0)};
+    return {middle_of(all), 1.0};
 }
 
-DriftPoint drift_point(const Calibration& first, const Retiming& retiming) {
-    DriftPoint point{middle_of(retiming.runs), {}};
-    for (size_t t = 0; t < first.size(); t++) {
+DriftPoint drift_point(const Calibration& first, const std::vector<BaselineTiming>& runs) {
+    std::vector<double> ratios;
+    for (size_t t = 0; t < std::min(first.size(), runs.size()); t++) {
+        if (first[t].empty()) continue;
         std::vector<double> then;
         for (const BaselineTiming& b : first[t]) then.push_back(b.seconds);
-        const double before = then.empty() ? 0 : median(then);
-        const double now = t < retiming.runs.size() ? retiming.runs[t].seconds : 0;
-        point.factors.push_back(before > 0 && now > 0 ? now / before : std::nan(""));
+        const double before = median(then);
+        if (before > 0 && runs[t].seconds > 0) ratios.push_back(runs[t].seconds / before);
     }
-    return point;
+    return {middle_of(runs), ratios.empty() ? std::nan("") : median(ratios)};
 }
 
-double interpolated_factor(const DriftPoint& before, const DriftPoint& after, size_t t,
-                           double at_unix) {
+bool drift_needs_recheck(double previous, double factor) {
+    return !std::isfinite(factor) || !(std::abs(factor / previous - 1) <= kDriftRecheck);
+}
+
+double interpolated_factor(const DriftPoint& before, const DriftPoint& after, double at_unix) {
     const double span = after.at_unix - before.at_unix;
-    if (!(span > 0)) return before.factors[t];
+    if (!(span > 0)) return before.factor;
     const double f = std::clamp((at_unix - before.at_unix) / span, 0.0, 1.0);
-    return before.factors[t] + f * (after.factors[t] - before.factors[t]);
-}
-
-double median_factor(const DriftPoint& point) {
-    std::vector<double> finite;
-    for (double f : point.factors)
-        if (std::isfinite(f)) finite.push_back(f);
-    return finite.empty() ? std::nan("") : median(finite);
+    return before.factor + f * (after.factor - before.factor);
 }
 
 }  // namespace trainopt

@@ -67,6 +67,8 @@ TEST(BatchEndToEnd, ScoresResumesAndRanksABatch) {
     EXPECT_EQ(valid["command"], "batch");
     EXPECT_EQ(valid["seed"], 5);
     EXPECT_EQ(valid["tasks"][0]["baseline_seconds"].size(), 2u);
+    EXPECT_NE(valid["warnings"].dump().find("scaled by the drift"), std::string::npos)
+        << valid["warnings"].dump();
     const std::string broken_stem = out + "/001-evil_b_onmouseover_x___y__javascript_z_";
     const nlohmann::json broken = read_json(broken_stem + ".json");
     ASSERT_FALSE(broken.is_discarded()) << r.output;
@@ -81,14 +83,14 @@ TEST(BatchEndToEnd, ScoresResumesAndRanksABatch) {
     const std::string db = out + "/batch.db";
     EXPECT_EQ(query_integer(db, "SELECT count(*) FROM runs"), 3);
     EXPECT_EQ(query_integer(db, "SELECT count(*) FROM batch_submissions WHERE run_id IS NULL"), 0);
-    // a calibration of every seed at the start, a re-timing of one seed after each of the two
-    // submissions that ran (the first seed, then the second)
+    // a calibration of every seed at the start, a re-timing after each of the two submissions
+    // that ran (one run of the task, two when the drift strayed from the last timing's)
     EXPECT_EQ(query_integer(db, "SELECT count(DISTINCT ordinal) FROM batch_calibrations"), 3);
-    EXPECT_EQ(query_integer(db, "SELECT count(*) FROM batch_calibrations"), 2 + 1 + 1);
-    EXPECT_EQ(query_integer(db,
-                            "SELECT count(DISTINCT rep) FROM batch_calibrations "
-                            "WHERE ordinal > 0"),
-              2);
+    EXPECT_EQ(query_integer(db, "SELECT count(*) FROM batch_calibrations WHERE ordinal = 0"), 2);
+    const int64_t retimed =
+        query_integer(db, "SELECT count(*) FROM batch_calibrations WHERE ordinal > 0");
+    EXPECT_GE(retimed, 2);
+    EXPECT_LE(retimed, 4);
     EXPECT_EQ(query_integer(db, "SELECT count(*) FROM batches WHERE finished_at IS NOT NULL"), 1);
 
     const std::string board_md = read_text(out + "/leaderboard.md");

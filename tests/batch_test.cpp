@@ -22,34 +22,55 @@ using testing::read_text;
 using testing::TempDir;
 using testing::write_text;
 
-TEST(BatchDrift, EachTasksFactorIsItsRunOverTheMedianOfItsFirstRuns) {
-    const Calibration first = {{{100, 10}, {110, 20}, {120, 12}}, {{130, 40}, {140, 50}, {150, 0}}};
+TEST(BatchDrift, TheFactorIsTheMedianOverTasksOfEachRunOverItsTasksFirstRuns) {
+    const Calibration first = {
+        {{100, 10}, {110, 20}, {120, 12}}, {{130, 40}, {140, 50}}, {{150, 5}, {160, 5}}};
     const DriftPoint start = first_drift_point(first);
-    EXPECT_DOUBLE_EQ(start.at_unix, 125);
-    EXPECT_EQ(start.factors, (std::vector<double>{1, 1}));
-    const DriftPoint later = drift_point(first, {1, {{300, 13.2}, {320, 22.5}}});
+    EXPECT_DOUBLE_EQ(start.at_unix, 130);
+    EXPECT_DOUBLE_EQ(start.factor, 1);
+    // 1.1 (over the median, 12), 0.9 (over 45), 1.6: a burst on one task does not move it
+    const DriftPoint later = drift_point(first, {{300, 13.2}, {310, 40.5}, {320, 8}});
     EXPECT_DOUBLE_EQ(later.at_unix, 310);
-    ASSERT_EQ(later.factors.size(), 2u);
-    EXPECT_NEAR(later.factors[0], 1.1, 1e-12);        // over the median, 12
-    EXPECT_NEAR(later.factors[1], 22.5 / 40, 1e-12);  // the median of 40, 50 and 0
-    EXPECT_NEAR(median_factor(later), (1.1 + 22.5 / 40) / 2, 1e-12);
-    // a task without a time: NaN, never a factor made up
-    const DriftPoint missing = drift_point(first, {0, {{300, 12}}});
-    EXPECT_DOUBLE_EQ(missing.factors[0], 1);
-    EXPECT_TRUE(std::isnan(missing.factors[1]));
-    EXPECT_TRUE(std::isnan(drift_point(first, {0, {{300, 0}, {310, 0}}}).factors[0]));
-    EXPECT_TRUE(std::isnan(median_factor(drift_point(first, {0, {}}))));
+    EXPECT_NEAR(later.factor, 1.1, 1e-12);
+    // a task without a time is left out; none left: NaN, never a factor made up
+    EXPECT_NEAR(drift_point(first, {{300, 13.2}, {310, 0}}).factor, 1.1, 1e-12);
+    EXPECT_TRUE(std::isnan(drift_point(first, {{300, 0}}).factor));
+    EXPECT_TRUE(std::isnan(drift_point(first, {}).factor));
+    EXPECT_TRUE(std::isnan(drift_point(Calibration{{}}, {{300, 10}}).factor));
 }
 
-TEST(BatchDrift, InterpolatesEachTasksFactorLinearlyInTimeAndClamps) {
-    const DriftPoint before{100, {1.0, 1.0}}, after{200, {1.2, 0.9}};
-    EXPECT_DOUBLE_EQ(interpolated_factor(before, after, 0, 100), 1.0);
-    EXPECT_DOUBLE_EQ(interpolated_factor(before, after, 0, 150), 1.1);
-    EXPECT_DOUBLE_EQ(interpolated_factor(before, after, 1, 150), 0.95);
-    EXPECT_DOUBLE_EQ(interpolated_factor(before, after, 0, 200), 1.2);
-    EXPECT_DOUBLE_EQ(interpolated_factor(before, after, 0, 50), 1.0);  // clamped
-    EXPECT_DOUBLE_EQ(interpolated_factor(before, after, 1, 900), 0.9);
-    EXPECT_DOUBLE_EQ(interpolated_factor(before, before, 0, 150), 1.0);  // no span
+TEST(BatchDrift, AFactorThatStraysFromTheLastOneIsCheckedAgain) {
+    EXPECT_FALSE(drift_needs_recheck(1.0, 1.0 + kDriftRecheck * 0.9));
+    EXPECT_FALSE(drift_needs_recheck(1.2, 1.2 * (1 - kDriftRecheck * 0.9)));
+    EXPECT_TRUE(drift_needs_recheck(1.0, 1.0 + kDriftRecheck * 1.1));
+    EXPECT_TRUE(drift_needs_recheck(1.2, 1.2 * (1 - kDriftRecheck * 1.1)));
+    EXPECT_TRUE(drift_needs_recheck(1.0, std::nan("")));
+}
+
+TEST(BatchDrift, InterpolatesTheFactorLinearlyInTimeAndClamps) {
+    const DriftPoint before{100, 1.0}, after{200, 1.2};
+    EXPECT_DOUBLE_EQ(interpolated_factor(before, after, 100), 1.0);
+    EXPECT_DOUBLE_EQ(interpolated_factor(before, after, 150), 1.1);
+    EXPECT_DOUBLE_EQ(interpolated_factor(before, after, 200), 1.2);
+    EXPECT_DOUBLE_EQ(interpolated_factor(before, after, 50), 1.0);  // clamped
+    EXPECT_DOUBLE_EQ(interpolated_factor(before, after, 900), 1.2);
+    EXPECT_DOUBLE_EQ(interpolated_factor(before, before, 150), 1.0);  // no span
+}
+
+TEST(BatchDrift, ABlockEndsAtEitherLimitAndNeverWhenBothAreOff) {
+    BatchOptions o;
+    o.retime_every = 0;
+    o.retime_minutes = 10;
+    EXPECT_FALSE(batch_block_complete(o, 50, 599));
+    EXPECT_TRUE(batch_block_complete(o, 1, 600));
+    o.retime_every = 3;
+    EXPECT_FALSE(batch_block_complete(o, 2, 10));
+    EXPECT_TRUE(batch_block_complete(o, 3, 10));
+    EXPECT_TRUE(batch_block_complete(o, 1, 601));
+    o.retime_minutes = 0;
+    EXPECT_FALSE(batch_block_complete(o, 2, 1e9));
+    o.retime_every = 0;
+    EXPECT_FALSE(batch_block_complete(o, 1000, 1e9));
 }
 
 // A finished report of tasks "x" and "y" with the given speedup (VALID unless `invalid`).
