@@ -148,9 +148,16 @@ Result<BatchRecord> open_batch(HistoryDb& db, const BatchOptions& o, const std::
     std::vector<std::string> stored;
     for (const BatchEntry& e : batch.entries) stored.push_back(e.submission);
     if (stored != o.submissions || batch.suite != o.score.suite || batch.reps != o.score.reps)
+        return failure("batch: " + key + " holds a batch of other " +
+                       (stored != o.submissions ? std::string("submissions")
+                        : batch.suite != o.score.suite
+                            ? "suite (" + batch.suite + ")"
+                            : "repetitions (" + std::to_string(batch.reps) + ")") +
+                       "; resume it with the same command, or give another --out");
+    if (o.score.seed && *o.score.seed != batch.seed)
         return failure("batch: " + key +
-                       " holds a batch of other submissions, suite or repetitions; resume it with "
-                       "the same command, or give another --out");
+                       " was started with another --seed; resume it without --seed or with the "
+                       "same one, or give another --out");
     const auto scored = std::count_if(batch.entries.begin(), batch.entries.end(),
                                       [](const BatchEntry& e) { return e.run_id != 0; });
     spdlog::info("batch: resuming, {} of {} submissions scored", scored, batch.entries.size());
@@ -468,7 +475,10 @@ Result<BatchOutcome> batch_unguarded(const BatchOptions& o) {
     if (o.score.reps < 1 || o.score.reps > 100) return failure("--reps must be between 1 and 100");
     if (o.retime_every < 0) return failure("--retime-every must be 0 or more");
     if (!(o.retime_minutes >= 0) || !std::isfinite(o.retime_minutes))
-        return failure("--retime-minutes must be 0 or more");
+        return failure("--retime-minutes must be a finite number, 0 or more");
+    // a timeout that is not a positive number would mean that a hanging trainer is never killed
+    if (!(o.score.timeout_seconds >= 1) || !std::isfinite(o.score.timeout_seconds))
+        return failure("--timeout must be a finite number of seconds, at least 1");
     if (!(o.kill_factor >= 2)) return failure("--kill-factor must be at least 2");
     if (is_generated_suite_name(o.score.suite)) {
         if (Result<GeneratedSuiteName> name = parse_generated_suite_name(o.score.suite); !name)
@@ -484,6 +494,12 @@ Result<BatchOutcome> batch_unguarded(const BatchOptions& o) {
     outcome.total = (int)o.submissions.size();
     Result<HistoryDb> db = open_history(outcome.db, HistoryOpen::create_if_absent);
     if (!db) return failure(db.error());
+    // the database holds the batch's seed: private to the harness's user wherever --db puts it
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+        const std::string file = outcome.db + suffix;
+        if (chmod(file.c_str(), 0600) != 0 && errno != ENOENT)
+            return failure("batch: cannot make " + file + " private: " + strerror(errno));
+    }
     Result<BatchRecord> batch = open_batch(*db, o, *key);
     if (!batch) return failure(batch.error());
 

@@ -36,6 +36,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -107,11 +108,25 @@ void use_safe_log_pattern() {
     spdlog::set_formatter(std::move(formatter));
 }
 
+// A number of seconds or minutes that must be finite and at least `least` (CLI11's Range lets
+// NaN through, and a NaN or non-positive timeout would mean no kill at all).
+CLI::Validator finite_at_least(double least) {
+    return CLI::Validator(
+        [least](std::string& text) -> std::string {
+            double value = 0;
+            if (!CLI::detail::lexical_cast(text, value) || !std::isfinite(value) || value < least)
+                return fmt::format("must be a finite number of at least {:g}", least);
+            return "";
+        },
+        fmt::format("FINITE>={:g}", least));
+}
+
 // Where and how trainers run: the cores, limits, work directory and sandbox.
 void add_run_options(CLI::App* cmd, ScoreOptions& o) {
     cmd->add_option("--threads", o.threads, "cores a trainer may use (default: all)");
     cmd->add_option("--timeout", o.timeout_seconds, "seconds before a trainer run is killed")
-        ->capture_default_str();
+        ->capture_default_str()
+        ->check(finite_at_least(1));
     cmd->add_option("--max-memory-mb", o.max_memory_mb,
                     "data-segment cap of every trainer process, MiB")
         ->capture_default_str()
@@ -650,16 +665,19 @@ void add_batch_commands(CommandLine& cl) {
     cl.batch_cmd
         ->add_option("--retime-every", b.options.retime_every,
                      "time the baseline again after this many submissions (0: no limit by count)")
-        ->capture_default_str();
+        ->capture_default_str()
+        ->check(CLI::NonNegativeNumber);
     cl.batch_cmd
         ->add_option("--retime-minutes", b.options.retime_minutes,
                      "time the baseline again once the submissions' runs since the last timing "
                      "took this long (0: no limit by time; both 0: only at the start)")
-        ->capture_default_str();
+        ->capture_default_str()
+        ->check(finite_at_least(0));
     cl.batch_cmd
         ->add_option("--kill-factor", b.options.kill_factor,
                      "kill a submission run after this many times the baseline's time")
-        ->capture_default_str();
+        ->capture_default_str()
+        ->check(finite_at_least(2));
     cl.batch_cmd->add_option("--commit", b.options.commit,
                              "the commit to record in the history (default: git describe)");
     add_suite_options(cl.batch_cmd, b.options.score, cl.batch_seed);

@@ -62,6 +62,13 @@ std::string task_text(const LeaderboardEntry& e, const std::string& task) {
     return speedup_text(t->speedup, t->speedup_ci);
 }
 
+// What a batch's CIs leave out (docs/batch.md, "A batch ranks; score gives the number to
+// quote"); plain text, the same in Markdown and HTML.
+constexpr const char* kSharedBaselineNote =
+    "Each CI counts that submission's repetitions only: every row is timed against the same "
+    "baseline runs of the batch, which move all rows together, so the rows rank; score the "
+    "finalists with trainopt score for the number to quote.";
+
 // Where the 4x line goes in a table sorted by speedup: before the first row below it.
 size_t line_position(const std::vector<LeaderboardEntry>& rows) {
     for (size_t i = 0; i < rows.size(); i++) {
@@ -139,7 +146,8 @@ std::string leaderboard_to_markdown(const LeaderboardView& view) {
     md += "Batch " + markdown_inline(board.out_dir) + ", suite " + markdown_inline(board.suite) +
           ", started " + markdown_inline(board.created_at) + " (" + batch_state(board) +
           "). Mean speedup over the suite's tasks with its 95% CI; the line marks the " +
-          format_fixed(kHumanReferenceSpeedup, 0) + "x human-expert reference.\n\n";
+          format_fixed(kHumanReferenceSpeedup, 0) + "x human-expert reference. " +
+          kSharedBaselineNote + "\n\n";
     md += "| # | submission | verdict | mean speedup (95% CI) |";
     std::string rule = "|---|---|---|---|";
     for (const std::string& t : tasks) {
@@ -227,7 +235,8 @@ std::string leaderboard_to_html(const LeaderboardView& view) {
     html += "<h1>Leaderboard</h1>\n<p>Batch <code>" + html_text(board.out_dir) +
             "</code>, suite <code>" + html_text(board.suite) + "</code>, started " +
             html_text(board.created_at) + " (" + html_text(batch_state(board)) +
-            "). Mean speedup over the suite's tasks with its 95% CI. Click a column to sort.</p>\n";
+            "). Mean speedup over the suite's tasks with its 95% CI. " + kSharedBaselineNote +
+            " Click a column to sort.</p>\n";
     html +=
         "<table>\n<thead><tr><th onclick=\"sortBy(0,false)\">#</th>"
         "<th onclick=\"sortBy(1,false)\">submission</th>"

@@ -116,6 +116,14 @@ TEST(BatchEndToEnd, ScoresResumesAndRanksABatch) {
     r = testing::run_cli(command, dir.path + "/log3");
     ASSERT_EQ(r.exit_code, 0) << r.output;
     EXPECT_EQ(query_integer(db, "SELECT count(*) FROM runs"), 4);
+    // the database holds the seed: private; another --seed does not resume the batch
+    EXPECT_EQ(std::filesystem::status(db).permissions() & std::filesystem::perms::all,
+              std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    std::vector<std::string> reseeded = command;
+    reseeded[10] = "6";
+    r = testing::run_cli(reseeded, dir.path + "/log3b");
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_NE(r.output.find("another --seed"), std::string::npos) << r.output;
 
     // another list in the same directory is refused
     write_text(dir.path + "/other.txt", hostile + "\n");
@@ -136,6 +144,17 @@ TEST(BatchEndToEnd, ScoresResumesAndRanksABatch) {
     EXPECT_EQ(r.exit_code, 2) << r.output;
     r = testing::run_cli({"batch", "--out", dir.path + "/empty"}, dir.path + "/log7");
     EXPECT_EQ(r.exit_code, 2) << r.output;
+    // a timeout or block length that is not a finite number would never kill a hanging trainer
+    for (const std::vector<std::string>& bad : {std::vector<std::string>{"--timeout", "nan"},
+                                                {"--timeout", "0"},
+                                                {"--retime-minutes", "inf"},
+                                                {"--retime-minutes", "-1"},
+                                                {"--kill-factor", "0"}}) {
+        std::vector<std::string> args = command;
+        args.insert(args.end(), bad.begin(), bad.end());
+        r = testing::run_cli(args, dir.path + "/log8");
+        EXPECT_EQ(r.exit_code, 2) << bad[0] << " " << bad[1] << ": " << r.output;
+    }
 }
 
 }  // namespace
